@@ -55,6 +55,16 @@ class NewswireError(Exception):
     def __str__(self) -> str:
         return f"{self.error_code}: {self.detail}" if self.detail else self.error_code
 
+    def __reduce__(self):  # errors cross process-pool boundaries: keep every attribute
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type, args: tuple, state: dict) -> "NewswireError":
+    err = Exception.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class ConfigError(NewswireError):
     """A setting is missing or invalid; raised at start-up, never per message."""

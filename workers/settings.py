@@ -167,3 +167,16 @@ def _read_secret_file(name: str, path: str) -> str:
 
 def get_settings() -> Settings:
     return Settings.from_env()
+
+
+def config_reference_markdown() -> str:
+    """The configuration reference table for README.md, generated from the fields above."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for f in setting_fields():
+        default = f.default
+        if isinstance(default, tuple):
+            default = ",".join(default)
+        shown = f"`{default}`" if default not in ("", None) else "(empty)"
+        doc = f.metadata["doc"] + (" Secret: may be given as `" + env_name(f) + "_FILE`." if f.metadata["secret"] else "")
+        rows.append(f"| `{env_name(f)}` | {shown} | {doc} |")
+    return "\n".join(rows)

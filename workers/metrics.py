@@ -1,0 +1,49 @@
+"""Prometheus metrics of the worker, defined once.
+
+The agents and the pipeline observer update these; ``/metrics`` on the
+worker's web port serves them.  Labels never carry URLs, ids or secrets, so
+cardinality stays bounded (dead letters are labelled by their stable code).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["METRICS", "Metrics", "render"]
+
+_STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.messages_received = Counter("newswire_messages_received_total",
+                                         "Messages read from the URL topic.", registry=r)
+        self.records_published = Counter("newswire_records_published_total",
+                                         "Article records published.", registry=r)
+        self.duplicates_skipped = Counter("newswire_duplicates_skipped_total",
+                                          "Submissions skipped because the canonical URL was seen within the window.",
+                                          registry=r)
+        self.dead_letters = Counter("newswire_dead_letters_total", "Dead-letter records published, by stage and code.",
+                                    ["stage", "error"], registry=r)
+        self.stage_seconds = Histogram("newswire_stage_seconds", "Seconds spent per pipeline stage.", ["stage"],
+                                       buckets=_STAGE_BUCKETS, registry=r)
+        self.in_flight = Gauge("newswire_urls_in_flight", "URLs being processed by this worker.", registry=r)
+        self.pool_queue = Gauge("newswire_pool_queue_depth", "Pages waiting for or inside the CPU pool.", registry=r)
+        self.loop_lag = Histogram("newswire_event_loop_lag_seconds", "Delay of a periodic event-loop tick.",
+                                  buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0), registry=r)
+        self.consumer_lag = Gauge("newswire_consumer_lag", "Messages behind the end of each assigned input partition.",
+                                  ["topic", "partition"], registry=r)
+        self.assigned_partitions = Gauge("newswire_assigned_partitions", "Input partitions assigned to this worker.",
+                                         registry=r)
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        self.stage_seconds.labels(stage=stage).observe(seconds)
+
+
+METRICS = Metrics()
+
+
+def render(metrics: Metrics = METRICS) -> bytes:
+    return generate_latest(metrics.registry)

@@ -1,0 +1,105 @@
+"""A process pool for the CPU stages, so extraction and NER never block the event loop.
+
+Processes are started with ``spawn`` (no forked copies of the event loop, the
+Kafka clients or their threads) and import the installed ``workers`` package.
+Each process loads the spaCy model once, in its initializer.  Processes are
+recycled after ``max_tasks_per_child`` pages because spaCy's string store grows
+with every new text; recycling keeps worker memory flat over long runs.
+A crashed process (OOM kill, segfault) breaks the whole executor: the pool is
+rebuilt and the page is tried once more before it is reported as failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from ..errors import ExtractFailed
+from .analyse import AnalyseOptions, PageInput, analyse_page
+from .entities import get_recognizer
+from .record import ArticleRecord
+
+__all__ = ["CpuPool"]
+
+log = logging.getLogger(__name__)
+
+_options: AnalyseOptions | None = None
+
+
+def _init_process(options: AnalyseOptions) -> None:
+    global _options
+    _options = options
+    if options.entities.enabled:
+        # Load the model now, not on the first article.
+        get_recognizer(options.entities).enrich("Warm-up", "Newswire loads its model in London.", "en")
+
+
+def _run(page: PageInput) -> tuple[ArticleRecord, dict[str, float]]:
+    assert _options is not None, "pool process not initialised"
+    timings: dict[str, float] = {}
+    return analyse_page(page, _options, timings), timings
+
+
+class CpuPool:
+    def __init__(self, options: AnalyseOptions, size: int, *, max_tasks_per_child: int = 500) -> None:
+        self.options = options
+        self.size = size
+        self.max_tasks_per_child = max_tasks_per_child
+        self._executor: ProcessPoolExecutor | None = None
+        self.pending = 0  # pages submitted and not yet returned (queue depth)
+
+    def start(self) -> None:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.size,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_process,
+                initargs=(self.options,),
+                max_tasks_per_child=self.max_tasks_per_child,
+            )
+
+    def warm_up(self) -> None:
+        """Start every process now (model loaded) instead of on the first page."""
+        self.start()
+        assert self._executor is not None
+        futures = [self._executor.submit(_noop) for _ in range(self.size)]
+        for fut in futures:
+            fut.result()
+
+    @property
+    def running(self) -> bool:
+        return self._executor is not None
+
+    async def analyse(self, page: PageInput) -> tuple[ArticleRecord, dict[str, float]]:
+        """The record for ``page`` and the seconds each CPU stage took."""
+        loop = asyncio.get_running_loop()
+        self.pending += 1
+        try:
+            for attempt in (1, 2):
+                self.start()
+                try:
+                    return await loop.run_in_executor(self._executor, _run, page)
+                except BrokenProcessPool:
+                    log.warning("process pool broke (a worker process died); rebuilding it",
+                                extra={"url": page.url, "attempt": attempt})
+                    self._discard()
+            raise ExtractFailed("a pool process died twice while analysing this page", attempts=2)
+        finally:
+            self.pending -= 1
+
+    def _discard(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _noop() -> None:
+    return None
