@@ -1,0 +1,103 @@
+"""Repeated-headline variants of a page, the way news templates repeat it.
+
+Each variant injects the page's own headline (defined generically by
+``page_headline``) into the raw HTML:
+
+* ``sticky``: a sticky bar at the top of <body> (``<div class="sticky-title">``)
+* ``h2``:     an ``<h2>`` in the middle of the article, before the middle one of
+              the page's long paragraphs
+* ``readmore``: a "Read more: <headline>" link line right after the article's
+              last long paragraph
+* ``all``:    the three at once
+
+The article's true text does not change, so the ground truth stays valid.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Callable
+
+from lxml import html as lxml_html
+
+__all__ = ["VARIANTS", "page_headline", "make_variant"]
+
+_TITLE_SEPARATORS = re.compile(r"\s+(?:[|–—·•»]|-{1,2}|::)\s+")
+_LONG_PARAGRAPH = 120  # characters
+
+
+def page_headline(raw_html: str) -> str | None:
+    """The page's headline, independent of the extractor under test:
+    og:title, else twitter:title, else the first <h1>, else <title> minus a site suffix."""
+    try:
+        tree = lxml_html.fromstring(raw_html)
+    except Exception:
+        return None
+    for prop in ("og:title", "twitter:title"):
+        for meta in tree.xpath(f'//meta[@property="{prop}" or @name="{prop}"]/@content'):
+            text = " ".join(meta.split())
+            if text:
+                parts = _TITLE_SEPARATORS.split(text)
+                return max(parts, key=len) if len(parts) > 1 else text
+    for h1 in tree.iter("h1"):
+        text = " ".join(h1.text_content().split())
+        if text:
+            return text
+    title = tree.find(".//title")
+    if title is not None:
+        text = " ".join(title.text_content().split())
+        if text:
+            return max(_TITLE_SEPARATORS.split(text), key=len)
+    return None
+
+
+def _long_paragraph_positions(raw_html: str) -> list[tuple[int, int]]:
+    """(start, end) offsets of <p ...>...</p> elements with long text, in page order."""
+    spans = []
+    for m in re.finditer(r"<p[\s>].*?</p\s*>", raw_html, flags=re.IGNORECASE | re.DOTALL):
+        text = re.sub(r"<[^>]+>", "", m.group(0))
+        if len(" ".join(text.split())) >= _LONG_PARAGRAPH:
+            spans.append((m.start(), m.end()))
+    return spans
+
+
+def _inject_sticky(raw: str, headline: str) -> str:
+    bar = f'<div class="sticky-title" aria-hidden="true"><span>{html_lib.escape(headline)}</span></div>'
+    m = re.search(r"<body[^>]*>", raw, flags=re.IGNORECASE)
+    return raw[: m.end()] + bar + raw[m.end() :] if m else bar + raw
+
+
+def _inject_h2(raw: str, headline: str) -> str:
+    spans = _long_paragraph_positions(raw)
+    if not spans:
+        return raw
+    start, _ = spans[len(spans) // 2]
+    return raw[:start] + f"<h2>{html_lib.escape(headline)}</h2>" + raw[start:]
+
+
+def _inject_readmore(raw: str, headline: str) -> str:
+    spans = _long_paragraph_positions(raw)
+    if not spans:
+        return raw
+    _, end = spans[-1]
+    line = f'<p><strong>Read more:</strong> <a href="/read-more/">{html_lib.escape(headline)}</a></p>'
+    return raw[:end] + line + raw[end:]
+
+
+def _inject_all(raw: str, headline: str) -> str:
+    return _inject_sticky(_inject_h2(_inject_readmore(raw, headline), headline), headline)
+
+
+VARIANTS: dict[str, Callable[[str, str], str]] = {
+    "sticky": _inject_sticky,
+    "h2": _inject_h2,
+    "readmore": _inject_readmore,
+    "all": _inject_all,
+}
+
+
+def make_variant(kind: str, raw_html: str, headline: str | None) -> str:
+    if not headline:
+        return raw_html
+    return VARIANTS[kind](raw_html, headline)

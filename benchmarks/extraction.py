@@ -1,0 +1,223 @@
+"""Extraction benchmark: newswire's extract+dedupe stages against plain trafilatura.
+
+    python benchmarks/extraction.py [--data DIR] [--variants] [--worst N] [--repeat N]
+
+DIR has the layout of ``shared/data/extraction-dev``: ``html/<key>.html.gz``
+and ``ground-truth.json`` (``{key: {"articleBody", "url"}}``).  Prints, for
+newswire and for ``trafilatura.extract`` (defaults) on the same pages in the
+same run:
+
+* F1 / precision / recall with the metric of the data set's README
+  (4-token shingle multisets, per-page means, F1 of the means), and accuracy;
+* "headline left": the share of pages whose output still contains the
+  page's headline (``_variants.page_headline``: og:title / h1 / <title>),
+  compared normalised (case, punctuation, quotes, whitespace, unicode form),
+  as a substring of the normalised text at word boundaries;
+* pages/s, and newswire's throughput as a ratio of trafilatura's.
+
+``--variants`` repeats the table on copies of the pages with the headline
+injected as a sticky bar, a mid-article <h2> and a "Read more:" line (see
+``_variants``); the ground truth is unchanged because the article is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # runnable as a plain script from anywhere
+    sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _variants import VARIANTS, make_variant, page_headline  # noqa: E402
+
+from workers.errors import ExtractError  # noqa: E402
+from workers.pipeline._extract_text import normalise  # noqa: E402
+from workers.pipeline.dedupe import dedupe_blocks  # noqa: E402
+from workers.pipeline.extract import extract_article, render_text  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "extraction-dev"
+_TOKEN = re.compile(r"\w+")
+
+
+# -- metric (README of extraction-dev) -------------------------------------------
+
+
+def shingles(text: str | None) -> Counter[tuple[str, ...]]:
+    tokens = _TOKEN.findall(text or "")
+    if not tokens:
+        return Counter()
+    if len(tokens) < 4:
+        return Counter([tuple(tokens)])
+    return Counter(tuple(tokens[i : i + 4]) for i in range(len(tokens) - 3))
+
+
+@dataclass(slots=True)
+class PageScore:
+    precision: float | None  # None: empty prediction (left out of the precision mean)
+    recall: float | None  # None: empty truth (left out of the recall mean)
+    exact: bool
+
+
+def score_page(predicted: str | None, truth: str | None) -> PageScore:
+    pred, true = shingles(predicted), shingles(truth)
+    tp = sum((pred & true).values())
+    fp = sum(pred.values()) - tp
+    fn = sum(true.values()) - tp
+    precision = tp / (tp + fp) if pred else None
+    recall = None if not true else (tp / (tp + fn) if pred else 0.0)
+    exact = _TOKEN.findall(predicted or "") == _TOKEN.findall(truth or "")
+    return PageScore(precision, recall, exact)
+
+
+@dataclass(slots=True)
+class Summary:
+    f1: float
+    precision: float
+    recall: float
+    accuracy: float
+
+
+def summarise(scores: list[PageScore]) -> Summary:
+    ps = [s.precision for s in scores if s.precision is not None]
+    rs = [s.recall for s in scores if s.recall is not None]
+    p = sum(ps) / len(ps) if ps else 0.0
+    r = sum(rs) / len(rs) if rs else 0.0
+    f1 = 2 * p * r / (p + r) if p + r else 0.0
+    return Summary(f1, p, r, sum(s.exact for s in scores) / max(1, len(scores)))
+
+
+def contains_headline(text: str | None, headline: str | None) -> bool:
+    """Normalised headline found in the normalised text, at word boundaries."""
+    if not text or not headline:
+        return False
+    key = normalise(headline)
+    return bool(key) and f" {key} " in f" {normalise(text)} "
+
+
+# -- extractors --------------------------------------------------------------------
+
+
+def newswire_text(html: str, url: str | None) -> str:
+    try:
+        article = extract_article(html, url)
+    except ExtractError:
+        return ""
+    return render_text(dedupe_blocks(article.blocks, article.title).blocks)
+
+
+def trafilatura_text(html: str, url: str | None) -> str:
+    import trafilatura
+
+    return trafilatura.extract(html, url=url) or ""
+
+
+# -- running ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Page:
+    key: str
+    url: str | None
+    html: str
+    truth: str
+    headline: str | None
+
+
+def load_pages(data: Path) -> list[Page]:
+    truth = json.loads((data / "ground-truth.json").read_text(encoding="utf-8"))
+    pages = []
+    for key in sorted(truth):
+        path = data / "html" / f"{key}.html.gz"
+        if not path.exists():
+            path = data / "html" / f"{key}.html"
+            raw = path.read_text(encoding="utf-8")
+        else:
+            raw = gzip.decompress(path.read_bytes()).decode("utf-8")
+        pages.append(Page(key, truth[key].get("url"), raw, truth[key].get("articleBody") or "", page_headline(raw)))
+    return pages
+
+
+@dataclass(slots=True)
+class Run:
+    outputs: dict[str, str]
+    seconds: float
+
+
+def run(extractor: Callable[[str, str | None], str], pages: list[Page], repeat: int) -> Run:
+    """Best of ``repeat`` timed passes (outputs from the last)."""
+    best = float("inf")
+    outputs: dict[str, str] = {}
+    for _ in range(max(1, repeat)):
+        started = time.perf_counter()
+        outputs = {page.key: extractor(page.html, page.url) for page in pages}
+        best = min(best, time.perf_counter() - started)
+    return Run(outputs, best)
+
+
+def report(title: str, pages: list[Page], repeat: int, worst: int) -> dict[str, Summary]:
+    runs = {
+        "trafilatura.extract": run(trafilatura_text, pages, repeat),
+        "newswire": run(newswire_text, pages, repeat),
+    }
+    print(f"\n## {title}  ({len(pages)} pages)")
+    print(f"{'extractor':<22}{'F1':>7}{'P':>7}{'R':>7}{'acc':>7}{'headline left':>15}{'empty':>7}{'pages/s':>9}")
+    summaries = {}
+    for name, result in runs.items():
+        scores = [score_page(result.outputs[p.key], p.truth) for p in pages]
+        summary = summarise(scores)
+        summaries[name] = summary
+        left = sum(contains_headline(result.outputs[p.key], p.headline) for p in pages)
+        empty = sum(not result.outputs[p.key].strip() for p in pages)
+        rate = len(pages) / result.seconds
+        print(
+            f"{name:<22}{summary.f1:7.3f}{summary.precision:7.3f}{summary.recall:7.3f}{summary.accuracy:7.3f}"
+            f"{left:>8} ({left / len(pages):4.0%}){empty:>7}{rate:9.1f}"
+        )
+    ratio = runs["trafilatura.extract"].seconds / runs["newswire"].seconds
+    print(f"throughput newswire / trafilatura.extract = {ratio:.2f}x")
+    truth_left = sum(contains_headline(p.truth, p.headline) for p in pages)
+    print(f"(ground truth itself contains the headline on {truth_left} page(s))")
+    if worst:
+        scored = []
+        for p in pages:
+            s = score_page(runs["newswire"].outputs[p.key], p.truth)
+            scored.append((min(s.precision or 0.0, s.recall if s.recall is not None else 1.0), p.key, s))
+        print(f"worst {worst} pages (newswire):")
+        for value, key, s in sorted(scored)[:worst]:
+            print(f"  {key[:16]}  P={s.precision}  R={s.recall}")
+    return summaries
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder in the extraction-dev layout")
+    parser.add_argument("--variants", action="store_true", help="also score repeated-headline variants")
+    parser.add_argument("--repeat", type=int, default=2, help="timed passes per extractor (best is kept)")
+    parser.add_argument("--worst", type=int, default=0, help="list the N worst pages for newswire")
+    args = parser.parse_args(argv)
+    logging.disable(logging.WARNING)
+
+    pages = load_pages(args.data)
+    report(f"original pages: {args.data}", pages, args.repeat, args.worst)
+    if args.variants:
+        for kind in VARIANTS:
+            variant_pages = [
+                Page(p.key, p.url, make_variant(kind, p.html, p.headline), p.truth, p.headline) for p in pages
+            ]
+            report(f"variant '{kind}': headline injected", variant_pages, args.repeat, args.worst)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

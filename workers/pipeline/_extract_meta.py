@@ -1,0 +1,513 @@
+"""Page metadata from one parsed tree: JSON-LD, <meta> tags, <link>, then the page.
+
+Written here rather than taken from ``trafilatura.extract_metadata`` because
+that call costs about a third of a whole extraction (it prunes copies of the
+tree and loads the public-suffix list) and we need a few fields it does not
+give (language as declared, canonical URL as declared, an author *list*).
+Precedence per field is documented on each helper; every rule is generic.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+from urllib.parse import urljoin, urlsplit
+
+from lxml.html import HtmlElement
+
+from workers.pipeline._extract_text import normalise
+
+__all__ = ["PageMeta", "read_metadata", "clean_authors"]
+
+
+@dataclass(slots=True)
+class PageMeta:
+    title: str | None = None
+    h1: str | None = None
+    authors: list[str] = field(default_factory=list)
+    published: str | None = None  # date (YYYY-MM-DD)
+    published_at: str | None = None  # full ISO 8601 as declared, when it carries a time
+    site_name: str | None = None
+    language: str | None = None
+    description: str | None = None
+    canonical_url: str | None = None
+    tags: list[str] = field(default_factory=list)
+    image: str | None = None
+
+
+# -- JSON-LD -------------------------------------------------------------------
+
+_ARTICLE_TYPES = {
+    "article",
+    "newsarticle",
+    "reportagenewsarticle",
+    "analysisnewsarticle",
+    "opinionnewsarticle",
+    "reviewnewsarticle",
+    "backgroundnewsarticle",
+    "blogposting",
+    "socialmediaposting",
+    "liveblogposting",
+    "report",
+    "scholarlyarticle",
+    "techarticle",
+    "webpage",
+    "creativework",
+    "posting",
+}
+
+
+def _jsonld_objects(tree: HtmlElement) -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = []
+    for script in tree.iter("script"):
+        if (script.get("type") or "").strip().lower() != "application/ld+json":
+            continue
+        raw = (script.text or "").strip()
+        if not raw:
+            continue
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            # common breakage: raw control characters inside strings
+            try:
+                data = json.loads(re.sub(r"[\x00-\x1f]+", " ", raw))
+            except ValueError:
+                continue
+        stack: list[Any] = [data]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(reversed(item))
+            elif isinstance(item, dict):
+                objects.append(item)
+                graph = item.get("@graph")
+                if isinstance(graph, list):
+                    stack.extend(reversed(graph))
+                main = item.get("mainEntity")
+                if isinstance(main, dict):
+                    stack.append(main)
+    return objects
+
+
+def _types(obj: dict[str, Any]) -> set[str]:
+    value = obj.get("@type")
+    if isinstance(value, str):
+        return {value.lower()}
+    if isinstance(value, list):
+        return {v.lower() for v in value if isinstance(v, str)}
+    return set()
+
+
+def _article_object(objects: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The JSON-LD object that describes the article (prefer *Article over WebPage)."""
+    best: dict[str, Any] | None = None
+    best_rank = 99
+    for obj in objects:
+        types = _types(obj)
+        if not types & _ARTICLE_TYPES:
+            continue
+        rank = 2 if types & {"webpage", "creativework"} else 0
+        if "headline" not in obj and "articleBody" not in obj:
+            rank += 1
+        if rank < best_rank:
+            best, best_rank = obj, rank
+    return best
+
+
+def _names(value: Any) -> list[str]:
+    """Names from a JSON-LD person/org value: string, dict or list of either."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        name = value.get("name")
+        if isinstance(name, str):
+            return [name]
+        if isinstance(name, list):
+            return [n for n in name if isinstance(n, str)]
+        given, family = value.get("givenName"), value.get("familyName")
+        if isinstance(given, str) and isinstance(family, str):
+            return [f"{given} {family}"]
+        return []
+    if isinstance(value, list):
+        out: list[str] = []
+        for item in value:
+            out.extend(_names(item))
+        return out
+    return []
+
+
+def _first_str(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, list):
+        for item in value:
+            got = _first_str(item)
+            if got:
+                return got
+    if isinstance(value, dict):
+        for key in ("url", "contentUrl", "@id", "name"):
+            got = _first_str(value.get(key))
+            if got:
+                return got
+    return None
+
+
+# -- <meta> --------------------------------------------------------------------
+
+
+def _meta_map(tree: HtmlElement) -> dict[str, list[str]]:
+    """Lower-cased name/property/itemprop -> contents, in document order."""
+    metas: dict[str, list[str]] = {}
+    for meta in tree.iter("meta"):
+        content = meta.get("content")
+        if content is None or not content.strip():
+            continue
+        for attr in ("property", "name", "itemprop", "http-equiv"):
+            key = meta.get(attr)
+            if key:
+                metas.setdefault(key.strip().lower(), []).append(content.strip())
+    return metas
+
+
+def _meta(metas: dict[str, list[str]], *keys: str) -> str | None:
+    for key in keys:
+        values = metas.get(key)
+        if values:
+            return values[0]
+    return None
+
+
+# -- authors -------------------------------------------------------------------
+
+_BY_PREFIX = re.compile(
+    r"^\s*(?:(?:written|posted|published|reported|text|words|story|photos?|report)\s+)?"
+    r"(?:by|von|par|por|di|da|door|av|af|przez|от|автор|autor(?:a|in)?|author|bylined?)\s*[:\-]?\s+",
+    re.IGNORECASE,
+)
+_ROLE_WORDS = {
+    "reporter", "correspondent", "editor", "writer", "staff", "contributor", "columnist",
+    "journalist", "producer", "analyst", "senior", "chief", "associate", "deputy", "managing",
+    "political", "business", "sports", "technology", "tech", "science", "health", "news",
+    "foreign", "special", "contributing", "freelance", "photographer", "photo", "video",
+    "global", "national", "international", "investigative", "economics", "economy",
+    "markets", "digital", "opinion", "culture", "reporting", "bureau", "desk", "and",
+    "for", "the", "of", "in", "at", "a", "an", "with", "team", "agency", "agencies",
+    "updated", "published", "data", "graphics", "research", "researcher", "intern",
+    "host", "anchor", "critic", "commentator", "director", "head", "lead", "features",
+    "feature", "editorial", "board", "newsroom", "wire", "services", "service",
+}
+_SPLIT = re.compile(r"\s*(?:,|;|\||\s&\s|\band\b|\bund\b|\bet\b|\by\b|\be\b|\bi\b|/|\n|•|·)\s*", re.IGNORECASE)
+_EMAIL = re.compile(r"\S+@\S+")
+_DATEISH = re.compile(r"\b(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}|(?:19|20)\d{2})\b")
+
+
+def _is_role(segment: str) -> bool:
+    words = re.findall(r"[^\W\d_]+", segment.lower())
+    return bool(words) and all(w in _ROLE_WORDS for w in words)
+
+
+def clean_authors(raw: Iterable[str]) -> list[str]:
+    """Author names cleaned of "By", roles, e-mails, dates and duplicates.
+
+    A segment that is only role words ("Senior Correspondent") is dropped when a
+    name stands beside it and kept when it is all there is ("Staff Reporter").
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+    for value in raw:
+        if not value or value.strip().lower().startswith(("http://", "https://", "www.")):
+            continue
+        value = _EMAIL.sub(" ", value)
+        value = _BY_PREFIX.sub("", value)
+        segments = [s.strip(" .:-–—()[]\"'") for s in _SPLIT.split(value)]
+        segments = [_BY_PREFIX.sub("", s).strip() for s in segments if s and not _DATEISH.search(s)]
+        names = [s for s in segments if not _is_role(s)]
+        if not names:
+            names = [s for s in segments if s][:1]
+        for name in names:
+            name = " ".join(name.split())
+            if not name or len(name) > 60 or len(name.split()) > 6:
+                continue
+            if not any(ch.isalpha() for ch in name):
+                continue
+            if name.isupper() or name.islower():
+                name = name.title()
+            key = normalise(name)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(name)
+    return out
+
+
+def _byline_from_page(tree: HtmlElement) -> list[str]:
+    """Visible byline: rel=author links, then elements whose class/itemprop says author/byline."""
+    found: list[str] = []
+    for link in tree.xpath('//a[contains(concat(" ", normalize-space(@rel), " "), " author ")]'):
+        text = link.text_content().strip()
+        if text:
+            found.append(text)
+    if found:
+        return found
+    for el in tree.xpath(
+        '//*[@itemprop="author"] | //*[contains(@class, "byline") or contains(@class, "author-name")'
+        ' or contains(@class, "authorName") or contains(@class, "author__name")]'
+    ):
+        if el.tag in ("meta", "link", "script", "style"):
+            continue
+        name = el.find('.//*[@itemprop="name"]')
+        text = (name if name is not None else el).text_content().strip()
+        if text and len(text) < 100:
+            found.append(text)
+        if len(found) >= 3:
+            break
+    return found
+
+
+# -- dates ---------------------------------------------------------------------
+
+_ISO = re.compile(
+    r"^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?)?"
+)
+
+
+def _iso(value: str | None) -> tuple[str, str | None] | None:
+    """(date, full ISO datetime or None) from an ISO-like string, or None."""
+    if not value:
+        return None
+    m = _ISO.match(value)
+    if not m:
+        return None
+    y, mo, d, hh, mm, ss, tz = m.groups()
+    if not (1900 < int(y) < 2100 and 1 <= int(mo) <= 12 and 1 <= int(d) <= 31):
+        return None
+    date = f"{y}-{mo}-{d}"
+    if hh is None:
+        return date, None
+    full = f"{date}T{hh}:{mm}:{ss or '00'}"
+    if tz:
+        if tz != "Z" and ":" not in tz:
+            tz = tz[:3] + ":" + tz[3:]
+        full += "+00:00" if tz == "Z" else tz
+    return date, full
+
+
+def _page_date(tree: HtmlElement) -> tuple[str, str | None] | None:
+    for el in tree.xpath("//time[@datetime] | //*[@itemprop='datePublished'][@datetime or @content]"):
+        got = _iso(el.get("datetime") or el.get("content"))
+        if got:
+            return got
+    return None
+
+
+def _htmldate(tree: HtmlElement, url: str | None) -> tuple[str, str | None] | None:
+    try:
+        from htmldate import find_date
+    except ImportError:  # pragma: no cover - htmldate ships with trafilatura
+        return None
+    try:
+        found = find_date(tree, url=url, extensive_search=False, original_date=True, deferred_url_extractor=True)
+    except Exception:  # htmldate is best effort; never fail the page over a date
+        return None
+    return _iso(found) if found else None
+
+
+# -- language / urls / title ----------------------------------------------------
+
+_LANG = re.compile(r"^\s*([A-Za-z]{2})(?:[-_][A-Za-z0-9]+)*\s*$")
+
+
+def _lang(value: str | None) -> str | None:
+    if not value:
+        return None
+    m = _LANG.match(value.split(",")[0])
+    return m.group(1).lower() if m else None
+
+
+def _absolute(href: str | None, base: str | None) -> str | None:
+    if not href:
+        return None
+    href = href.strip()
+    if href.startswith("//"):
+        scheme = urlsplit(base).scheme if base else ""
+        href = f"{scheme or 'https'}:{href}"
+    if not urlsplit(href).scheme:
+        if not base:
+            return None
+        href = urljoin(base, href)
+    return href if urlsplit(href).scheme in ("http", "https") else None
+
+
+_TITLE_SEPARATORS = re.compile(r"\s+(?:[|–—·•»:]|-{1,2}|::)\s+")
+
+
+def _strip_site_suffix(title: str, site_name: str | None) -> str:
+    """'Headline - Site' / 'Site | Headline' -> 'Headline' (keeps the longest part)."""
+    parts = _TITLE_SEPARATORS.split(title)
+    if len(parts) == 1:
+        return title
+    if site_name:
+        key = normalise(site_name)
+        kept = [p for p in parts if normalise(p) != key and key not in normalise(p)[: len(key)]]
+        if kept and len(kept) < len(parts):
+            return max(kept, key=len) if len(kept) > 1 else kept[0]
+    return max(parts, key=len)
+
+
+def _clean_title(text: str | None) -> str | None:
+    if not text:
+        return None
+    text = " ".join(text.split())
+    return text or None
+
+
+def _choose_title(
+    og: str | None, ld: str | None, h1: str | None, html_title: str | None, site_name: str | None
+) -> str | None:
+    """The headline: an <h1> that agrees with the declared titles wins (it is what
+    readers see); otherwise og:title / JSON-LD headline, then <title> without the
+    site suffix, then the <h1>."""
+    declared = [t for t in (og, ld, html_title) if t]
+    if h1:
+        key = normalise(h1)
+        if key and any(key == normalise(t) or (len(key) > 15 and key in normalise(t)) for t in declared):
+            return h1
+    for t in (og, ld):
+        if t:
+            return _strip_site_suffix(t, site_name)
+    if html_title:
+        return _strip_site_suffix(html_title, site_name)
+    return h1
+
+
+# -- entry point -----------------------------------------------------------------
+
+
+def _split_keywords(value: Any) -> list[str]:
+    if isinstance(value, list):
+        out: list[str] = []
+        for v in value:
+            out.extend(_split_keywords(v))
+        return out
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return []
+
+
+def read_metadata(tree: HtmlElement, url: str | None) -> PageMeta:
+    meta = PageMeta()
+    metas = _meta_map(tree)
+    objects = _jsonld_objects(tree)
+    article = _article_object(objects) or {}
+
+    # site name: og:site_name, JSON-LD publisher, WebSite name, else the host
+    site = _meta(metas, "og:site_name", "application-name")
+    if not site:
+        site = next(iter(_names(article.get("publisher"))), None)
+    if not site:
+        for obj in objects:
+            if "website" in _types(obj) or "organization" in _types(obj) or "newsmediaorganization" in _types(obj):
+                site = next(iter(_names(obj)), None)
+                if site:
+                    break
+    if not site and url:
+        host = urlsplit(url).hostname or ""
+        site = host[4:] if host.startswith("www.") else host or None
+    meta.site_name = _clean_title(site)
+
+    # title
+    h1s = [h.text_content() for h in tree.iter("h1")]
+    h1 = _clean_title(h1s[0]) if h1s else None
+    meta.h1 = h1
+    title_el = tree.find(".//title")
+    html_title = _clean_title(title_el.text_content()) if title_el is not None else None
+    ld_title = article.get("headline") or article.get("name")
+    meta.title = _choose_title(
+        _clean_title(_meta(metas, "og:title", "twitter:title", "dc.title")),
+        _clean_title(ld_title if isinstance(ld_title, str) else None),
+        h1,
+        html_title,
+        meta.site_name,
+    )
+
+    # authors: JSON-LD, <meta name=author>, article:author (names only), visible byline
+    raw_authors = _names(article.get("author")) or _names(article.get("creator"))
+    if not raw_authors:
+        raw_authors = list(
+            metas.get("author", []) or metas.get("article:author", []) or metas.get("dc.creator", [])
+            or metas.get("parsely-author", []) or metas.get("sailthru.author", [])
+        )
+    authors = clean_authors(raw_authors)
+    if not authors:
+        authors = clean_authors(_byline_from_page(tree))
+    meta.authors = authors
+
+    # published: JSON-LD, meta tags, <time>, then htmldate's quick search
+    got = None
+    for value in (
+        _first_str(article.get("datePublished")),
+        _meta(metas, "article:published_time", "og:published_time", "datepublished", "pubdate",
+              "publishdate", "publish-date", "date", "dc.date", "dc.date.issued", "dcterms.created",
+              "dcterms.date", "sailthru.date", "parsely-pub-date", "cxenseparse:recs:publishtime",
+              "article.published", "og:updated_time", "article:modified_time"),
+        _first_str(article.get("dateCreated")),
+        _first_str(article.get("dateModified")),
+    ):
+        got = _iso(value)
+        if got:
+            break
+    if not got:
+        got = _page_date(tree) or _htmldate(tree, url)
+    if got:
+        meta.published, meta.published_at = got
+
+    # language as declared: <html lang>, content-language, og:locale, JSON-LD inLanguage
+    root = tree.getroottree().getroot()
+    meta.language = (
+        _lang(root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang"))
+        or _lang(_meta(metas, "content-language", "language", "dc.language"))
+        or _lang(_meta(metas, "og:locale"))
+        or _lang(_first_str(article.get("inLanguage")))
+    )
+
+    meta.description = _clean_title(
+        _meta(metas, "og:description", "description", "twitter:description")
+        or _first_str(article.get("description"))
+    )
+
+    canonical = None
+    for link in tree.iter("link"):
+        rel = (link.get("rel") or "").lower().split()
+        if "canonical" in rel and link.get("href"):
+            canonical = link.get("href")
+            break
+    meta.canonical_url = _absolute(canonical, url) or _absolute(_meta(metas, "og:url"), url)
+
+    meta.image = _absolute(
+        _meta(metas, "og:image", "og:image:url", "twitter:image", "twitter:image:src")
+        or _first_str(article.get("image")),
+        url,
+    )
+
+    tags: list[str] = []
+    tags += metas.get("article:tag", [])
+    tags += _split_keywords(article.get("keywords"))
+    tags += _split_keywords(article.get("articleSection"))
+    tags += metas.get("article:section", [])
+    if not tags:
+        tags += _split_keywords(_meta(metas, "news_keywords", "keywords", "parsely-tags"))
+    if not tags:
+        for link in tree.xpath('//a[contains(concat(" ", normalize-space(@rel), " "), " tag ")]'):
+            text = " ".join(link.text_content().split())
+            if text:
+                tags.append(text)
+    seen: set[str] = set()
+    for tag in tags:
+        tag = " ".join(tag.split())
+        key = normalise(tag)
+        if key and key not in seen and len(tag) <= 80:
+            seen.add(key)
+            meta.tags.append(tag)
+    return meta

@@ -1,0 +1,40 @@
+"""Text normalisation shared by the extraction and dedupe stages.
+
+Kept in one private module so that "the same text" means the same thing to
+the boilerplate rules, the dedupe rules and the benchmark's headline check.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+__all__ = ["clean_space", "normalise", "word_count"]
+
+_SPACE = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\s*\n\s*")
+# Everything that is not a letter or digit separates words once normalised:
+# punctuation, quotes of every script, dashes, symbols.
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def clean_space(text: str) -> str:
+    """Collapse runs of spaces/tabs (and NBSP etc.) but keep single line breaks."""
+    text = text.replace("\u00ad", "").replace("\u200b", "").replace("\ufeff", "")
+    text = _SPACE.sub(" ", text)
+    return _BLANK_LINES.sub("\n", text).strip()
+
+
+def normalise(text: str) -> str:
+    """Comparison key: NFKC, case-folded, punctuation/quotes/whitespace removed.
+
+    Two strings that differ only in case, curly vs straight quotes, dashes,
+    punctuation, spacing or unicode composition get the same key.
+    """
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return _NON_WORD.sub(" ", text).strip()
+
+
+def word_count(text: str) -> int:
+    return len(_WORD.findall(text))

@@ -1,0 +1,152 @@
+"""Dedupe stage: the article once, without the template's repetitions.
+
+Rules, applied in document order (text compared by ``normalise``: NFKC,
+case-folded, punctuation/quotes/dashes/whitespace ignored):
+
+* **title repeats** (``title_repeats``): a block that is the title; the title
+  cut short with an ellipsis ("Blinken seeks to advance Gaza..."); the title
+  behind a lead-in ("Read more: <title>", "ALSO READ | <title>"); the title
+  with a short site/section suffix ("<title> | The Daily Ledger"); a list
+  line that is the title (breadcrumbs, sticky bars) - the line goes, the rest
+  of the list stays.
+* **duplicate headings** (``duplicate_headings``): a heading whose text was
+  already seen as a heading or as any earlier block is dropped, so each
+  subheading is kept once, at its first occurrence; a table of contents (a
+  list whose every line is a heading of the article) is dropped too, counted
+  once per line.
+* **duplicate paragraphs** (``duplicate_paragraphs``): a block identical to
+  the block right before it; and a *pull quote*: a short quote block whose
+  whole text also appears inside a paragraph of the article (the magazine
+  device of repeating a sentence in large type).  That is the only repeated
+  text removed: a sentence repeated in two different paragraphs, or a
+  paragraph repeated later with text in between, is genuinely part of the
+  article and stays.
+
+Where each count goes in the published record: ``title_repeats`` and
+``duplicate_headings`` are published as they are; ``duplicate_paragraphs``
+are template repetitions and belong in the record's ``boilerplate_blocks``
+together with ``ExtractedArticle.boilerplate_blocks``.  "Read more: <other
+headline>" lines are removed by the extraction stage (boilerplate), while
+"Read more: <this article's headline>" is left to this stage and counted as
+a title repeat.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from workers.pipeline._extract_text import normalise, word_count
+from workers.pipeline.extract import Block
+
+__all__ = ["DedupeResult", "dedupe_blocks", "is_title_repeat"]
+
+_ELLIPSIS = re.compile(r"(?:\.\s*\.\s*\.|…)\s*[\"'”’»)]*\s*$")
+# "Read more: X", "ALSO READ | X", "Related » X", "Watch - X" ... up to four words then a separator
+_LEADIN = re.compile(r"^\s*[^\W\d_][\w'’ ]{0,40}?\s*(?::|\||»|›|>>|→|–|—|-)\s*(?P<rest>.+)$", re.DOTALL)
+_SUFFIX_SPLIT = re.compile(r"\s+(?:[|–—·•»:]|-{1,2})\s+")
+# Ellipsis prefixes shorter than this are too generic to be called the title.
+_MIN_PREFIX_WORDS = 4
+_MAX_AFFIX_WORDS = 6
+_PULL_QUOTE_MAX_WORDS = 60
+
+
+@dataclass(slots=True)
+class DedupeResult:
+    blocks: list[Block]
+    removed: dict[str, int] = field(
+        default_factory=lambda: {"title_repeats": 0, "duplicate_headings": 0, "duplicate_paragraphs": 0}
+    )
+
+
+def is_title_repeat(text: str, title_key: str) -> bool:
+    """True when ``text`` is only the title (or a cut/lead-in/suffixed form of it)."""
+    if not title_key:
+        return False
+    key = normalise(text)
+    if not key:
+        return False
+    if key == title_key:
+        return True
+    # "Headline..." / "Headline…": a cut-off prefix of the title
+    if _ELLIPSIS.search(text):
+        cut = normalise(_ELLIPSIS.sub("", text))
+        if cut and title_key.startswith(cut) and len(cut.split()) >= min(_MIN_PREFIX_WORDS, len(title_key.split())):
+            return True
+    # "Read more: Headline" (possibly itself cut with an ellipsis)
+    m = _LEADIN.match(text)
+    if m and word_count(text[: m.start("rest")]) <= 4 and is_title_repeat(m.group("rest"), title_key):
+        return True
+    # "Headline | Site" / "Section - Headline"
+    parts = _SUFFIX_SPLIT.split(text)
+    if len(parts) > 1:
+        for i, part in enumerate(parts):
+            if normalise(part) == title_key:
+                rest = " ".join(parts[:i] + parts[i + 1 :])
+                if word_count(rest) <= _MAX_AFFIX_WORDS:
+                    return True
+    return False
+
+
+def _paragraph_keys(blocks: list[Block]) -> list[str]:
+    return [normalise(b.text) for b in blocks if b.type in ("paragraph", "list", "table")]
+
+
+def dedupe_blocks(blocks: list[Block], title: str | None) -> DedupeResult:
+    result = DedupeResult(blocks=[])
+    removed = result.removed
+    title_key = normalise(title) if title else ""
+
+    # 1. title repeats (block level, then list lines)
+    stage1: list[Block] = []
+    for block in blocks:
+        if title_key and is_title_repeat(block.text, title_key):
+            removed["title_repeats"] += 1
+            continue
+        if title_key and block.type == "list" and "\n" in block.text:
+            lines = block.text.split("\n")
+            kept = [line for line in lines if not is_title_repeat(line, title_key)]
+            if len(kept) < len(lines):
+                removed["title_repeats"] += len(lines) - len(kept)
+                if not kept:
+                    continue
+                block = Block(block.type, "\n".join(kept))
+        stage1.append(block)
+
+    # 2. tables of contents: a list whose every line is a later heading
+    heading_keys = {normalise(b.text) for b in stage1 if b.type == "heading"}
+    stage2: list[Block] = []
+    for block in stage1:
+        if block.type == "list" and heading_keys:
+            lines = [normalise(line) for line in block.text.split("\n") if line.strip()]
+            if len(lines) >= 2 and all(line in heading_keys for line in lines):
+                removed["duplicate_headings"] += len(lines)
+                continue
+        stage2.append(block)
+
+    # 3. repeated headings, consecutive duplicate blocks, pull quotes
+    paragraph_keys = _paragraph_keys(stage2)
+    seen: set[str] = set()
+    out: list[Block] = []
+    previous_key: str | None = None
+    for block in stage2:
+        key = normalise(block.text)
+        if block.type == "heading" and key in seen:
+            removed["duplicate_headings"] += 1
+            continue
+        if key and key == previous_key:
+            removed["duplicate_paragraphs"] += 1
+            continue
+        if (
+            block.type == "quote"
+            and key
+            and word_count(block.text) <= _PULL_QUOTE_MAX_WORDS
+            and any(f" {key} " in f" {p} " and key != p for p in paragraph_keys)
+        ):
+            removed["duplicate_paragraphs"] += 1
+            continue
+        seen.add(key)
+        out.append(block)
+        previous_key = key
+    result.blocks = out
+    return result
