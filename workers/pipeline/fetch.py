@@ -1,0 +1,612 @@
+"""The fetch stage: polite, safe and robust HTTP fetching of article URLs.
+
+One :class:`Fetcher` per worker process, shared by all its tasks::
+
+    async with Fetcher(FetchConfig.from_settings(settings)) as fetcher:
+        page = await fetcher.fetch(url)      # FetchedPage, or raises
+        text = page.text()
+
+``fetch`` raises only :class:`~workers.errors.FetchError` subclasses and
+:class:`~workers.errors.InvalidURL`, each with ``.attempts`` set, so every
+failure becomes one dead-letter record with a stable code:
+
+=====================  ======================================================================
+code                   meaning
+=====================  ======================================================================
+``invalid_url``        bad syntax, scheme other than http/https, credentials in the URL, no
+                       host; also a redirect to such a URL
+``blocked_address``    the host is, or resolves to, a loopback, private, link-local,
+                       multicast, reserved or cloud-metadata address that is not in
+                       ``NEWSWIRE_FETCH_ALLOW_HOSTS`` (checked on every redirect hop, before
+                       connecting)
+``robots_disallowed``  robots.txt of the site (or of a redirect target) disallows the URL
+                       for our User-Agent
+``http_<status>``      final status not 2xx and not retried, e.g. ``http_404``, ``http_403``,
+                       ``http_410``; also a 3xx without a Location header
+``http_5xx_exhausted`` every attempt got a 5xx status (the last one is in the detail)
+``http_429_exhausted`` every attempt got 429 Too Many Requests
+``timeout``            connect, read or total timeout on every attempt (a body that trickles
+                       forever ends at the total timeout)
+``connection_error``   DNS failure, connection refused/reset, TLS failure, truncated or
+                       corrupt body, unsupported Content-Encoding
+``too_large``          the body exceeds ``NEWSWIRE_FETCH_MAX_BYTES``, counted on the wire
+                       and after gzip/deflate/br decoding (decompression bombs)
+``too_many_redirects`` more than ``NEWSWIRE_FETCH_MAX_REDIRECTS`` redirects
+``not_html``           a 2xx response that is not text/html or application/xhtml+xml; the
+                       detail names the content type
+=====================  ======================================================================
+
+Transient failures (``timeout``, ``connection_error`` other than TLS/encoding
+errors, 5xx, 429) are retried up to ``max_attempts`` times with exponential
+backoff and jitter, honouring ``Retry-After`` (capped at ``backoff_max_s``).
+``attempts`` counts the tries of the stage for that URL (at least 1, also for
+failures that were refused before any request).  A retry resumes at the hop
+that failed; redirects already followed still count against the limit.
+
+Politeness: at most ``per_host`` requests in flight to one host and at least
+``host_delay_s`` between the starts of two requests to it; at most
+``max_connections`` in flight overall.  A task waits for its host's turn
+*before* taking a global slot, so a slow or busy site never holds slots the
+other sites could use.  robots.txt is fetched once per origin (concurrent
+requests wait for the one fetch) and cached for ``robots_ttl_s``; a robots.txt
+that is missing, unreachable or answers with an error allows everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import random
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import brotli
+import yarl
+from aiohttp.abc import AbstractResolver
+
+from workers.errors import (
+    BlockedAddress,
+    ConnectionFailed,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    InvalidURL,
+    NotHTML,
+    RobotsDisallowed,
+    TooLarge,
+    TooManyRedirects,
+)
+
+from ._robots import ALLOW_ALL, MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
+from ._ssrf import AddressPolicy, GuardedResolver
+from .charset import decode_html
+from .urls import parse_fetchable_url
+
+if TYPE_CHECKING:
+    from workers.settings import Settings
+
+__all__ = ["FetchConfig", "FetchedPage", "Fetcher", "HTML_TYPES"]
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+READ_CHUNK = 64 * 1024
+# News sites send long cookie headers; aiohttp's 8 KiB default refuses some of them.
+MAX_HEADER_FIELD = 32 * 1024
+ROBOTS_MAX_REDIRECTS = 5  # RFC 9309: follow at least five
+
+
+@dataclass(frozen=True, slots=True)
+class FetchConfig:
+    user_agent: str = "newswire/0.1"
+    max_connections: int = 64
+    per_host: int = 2
+    host_delay_s: float = 0.0
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 10.0
+    total_timeout_s: float = 30.0
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+    max_attempts: int = 3
+    backoff_s: float = 0.5
+    backoff_max_s: float = 30.0
+    respect_robots: bool = True
+    robots_ttl_s: float = 3600.0
+    allow_hosts: tuple[str, ...] = ()  # hosts or CIDR ranges allowed although loopback/private
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "FetchConfig":
+        return cls(
+            user_agent=settings.fetch_user_agent,
+            max_connections=settings.fetch_max_connections,
+            per_host=settings.fetch_per_host,
+            host_delay_s=settings.fetch_host_delay_s,
+            connect_timeout_s=settings.fetch_connect_timeout_s,
+            read_timeout_s=settings.fetch_read_timeout_s,
+            total_timeout_s=settings.fetch_total_timeout_s,
+            max_bytes=settings.fetch_max_bytes,
+            max_redirects=settings.fetch_max_redirects,
+            max_attempts=settings.fetch_max_attempts,
+            backoff_s=settings.fetch_backoff_s,
+            backoff_max_s=settings.fetch_backoff_max_s,
+            respect_robots=settings.fetch_respect_robots,
+            robots_ttl_s=settings.fetch_robots_ttl_s,
+            allow_hosts=tuple(settings.fetch_allow_hosts),
+        )
+
+
+@dataclass(slots=True)
+class FetchedPage:
+    url: str  # as submitted
+    final_url: str  # after redirects
+    status: int
+    content_type: str  # e.g. "text/html"
+    charset: str | None  # from the Content-Type header, if any
+    body: bytes  # decoded from gzip/deflate/br, at most max_bytes
+    headers: dict[str, str]  # names lower-case; repeated headers joined with ", "
+    fetched_at: datetime  # timezone-aware UTC
+    attempts: int
+
+    def text(self) -> str:
+        return decode_html(self.body, self.charset)[0]
+
+
+# -- errors the retry loop needs to tell apart ----------------------------------
+
+
+class _PermanentConnectionError(ConnectionFailed):
+    """Same dead-letter code as ConnectionFailed, but another attempt cannot help
+    (TLS certificate, corrupt or unsupported compression)."""
+
+    retryable = False
+
+
+def _is_retryable(exc: FetchError) -> bool:
+    return bool(exc.retryable)
+
+
+# -- content decoding with a bound on the output --------------------------------
+
+
+class _Decoder:
+    def feed(self, data: bytes) -> bytes:
+        raise NotImplementedError
+
+    def flush(self) -> bytes:
+        return b""
+
+
+class _Identity(_Decoder):
+    def feed(self, data: bytes) -> bytes:
+        return data
+
+
+class _ZlibDecoder(_Decoder):
+    """gzip or deflate; never produces more than ``limit + 1`` bytes, whatever the ratio."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self._encoding = encoding
+        self._limit = limit
+        self._produced = 0
+        self._inflater: Any = zlib.decompressobj(zlib.MAX_WBITS | 16) if encoding == "gzip" else None
+
+    def feed(self, data: bytes) -> bytes:
+        if self._inflater is None:  # "deflate" is zlib-wrapped by the RFC, raw by some servers
+            wrapped = len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+            self._inflater = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+        out = []
+        try:
+            while data and not self._inflater.eof:
+                piece = self._inflater.decompress(data, self._limit - self._produced + 1)
+                self._produced += len(piece)
+                if self._produced > self._limit:
+                    raise TooLarge(f"{self._encoding} body inflates beyond {self._limit} bytes")
+                out.append(piece)
+                data = self._inflater.unconsumed_tail
+        except zlib.error as exc:
+            raise _PermanentConnectionError(f"corrupt {self._encoding} body: {exc}") from None
+        return b"".join(out)
+
+
+class _BrotliDecoder(_Decoder):
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._produced = 0
+        self._decompressor = brotli.Decompressor()
+
+    def feed(self, data: bytes) -> bytes:
+        out = []
+        try:
+            while True:
+                piece = self._decompressor.process(data, output_buffer_limit=self._limit - self._produced + 1)
+                self._produced += len(piece)
+                if self._produced > self._limit:
+                    raise TooLarge(f"br body inflates beyond {self._limit} bytes")
+                out.append(piece)
+                data = b""
+                if self._decompressor.can_accept_more_data():
+                    break
+        except brotli.error as exc:
+            raise _PermanentConnectionError(f"corrupt br body: {exc}") from None
+        return b"".join(out)
+
+
+class _Chain(_Decoder):
+    def __init__(self, decoders: list[_Decoder]) -> None:
+        self._decoders = decoders
+
+    def feed(self, data: bytes) -> bytes:
+        for decoder in self._decoders:
+            data = decoder.feed(data)
+        return data
+
+
+def _make_decoder(content_encoding: str, limit: int) -> _Decoder:
+    names = [n.strip().lower() for n in content_encoding.split(",")]
+    names = [n for n in names if n and n != "identity"]
+    decoders: list[_Decoder] = []
+    for name in reversed(names):  # the last encoding listed was applied last
+        if name in ("gzip", "x-gzip"):
+            decoders.append(_ZlibDecoder("gzip", limit))
+        elif name == "deflate":
+            decoders.append(_ZlibDecoder("deflate", limit))
+        elif name == "br":
+            decoders.append(_BrotliDecoder(limit))
+        else:
+            raise _PermanentConnectionError(f"unsupported content-encoding {name!r}")
+    if not decoders:
+        return _Identity()
+    return decoders[0] if len(decoders) == 1 else _Chain(decoders)
+
+
+# -- small helpers ----------------------------------------------------------------
+
+
+def _parse_content_type(header: str | None) -> tuple[str, str | None]:
+    if not header:
+        return "", None
+    mime, *params = header.split(";")
+    charset = None
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip("\"'") or None
+    return mime.strip().lower(), charset
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = body[:1024].lstrip().lower()
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:].lstrip()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head or b"<head" in head
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def _headers_dict(headers: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in headers.items():
+        key = key.lower()
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+@dataclass(slots=True)
+class _Response:
+    url: yarl.URL
+    status: int
+    headers: dict[str, str]
+    content_type: str = ""
+    charset: str | None = None
+    body: bytes = b""
+    location: yarl.URL | None = None
+
+
+@dataclass(slots=True)
+class _HostState:
+    slots: asyncio.Semaphore
+    pacing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    next_start: float = 0.0
+    users: int = 0
+
+
+# -- the fetcher ------------------------------------------------------------------
+
+
+class Fetcher:
+    """Fetches article URLs; safe to share between many concurrent tasks of one event loop."""
+
+    def __init__(
+        self,
+        config: FetchConfig,
+        *,
+        resolver: AbstractResolver | None = None,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        """``resolver`` replaces the system DNS resolver (it is still guarded by the
+        SSRF policy); ``sleep`` and ``rng`` are for tests that check the backoff."""
+        self.config = config
+        self._policy = AddressPolicy(config.allow_hosts)
+        self._inner_resolver = resolver
+        self._sleep = sleep or asyncio.sleep
+        self._rng = rng or random.Random()
+        self._session: aiohttp.ClientSession | None = None
+        self._global = asyncio.Semaphore(config.max_connections)
+        self._hosts: dict[str, _HostState] = {}
+        self._robots = RobotsCache(config.robots_ttl_s)
+        self._robots_loading: dict[tuple[str, str, int], asyncio.Task[RobotsRules]] = {}
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,  # enforced around the whole request, body included, by _request
+            connect=config.connect_timeout_s,
+            sock_connect=config.connect_timeout_s,
+            sock_read=config.read_timeout_s,
+        )
+        self._request_headers = {
+            "User-Agent": config.user_agent,
+            "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5",
+            "Accept-Encoding": "gzip, deflate, br",
+        }
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def __aenter__(self) -> "Fetcher":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for task in list(self._robots_loading.values()):
+            task.cancel()
+        self._robots_loading.clear()
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self.config.max_connections,
+                limit_per_host=0,  # per-host limiting is ours, with pacing
+                resolver=GuardedResolver(self._policy, self._inner_resolver),
+                ttl_dns_cache=60,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                auto_decompress=False,  # decoded here, with a bound on the output
+                cookie_jar=aiohttp.DummyCookieJar(),  # no cookie state across thousands of sites
+                trust_env=False,  # a proxy would hide the address actually connected to
+                max_line_size=MAX_HEADER_FIELD,
+                max_field_size=MAX_HEADER_FIELD,
+            )
+        return self._session
+
+    # -- public ------------------------------------------------------------------
+
+    async def fetch(self, url: str) -> FetchedPage:
+        attempt = 1
+        try:
+            current = parse_fetchable_url(url)
+            redirects = 0
+            while True:
+                try:
+                    response = await self._checked_request(current, self.config.max_bytes, for_page=True)
+                except FetchError as exc:
+                    if not _is_retryable(exc) or attempt >= self.config.max_attempts:
+                        raise self._final_error(exc) from None
+                    await self._sleep(self._backoff(attempt, exc))
+                    attempt += 1
+                    continue
+                if response.location is not None:
+                    if redirects >= self.config.max_redirects:
+                        raise TooManyRedirects(f"more than {self.config.max_redirects} redirects from {url}")
+                    redirects += 1
+                    current = response.location
+                    continue
+                return FetchedPage(
+                    url=url,
+                    final_url=str(response.url),
+                    status=response.status,
+                    content_type=response.content_type,
+                    charset=response.charset,
+                    body=response.body,
+                    headers=response.headers,
+                    fetched_at=datetime.now(timezone.utc),
+                    attempts=attempt,
+                )
+        except (FetchError, InvalidURL) as exc:
+            exc.attempts = attempt
+            raise
+
+    # -- retry policy ------------------------------------------------------------
+
+    def _final_error(self, exc: FetchError) -> FetchError:
+        if isinstance(exc, HTTPStatusError) and exc.retryable:
+            return HTTPStatusError(exc.status, exc.detail, exhausted=True)
+        return exc
+
+    def _backoff(self, attempt: int, exc: FetchError) -> float:
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(retry_after, self.config.backoff_max_s)
+        ceiling = min(self.config.backoff_max_s, self.config.backoff_s * 2 ** (attempt - 1))
+        return ceiling * self._rng.uniform(0.5, 1.0)  # jitter keeps retries of many tasks apart
+
+    # -- one request to one URL ---------------------------------------------------
+
+    async def _checked_request(self, url: yarl.URL, max_bytes: int, *, for_page: bool) -> _Response:
+        """SSRF and (for pages) robots checks, then one request; 3xx come back with
+        ``location`` set, other non-2xx raise HTTPStatusError.  robots.txt requests
+        (``for_page=False``) skip the robots and content-type checks."""
+        host = url.raw_host or ""
+        self._policy.check_literal(host)
+        if for_page and self.config.respect_robots and not await self._robots_allow(url):
+            raise RobotsDisallowed(f"robots.txt of {url.host} disallows {url.raw_path_qs}")
+        response = await self._request(url, max_bytes, html_only=for_page)
+        if response.location is None and not 200 <= response.status < 300:
+            error = HTTPStatusError(response.status, f"HTTP {response.status} from {url}")
+            error.retry_after = _parse_retry_after(response.headers.get("retry-after"))  # type: ignore[attr-defined]
+            raise error
+        return response
+
+    async def _request(self, url: yarl.URL, max_bytes: int, *, html_only: bool) -> _Response:
+        session = self._get_session()
+        try:
+            async with self._host_turn(url.raw_host or ""), self._global:
+                async with asyncio.timeout(self.config.total_timeout_s):
+                    async with session.get(url, headers=self._request_headers, allow_redirects=False) as resp:
+                        return await self._read_response(url, resp, max_bytes, html_only=html_only)
+        except TimeoutError:  # before OSError: TimeoutError is one
+            raise FetchTimeout(f"timed out fetching {url}") from None
+        except aiohttp.InvalidURL as exc:
+            raise InvalidURL(f"{url}: {exc}") from None
+        except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
+            raise _PermanentConnectionError(f"TLS error for {url}: {exc}") from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise ConnectionFailed(f"{type(exc).__name__} fetching {url}: {exc}") from None
+
+    async def _read_response(
+        self, url: yarl.URL, resp: aiohttp.ClientResponse, max_bytes: int, *, html_only: bool
+    ) -> _Response:
+        self._check_peer(url, resp)
+        headers = _headers_dict(resp.headers)
+        status = resp.status
+        if status in REDIRECT_STATUSES and "location" in headers:
+            try:
+                target = parse_fetchable_url(str(url.join(yarl.URL(headers["location"]))))
+            except (ValueError, TypeError) as exc:
+                raise InvalidURL(f"bad redirect from {url}: {exc}") from None
+            except InvalidURL as exc:
+                raise InvalidURL(f"redirect from {url} to {headers['location']!r}: {exc.detail}") from None
+            return _Response(url=url, status=status, headers=headers, location=target)
+        if not 200 <= status < 300:
+            return _Response(url=url, status=status, headers=headers)
+        content_type, charset = _parse_content_type(headers.get("content-type"))
+        if html_only and content_type and content_type not in HTML_TYPES:
+            raise NotHTML(content_type)
+        body = await self._read_body(resp, headers, max_bytes)
+        if html_only and not content_type:
+            if not _looks_like_html(body):
+                raise NotHTML("(no content type)")
+            content_type = "text/html"
+        return _Response(url=url, status=status, headers=headers, content_type=content_type,
+                         charset=charset, body=body)
+
+    def _check_peer(self, url: yarl.URL, resp: aiohttp.ClientResponse) -> None:
+        """Belt and braces: the socket's peer must pass the policy too."""
+        connection = resp.connection
+        transport = connection.transport if connection is not None else None
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        if peer:
+            self._policy.check_address(url.raw_host or "", str(peer[0]))
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, headers: dict[str, str], max_bytes: int) -> bytes:
+        decoder = _make_decoder(headers.get("content-encoding", ""), max_bytes)
+        declared = resp.content_length
+        if declared is not None and declared > max_bytes:
+            raise TooLarge(f"Content-Length {declared} exceeds {max_bytes} bytes")
+        received = 0
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(READ_CHUNK):
+            received += len(chunk)
+            if received > max_bytes:
+                raise TooLarge(f"body exceeds {max_bytes} bytes")
+            piece = decoder.feed(chunk)
+            size += len(piece)
+            if size > max_bytes:
+                raise TooLarge(f"decoded body exceeds {max_bytes} bytes")
+            parts.append(piece)
+        tail = decoder.flush()
+        if size + len(tail) > max_bytes:
+            raise TooLarge(f"decoded body exceeds {max_bytes} bytes")
+        parts.append(tail)
+        return b"".join(parts)
+
+    # -- politeness ----------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _host_turn(self, host: str) -> AsyncIterator[None]:
+        """Wait for a per-host slot and the host's pacing delay."""
+        key = host.lower()
+        state = self._hosts.get(key)
+        if state is None:
+            state = self._hosts[key] = _HostState(slots=asyncio.Semaphore(self.config.per_host))
+            if len(self._hosts) > 4096:
+                self._forget_idle_hosts()
+        state.users += 1
+        try:
+            async with state.slots:
+                if self.config.host_delay_s > 0:
+                    async with state.pacing:
+                        loop = asyncio.get_running_loop()
+                        wait = state.next_start - loop.time()
+                        if wait > 0:
+                            await asyncio.sleep(wait)
+                        state.next_start = loop.time() + self.config.host_delay_s
+                yield
+        finally:
+            state.users -= 1
+            if state.users == 0 and state.next_start <= asyncio.get_running_loop().time():
+                if self._hosts.get(key) is state:
+                    del self._hosts[key]
+
+    def _forget_idle_hosts(self) -> None:
+        now = asyncio.get_running_loop().time()
+        for key, state in list(self._hosts.items()):
+            if state.users == 0 and state.next_start <= now:
+                del self._hosts[key]
+
+    # -- robots.txt ------------------------------------------------------------------
+
+    async def _robots_allow(self, url: yarl.URL) -> bool:
+        origin = (url.scheme, (url.raw_host or "").lower(), url.port or 0)
+        rules = self._robots.get(origin)
+        if rules is None:
+            task = self._robots_loading.get(origin)
+            if task is None:
+                task = asyncio.ensure_future(self._load_robots(url, origin))
+                self._robots_loading[origin] = task
+                task.add_done_callback(lambda _t, o=origin: self._robots_loading.pop(o, None))
+            # shield: one waiter being cancelled must not cancel the fetch the others wait for
+            rules = await asyncio.shield(task)
+        return rules.allowed(url.raw_path_qs)
+
+    async def _load_robots(self, url: yarl.URL, origin: tuple[str, str, int]) -> RobotsRules:
+        rules = await self._fetch_robots(url.origin().with_path("/robots.txt"))
+        self._robots.put(origin, rules)
+        return rules
+
+    async def _fetch_robots(self, robots_url: yarl.URL) -> RobotsRules:
+        """One try; anything but a 2xx robots.txt (error, 4xx, 5xx, unreachable) allows all."""
+        current = robots_url
+        for _ in range(ROBOTS_MAX_REDIRECTS + 1):
+            try:
+                response = await self._checked_request(current, MAX_ROBOTS_BYTES, for_page=False)
+            except (FetchError, InvalidURL):
+                return ALLOW_ALL
+            if response.location is None:
+                text = response.body.decode("utf-8", "replace")
+                return RobotsRules.parse(text, self.config.user_agent)
+            current = response.location
+        return ALLOW_ALL
+
