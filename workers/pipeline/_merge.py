@@ -1,0 +1,340 @@
+"""Turn raw NER spans into one entry per real-world entity (pure Python, no spaCy).
+
+The steps, in order (each is a small function below so it can be tested alone):
+
+1. **Normalise each span** (:func:`trim_span`) by moving its offsets, so a
+   mention always points at exactly the text its alias shows: surrounding
+   whitespace, quotes and brackets go; a possessive goes (``Israel's``,
+   ``Israel’s``, ``Hamas’`` -> ``Israel``/``Hamas``); a leading article goes
+   (``the United Nations`` -> ``United Nations``) unless it is a capitalised
+   ``The`` in the middle of a sentence, which marks the article as part of the
+   name (``in The Hague``); for people, a leading honorific goes (``Mr.``,
+   ``Dr.``).  Spans left without a letter or digit are dropped.
+2. **Group identical names** by a key that ignores case, dots, apostrophe
+   style and spacing (``U.S.`` = ``US``, ``O’Brien`` = ``O'Brien``).
+3. **Vote a label per group**: the majority label of its mentions wins; on a
+   tie PERSON wins if the name is person-shaped (1-5 capitalised words, no
+   digits), otherwise the label of the earliest mention.  So three "Blinken"
+   PERSON mentions outvote one "Blinken" GPE.
+4. **Merge partial person names**: a PERSON group whose words occur, in order
+   and contiguously, inside a longer PERSON name merges into it only if
+   exactly one such longer person exists in the article ("Blinken" ->
+   "Antony Blinken").  With "Joe Biden" and "Hunter Biden" both present,
+   "Biden" stays its own entity: guessing would attach mentions to the wrong
+   person, which is worse for consumers than an unmerged surname.  Longer
+   names are resolved first, so "Al Thani" can join a longer full name.
+5. **Merge acronyms**: a one-word all-capitals name (dots ignored) merges into
+   the one same-label multi-word name whose capitalised initials spell it
+   ("UN" -> "United Nations", "U.S." -> "United States"); with no or several
+   candidates it stays apart.
+6. **Name, count, rank**: the canonical ``name`` is the longest form seen
+   (most words, then most characters, then most frequent, then earliest);
+   ``aliases`` are the other distinct forms in order of first appearance;
+   ``count`` is the number of mentions.  ``salience`` is the entity's share of
+   the article's total mention weight, where a mention weighs 3.0 in the
+   title, 2.0 in the lead (first paragraph, at most ``LEAD_MAX_CHARS``) and
+   then decays linearly from 1.0 to 0.5 towards the end of the text; the
+   saliences of one list sum to 1.  Entities are sorted by salience, ties by
+   first appearance (title first).
+
+Facts (DATE, MONEY, ...) go through steps 1-3 and 6 only: two dates are the
+same fact only when they read the same.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Iterable, Literal, Sequence
+
+__all__ = [
+    "Mention",
+    "Entity",
+    "RawMention",
+    "trim_span",
+    "group_key",
+    "is_person_shaped",
+    "vote_label",
+    "merge_mentions",
+    "TITLE_WEIGHT",
+    "LEAD_WEIGHT",
+    "LEAD_MAX_CHARS",
+]
+
+Field = Literal["title", "text"]
+
+TITLE_WEIGHT = 3.0
+LEAD_WEIGHT = 2.0
+BODY_WEIGHT_START = 1.0
+BODY_WEIGHT_END = 0.5
+# A text without line breaks has no paragraph to call "the lead"; cap it.
+LEAD_MAX_CHARS = 600
+
+
+@dataclass(slots=True)
+class Mention:
+    field: Field
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class Entity:
+    name: str
+    label: str
+    count: int
+    salience: float
+    aliases: list[str] = field(default_factory=list)
+    mentions: list[Mention] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class RawMention:
+    """One span as NER found it, already mapped to the record's title or text."""
+
+    text: str  # the surface form, exactly source[start:end]
+    label: str
+    field: Field
+    start: int
+    end: int
+
+
+# -- step 1: normalising one span -------------------------------------------
+
+_OPENERS = "\"'“”‘’«»‹›„‚([{<*#•·-–—/\\|"
+_CLOSERS = "\"'“”‘’«»‹›„‚)]}>*#•·-–—/\\|,;:!?"
+_POSSESSIVE = re.compile(r"['’`]s$|(?<=[sSzZ])['’`]$")
+_ARTICLE = re.compile(r"(?:the|a|an)\s+", re.IGNORECASE)
+_HONORIFIC = re.compile(r"(?:mr|mrs|ms|mx|dr|prof|sir|dame|mme|mlle)\.?\s+", re.IGNORECASE)
+_SENTENCE_END = ".!?:;\n\"“”"
+_HAS_WORD_CHAR = re.compile(r"\w")
+
+
+def trim_span(source: str, start: int, end: int, label: str) -> tuple[int, int] | None:
+    """Shrink ``source[start:end]`` to the name proper; ``None`` if nothing is left."""
+    while True:
+        before = (start, end)
+        while start < end and (source[start].isspace() or source[start] in _OPENERS):
+            start += 1
+        while end > start and (source[end - 1].isspace() or source[end - 1] in _CLOSERS):
+            end -= 1
+        if end > start and source[end - 1] == "." and _is_sentence_period(source[start:end]):
+            end -= 1
+        possessive = _POSSESSIVE.search(source, start, end)
+        if possessive and possessive.end() == end and possessive.start() > start:
+            end = possessive.start()
+        article = _ARTICLE.match(source, start, end)
+        if article and article.end() < end and _article_is_not_part_of_name(source, start):
+            start = article.end()
+        if label == "PERSON":
+            honorific = _HONORIFIC.match(source, start, end)
+            if honorific and honorific.end() < end:
+                start = honorific.end()
+        if (start, end) == before:
+            break
+    if start >= end or not _HAS_WORD_CHAR.search(source, start, end):
+        return None
+    return start, end
+
+
+def _is_sentence_period(surface: str) -> bool:
+    """True when a trailing '.' closes the sentence rather than an abbreviation.
+
+    "U.S." and "Inc." keep their dot; "Washington." loses it.  A last word
+    with no other dot and at least five letters before it is no abbreviation.
+    """
+    last_word = surface.rsplit(None, 1)[-1][:-1]
+    return "." not in last_word and len(last_word) >= 5 and not last_word.isupper()
+
+
+def _article_is_not_part_of_name(source: str, start: int) -> bool:
+    """A lowercase article is never part of a name; a capitalised "The" is,
+    unless it merely starts the sentence ("The Hague" mid-sentence stays)."""
+    if source[start].islower():
+        return True
+    i = start - 1
+    while i >= 0 and source[i] in " \t":
+        i -= 1
+    return i < 0 or source[i] in _SENTENCE_END
+
+
+# -- step 2-3: grouping and voting ------------------------------------------
+
+_KEY_DROP = re.compile(r"[.\u00ad]")
+_SPACES = re.compile(r"\s+")
+
+
+def display_form(surface: str) -> str:
+    """The surface form as shown in ``name``/``aliases``: whitespace collapsed."""
+    return _SPACES.sub(" ", surface).strip()
+
+
+def group_key(surface: str) -> str:
+    """Identity of a name: case, dots, apostrophe style and spacing ignored."""
+    key = _KEY_DROP.sub("", surface).replace("’", "'").replace("‘", "'")
+    return _SPACES.sub(" ", key).strip().casefold()
+
+
+_PERSON_WORD = re.compile(r"^(?:[A-Z][\w'’.\-]*|[a-z]{1,3}|[A-Z]\.)$")
+
+
+def is_person_shaped(name: str) -> bool:
+    """1-5 words, the first and last capitalised, no digits ("Mohammed bin Salman")."""
+    words = name.split()
+    if not 1 <= len(words) <= 5 or any(ch.isdigit() for ch in name):
+        return False
+    if not (words[0][:1].isupper() and words[-1][:1].isupper()):
+        return False
+    return all(_PERSON_WORD.match(w) for w in words)
+
+
+def vote_label(labels: Sequence[str], name: str) -> str:
+    """Majority label; ties go to PERSON for person-shaped names, else the earliest."""
+    counts = Counter(labels)
+    best = max(counts.values())
+    tied = [label for label in dict.fromkeys(labels) if counts[label] == best]
+    if len(tied) > 1 and "PERSON" in tied and is_person_shaped(name):
+        return "PERSON"
+    return tied[0]
+
+
+@dataclass(slots=True)
+class _Group:
+    """Mentions of one name (then of one entity, once groups are merged)."""
+
+    mentions: list[RawMention]
+    label: str = ""
+    forms: list[str] = field(default_factory=list)  # display forms, one per mention
+
+    @property
+    def longest_form(self) -> str:
+        return _canonical(self.forms)
+
+    def word_lists(self) -> list[list[str]]:
+        return [group_key(form).split() for form in dict.fromkeys(self.forms)]
+
+
+def _canonical(forms: list[str]) -> str:
+    counts = Counter(forms)
+    first_seen = {form: i for i, form in reversed(list(enumerate(forms)))}
+    return max(counts, key=lambda f: (len(f.split()), len(f), counts[f], -first_seen[f]))
+
+
+# -- steps 4-5: merging groups ------------------------------------------------
+
+
+def _contains_words(longer: list[str], shorter: list[str]) -> bool:
+    n = len(shorter)
+    return len(longer) > n and any(longer[i:i + n] == shorter for i in range(len(longer) - n + 1))
+
+
+def _merge_partial_persons(groups: list[_Group]) -> list[_Group]:
+    persons = [g for g in groups if g.label == "PERSON"]
+    others = [g for g in groups if g.label != "PERSON"]
+    # Longest names first, so each shorter name sees the full names as roots.
+    persons.sort(key=lambda g: (-len(group_key(g.longest_form).split()), g.mentions[0].field != "title",
+                                g.mentions[0].start))
+    roots: list[_Group] = []
+    for group in persons:
+        words = group_key(group.longest_form).split()
+        owners = [root for root in roots
+                  if any(_contains_words(candidate, words) for candidate in root.word_lists())]
+        if len(owners) == 1:
+            owners[0].mentions.extend(group.mentions)
+            owners[0].forms.extend(group.forms)
+        else:
+            roots.append(group)
+    return others + roots
+
+
+def _initials(name: str) -> str:
+    return "".join(word[0] for word in re.split(r"[\s\-]+", name) if word[:1].isupper())
+
+
+def _merge_acronyms(groups: list[_Group]) -> list[_Group]:
+    merged: list[_Group] = []
+    absorbed: set[int] = set()
+    for group in groups:
+        form = group.longest_form
+        letters = form.replace(".", "")
+        if not (" " not in form and 2 <= len(letters) <= 6 and letters.isalpha() and letters.isupper()):
+            continue
+        owners = [other for other in groups
+                  if other is not group and other.label == group.label
+                  and len(other.longest_form.split()) >= 2
+                  and any(_initials(f) == letters for f in set(other.forms))]
+        if len(owners) == 1:
+            owners[0].mentions.extend(group.mentions)
+            owners[0].forms.extend(group.forms)
+            absorbed.add(id(group))
+    merged = [g for g in groups if id(g) not in absorbed]
+    return merged
+
+
+# -- step 6: naming, counting, ranking ---------------------------------------
+
+
+def _weight(mention: RawMention, text_length: int, lead_end: int) -> float:
+    if mention.field == "title":
+        return TITLE_WEIGHT
+    if mention.start < lead_end:
+        return LEAD_WEIGHT
+    tail = max(1, text_length - lead_end)
+    progress = min(1.0, max(0.0, (mention.start - lead_end) / tail))
+    return BODY_WEIGHT_START - (BODY_WEIGHT_START - BODY_WEIGHT_END) * progress
+
+
+def lead_end_of(text: str) -> int:
+    """End offset of the lead: the first paragraph, at most LEAD_MAX_CHARS long."""
+    body_start = len(text) - len(text.lstrip())
+    newline = text.find("\n", body_start)
+    end = len(text) if newline < 0 else newline
+    return min(end, body_start + LEAD_MAX_CHARS)
+
+
+def _order(mention: RawMention) -> tuple[int, int]:
+    return (0 if mention.field == "title" else 1, mention.start)
+
+
+def merge_mentions(raw: Iterable[RawMention], *, text: str, merge_names: bool = True) -> list[Entity]:
+    """Merge raw spans (already trimmed, see :func:`trim_span`) into entities.
+
+    ``text`` is the record's text, used for the salience position weights.
+    ``merge_names=False`` skips the person/acronym merging (used for facts).
+    """
+    by_key: dict[str, _Group] = {}
+    for mention in sorted(raw, key=_order):
+        form = display_form(mention.text)
+        group = by_key.setdefault(group_key(form), _Group(mentions=[]))
+        group.mentions.append(mention)
+        group.forms.append(form)
+    groups = list(by_key.values())
+    for group in groups:
+        group.label = vote_label([m.label for m in group.mentions], group.longest_form)
+    if merge_names:
+        groups = _merge_partial_persons(groups)
+        groups = _merge_acronyms(groups)
+
+    lead_end = lead_end_of(text)
+    scored: list[tuple[float, tuple[int, int], Entity]] = []
+    for group in groups:
+        group.mentions.sort(key=_order)
+        # Forms in mention order, so "earliest" in the canonical choice is the text order.
+        forms = [display_form(m.text) for m in group.mentions]
+        name = _canonical(forms)
+        score = sum(_weight(m, len(text), lead_end) for m in group.mentions)
+        entity = Entity(
+            name=name,
+            label=vote_label([m.label for m in group.mentions], name),
+            count=len(group.mentions),
+            salience=score,
+            aliases=[f for f in dict.fromkeys(forms) if f != name],
+            mentions=[Mention(m.field, m.start, m.end) for m in group.mentions],
+        )
+        scored.append((score, _order(group.mentions[0]), entity))
+    total = sum(score for score, _, _ in scored) or 1.0
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    for score, _, entity in scored:
+        entity.salience = round(score / total, 4)
+    return [entity for _, _, entity in scored]

