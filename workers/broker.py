@@ -730,20 +730,20 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
                               help=f"client port on {HOST} (default: the directory's previous port, else {DEFAULT_PORT})")
     start_parser.add_argument("--dir", type=Path, default=None, help=dir_help)
     start_parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait until the broker answers")
-    start_parser.set_defaults(func=_cmd_start)
+    start_parser.set_defaults(handler=_cmd_start)
 
     stop_parser = actions.add_parser("stop", help="stop the broker cleanly (SIGTERM, SIGKILL after --timeout)")
     stop_parser.add_argument("--dir", type=Path, default=None, help=dir_help)
     stop_parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a clean shutdown")
-    stop_parser.set_defaults(func=_cmd_stop)
+    stop_parser.set_defaults(handler=_cmd_stop)
 
     status_parser = actions.add_parser("status", help="say whether the broker runs (exit code 0 if it does, else 1)")
     status_parser.add_argument("--dir", type=Path, default=None, help=dir_help)
-    status_parser.set_defaults(func=_cmd_status)
+    status_parser.set_defaults(handler=_cmd_status)
 
 
 def add_cli(subparsers: Any) -> None:
-    """Register ``broker start|stop|status``; each sets ``func(args) -> exit code`` (errors already reported)."""
+    """Register ``broker start|stop|status``; each sets ``handler(args) -> exit code`` (errors already reported)."""
     parser = subparsers.add_parser("broker", help="run a local Kafka broker for development and tests",
                                    description="Run a real single-node Apache Kafka broker (KRaft) on 127.0.0.1.")
     _add_actions(parser)
@@ -754,7 +754,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description="Run a real single-node Apache Kafka broker (KRaft) on 127.0.0.1.")
     _add_actions(parser)
     args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.func
+    handler: Callable[[argparse.Namespace], int] = args.handler
     return handler(args)
 
 

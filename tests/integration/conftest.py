@@ -1,0 +1,83 @@
+"""A real Kafka broker for the integration tests.
+
+``kafka_bootstrap`` (session-scoped) is the bootstrap address to use.  When
+``NEWSWIRE_TEST_BOOTSTRAP`` (or ``NEWSWIRE_BOOTSTRAP_SERVERS``) is set, that
+broker is reused and nothing is started.  Otherwise one single-node broker is
+started with :func:`workers.broker.start` on a free 127.0.0.1 port in a
+temporary directory on first use, and stopped when the session ends.
+
+``broker_dir`` is that directory (``None`` when an external broker is reused),
+so a test can take the broker down and bring it back on the same port and
+data::
+
+    workers.broker.stop(broker_dir)
+    ...
+    workers.broker.start(dir=broker_dir)   # the directory remembers its port
+
+Every test under tests/integration is marked ``integration``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from workers import broker
+from workers.errors import ConfigError
+
+HERE = Path(__file__).parent.resolve()
+BOOTSTRAP_ENV = ("NEWSWIRE_TEST_BOOTSTRAP", "NEWSWIRE_BOOTSTRAP_SERVERS")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.integration)
+
+
+@dataclass(frozen=True)
+class KafkaBroker:
+    bootstrap: str
+    dir: Path | None  # None: an external broker this session must not stop or restart
+
+
+def external_bootstrap() -> str | None:
+    for name in BOOTSTRAP_ENV:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    external = external_bootstrap()
+    if external:
+        yield KafkaBroker(bootstrap=external, dir=None)
+        return
+    dir = tmp_path_factory.mktemp("kafka-broker")
+    try:
+        started = broker.start(broker.free_port(), dir)
+    except broker.BrokerStartFailed as exc:
+        pytest.fail(f"the test broker did not start: {exc.detail}\n{exc.log_tail}", pytrace=False)
+    except ConfigError as exc:
+        pytest.fail(f"the test broker cannot start: {exc.detail}", pytrace=False)
+    assert started.bootstrap is not None
+    try:
+        yield KafkaBroker(bootstrap=started.bootstrap, dir=dir)
+    finally:
+        broker.stop(dir)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: KafkaBroker) -> str:
+    return kafka_broker.bootstrap
+
+
+@pytest.fixture(scope="session")
+def broker_dir(kafka_broker: KafkaBroker) -> Path | None:
+    return kafka_broker.dir
