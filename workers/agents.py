@@ -84,7 +84,8 @@ async def process_urls(stream) -> None:
         await handler.handle(event.message.value, headers)
 
 
-@app.on_stop.connect
-async def _close_pipeline(app_, **kwargs) -> None:
+@app.on_before_shutdown.connect
+def _close_pipeline(app_, **kwargs) -> None:
+    # The Fetcher's aiohttp session closes with the loop; the pool's processes must be reaped.
     if _pipeline is not None:
-        await _pipeline.close()
+        _pipeline.pool.close()
