@@ -405,7 +405,7 @@ class Fetcher:
     async def fetch(self, url: str) -> FetchedPage:
         attempt = 1
         try:
-            current = parse_fetchable_url(url)
+            current = parse_fetchable_url(url).with_fragment(None)  # never sent; not part of final_url
             redirects = 0
             while True:
                 try:
@@ -497,7 +497,7 @@ class Fetcher:
                 raise InvalidURL(f"bad redirect from {url}: {exc}") from None
             except InvalidURL as exc:
                 raise InvalidURL(f"redirect from {url} to {headers['location']!r}: {exc.detail}") from None
-            return _Response(url=url, status=status, headers=headers, location=target)
+            return _Response(url=url, status=status, headers=headers, location=target.with_fragment(None))
         if not 200 <= status < 300:
             return _Response(url=url, status=status, headers=headers)
         content_type, charset = _parse_content_type(headers.get("content-type"))
