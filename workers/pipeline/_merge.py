@@ -115,15 +115,16 @@ def trim_span(source: str, start: int, end: int, label: str) -> tuple[int, int] 
     """Shrink ``source[start:end]`` to the name proper; ``None`` if nothing is left."""
     while True:
         before = (start, end)
+        # Possessive first: a bare "’s" span must vanish, not leave an "s".
+        possessive = _POSSESSIVE.search(source, start, end)
+        if possessive and possessive.end() == end:
+            end = possessive.start()
         while start < end and (source[start].isspace() or source[start] in _OPENERS):
             start += 1
         while end > start and (source[end - 1].isspace() or source[end - 1] in _CLOSERS):
             end -= 1
         if end > start and source[end - 1] == "." and _is_sentence_period(source[start:end]):
             end -= 1
-        possessive = _POSSESSIVE.search(source, start, end)
-        if possessive and possessive.end() == end and possessive.start() > start:
-            end = possessive.start()
         article = _ARTICLE.match(source, start, end)
         if article and article.end() < end and _article_is_not_part_of_name(source, start):
             start = article.end()

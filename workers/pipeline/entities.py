@@ -145,7 +145,7 @@ class EntityRecognizer:
         if self._nlp is None:
             with self._lock:
                 if self._nlp is None:
-                    self._nlp = load_ner_pipeline(self.config.model, self.config.max_chars)
+                    self._nlp = _shared_pipeline(self.config.model, self.config.max_chars)
         return self._nlp
 
     def make_doc(self, content: str) -> Doc:
@@ -183,7 +183,8 @@ class EntityRecognizer:
         text = text or ""
         if not title.strip() and not text.strip():
             return _Job(title, text, None, 0.0, STATUS_NO_TEXT)
-        language, confidence = choose_language(f"{title}\n{text}" if title else text, declared)
+        language, confidence = choose_language(f"{title}\n{text}" if title else text, declared,
+                                               self.config.languages)
         if not self.config.enabled:
             status = STATUS_DISABLED
         elif language is None or language not in self.config.languages:
@@ -255,6 +256,21 @@ def load_ner_pipeline(model: str, max_chars: int = 100_000) -> Language:
     # Chunks are at most max_chars plus a title; spaCy refuses longer docs.
     nlp.max_length = max(nlp.max_length, max_chars + 10_000)
     return nlp
+
+
+_pipelines: dict[str, Language] = {}
+_pipelines_lock = threading.Lock()
+
+
+def _shared_pipeline(model: str, max_chars: int) -> Language:
+    """One loaded pipeline per model per process, shared by recognizers whose
+    configs differ only in other settings (the model is the costly part)."""
+    with _pipelines_lock:
+        nlp = _pipelines.get(model)
+        if nlp is None:
+            nlp = _pipelines[model] = load_ner_pipeline(model, max_chars)
+        nlp.max_length = max(nlp.max_length, max_chars + 10_000)
+        return nlp
 
 
 def chunk_spans(text: str, max_chars: int) -> list[tuple[int, int]]:

@@ -1,0 +1,202 @@
+"""Merging and normalisation of NER spans, on hand-written mentions (no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.pipeline._merge import (
+    RawMention,
+    group_key,
+    is_person_shaped,
+    merge_mentions,
+    trim_span,
+    vote_label,
+)
+
+
+def spans(text: str, *items: tuple[str, str], field: str = "text") -> list[RawMention]:
+    """RawMentions for each (surface, label), located at successive occurrences in ``text``."""
+    out: list[RawMention] = []
+    cursor: dict[str, int] = {}
+    for surface, label in items:
+        start = text.index(surface, cursor.get(surface, 0))
+        cursor[surface] = start + 1
+        out.append(RawMention(surface, label, field, start, start + len(surface)))
+    return out
+
+
+def trimmed(text: str, surface: str, label: str = "GPE") -> str | None:
+    start = text.index(surface)
+    result = trim_span(text, start, start + len(surface), label)
+    return None if result is None else text[result[0]:result[1]]
+
+
+def by_name(entities):
+    return {e.name: e for e in entities}
+
+
+# -- normalisation of one span ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "surface", "label", "expected"),
+    [
+        ("It breached Israel's defenses.", "Israel's", "GPE", "Israel"),
+        ("It breached Israel’s defenses.", "Israel’s", "GPE", "Israel"),
+        ("most of Gaza’s population", "Gaza’s", "GPE", "Gaza"),
+        ("it targeted Hamas’ infrastructure", "Hamas’", "ORG", "Hamas"),
+        ("including the United Nations, and", "the United Nations", "ORG", "United Nations"),
+        ("The European Union said", "The European Union", "ORG", "European Union"),
+        ("a court in The Hague ruled", "The Hague", "GPE", "The Hague"),
+        ("an interview with “Reuters”", "“Reuters”", "ORG", "Reuters"),
+        ("the U.S. said", "U.S.", "GPE", "U.S."),
+        ("He lives in Washington. Then", "Washington.", "GPE", "Washington"),
+        ("shares of Acme Inc. fell", "Acme Inc.", "ORG", "Acme Inc."),
+        ("said Mr. Smith today", "Mr. Smith", "PERSON", "Smith"),
+        ("the Mr. Bean show", "Mr. Bean", "WORK_OF_ART", "Mr. Bean"),
+        ("the Trump's allies", "the Trump's", "PERSON", "Trump"),
+    ],
+)
+def test_trim_span_normalises_the_name(text, surface, label, expected):
+    assert trimmed(text, surface, label) == expected
+
+
+def test_trim_span_drops_spans_without_a_word():
+    assert trimmed("Gaza ’s border", "’s", "GPE") is None
+    assert trimmed("Value: “ ” here", "“ ”", "ORG") is None
+
+
+def test_group_key_ignores_case_dots_and_apostrophe_style():
+    assert group_key("U.S.") == group_key("US")
+    assert group_key("O’Brien") == group_key("O'Brien")
+    assert group_key("HAMAS") == group_key("Hamas")
+    assert group_key("Tel  Aviv") == group_key("Tel Aviv")
+    assert group_key("Israel") != group_key("Israeli")
+
+
+def test_person_shape():
+    assert is_person_shaped("Antony Blinken")
+    assert is_person_shaped("Mohammed bin Salman")
+    assert is_person_shaped("Blinken")
+    assert not is_person_shaped("2024 Summer Olympics")
+    assert not is_person_shaped("the Fed")
+
+
+def test_vote_label_majority_then_person_preference():
+    assert vote_label(["PERSON", "GPE", "PERSON"], "Blinken") == "PERSON"
+    assert vote_label(["GPE", "GPE", "PERSON"], "Jordan") == "GPE"
+    assert vote_label(["GPE", "PERSON"], "Blinken") == "PERSON"  # tie, person-shaped
+    assert vote_label(["ORG", "GPE"], "Hamas") == "ORG"  # tie, earliest wins
+
+
+# -- merging ---------------------------------------------------------------------------
+
+
+def test_surname_merges_into_the_only_full_name_and_longest_form_is_the_name():
+    text = "Blinken arrived. Antony Blinken met officials. Later Blinken left."
+    entities = merge_mentions(
+        spans(text, ("Blinken", "PERSON"), ("Antony Blinken", "PERSON"), ("Blinken", "PERSON")), text=text)
+    [blinken] = entities
+    assert blinken.name == "Antony Blinken"
+    assert blinken.label == "PERSON"
+    assert blinken.count == 3
+    assert blinken.aliases == ["Blinken"]
+    assert [text[m.start:m.end] for m in blinken.mentions] == ["Blinken", "Antony Blinken", "Blinken"]
+
+
+def test_two_people_sharing_a_surname_stay_apart_and_the_bare_surname_is_not_guessed():
+    text = "Joe Biden spoke. Hunter Biden listened. Biden later left."
+    entities = by_name(merge_mentions(
+        spans(text, ("Joe Biden", "PERSON"), ("Hunter Biden", "PERSON"), ("Biden", "PERSON")), text=text))
+    assert set(entities) == {"Joe Biden", "Hunter Biden", "Biden"}
+    assert all(e.count == 1 for e in entities.values())
+
+
+def test_surname_merges_when_only_one_of_two_namesakes_contains_it():
+    text = "Joe Biden met Hunter Smith. Biden smiled."
+    entities = by_name(merge_mentions(
+        spans(text, ("Joe Biden", "PERSON"), ("Hunter Smith", "PERSON"), ("Biden", "PERSON")), text=text))
+    assert set(entities) == {"Joe Biden", "Hunter Smith"}
+    assert entities["Joe Biden"].count == 2
+
+
+def test_different_full_names_with_the_same_surname_never_merge():
+    text = "Benny Gantz and Tal Gantz met."
+    entities = merge_mentions(spans(text, ("Benny Gantz", "PERSON"), ("Tal Gantz", "PERSON")), text=text)
+    assert sorted(e.name for e in entities) == ["Benny Gantz", "Tal Gantz"]
+
+
+def test_surname_of_a_person_does_not_swallow_a_place_with_that_name():
+    text = "Michael Jordan visited Jordan. Jordan welcomed him."
+    entities = by_name(merge_mentions(
+        spans(text, ("Michael Jordan", "PERSON"), ("Jordan", "GPE"), ("Jordan", "GPE")), text=text))
+    assert entities["Michael Jordan"].count == 1
+    assert entities["Jordan"].label == "GPE"
+    assert entities["Jordan"].count == 2
+
+
+def test_mislabelled_surname_mentions_follow_the_majority_and_merge():
+    text = "Antony Blinken came. Blinken spoke. Blinken left. Blinken flew."
+    entities = merge_mentions(spans(
+        text, ("Antony Blinken", "PERSON"), ("Blinken", "PERSON"), ("Blinken", "GPE"), ("Blinken", "PERSON")),
+        text=text)
+    [blinken] = entities
+    assert (blinken.name, blinken.label, blinken.count) == ("Antony Blinken", "PERSON", 4)
+
+
+def test_non_person_names_are_not_merged_by_containment():
+    text = "New York and York are different places."
+    entities = merge_mentions(spans(text, ("New York", "GPE"), ("York", "GPE")), text=text)
+    assert sorted(e.name for e in entities) == ["New York", "York"]
+
+
+def test_acronym_merges_into_the_single_matching_name_of_the_same_label():
+    text = "The United Nations said on Monday that the UN would help."
+    entities = merge_mentions(spans(text, ("United Nations", "ORG"), ("UN", "ORG")), text=text)
+    [un] = entities
+    assert (un.name, un.count, un.aliases) == ("United Nations", 2, ["UN"])
+
+
+def test_acronym_with_two_candidates_or_another_label_stays_apart():
+    text = "United Nations and Union Network met. UN said so. The United States, not the U.S. team."
+    entities = by_name(merge_mentions(spans(
+        text, ("United Nations", "ORG"), ("Union Network", "ORG"), ("UN", "ORG"),
+        ("United States", "GPE"), ("U.S.", "ORG")), text=text))
+    assert {"United Nations", "Union Network", "UN", "United States", "U.S."} == set(entities)
+
+
+def test_spelling_variants_of_one_name_are_one_entity():
+    text = "U.S. officials and US diplomats; HAMAS and Hamas."
+    entities = by_name(merge_mentions(
+        spans(text, ("U.S.", "GPE"), ("US", "GPE"), ("HAMAS", "ORG"), ("Hamas", "ORG")), text=text))
+    assert entities["U.S."].count == 2 and entities["U.S."].aliases == ["US"]
+    assert sum(e.count for e in entities.values()) == 4 and len(entities) == 2
+
+
+def test_salience_ranks_title_and_lead_above_the_tail():
+    text = "Paris hosted talks.\n" + "Filler sentence here. " * 40 + "Berlin and Rome were mentioned."
+    title = "Talks in Madrid"
+    mentions = spans(title, ("Madrid", "GPE"), field="title") + spans(
+        text, ("Paris", "GPE"), ("Berlin", "GPE"), ("Rome", "GPE"))
+    entities = merge_mentions(mentions, text=text)
+    assert [e.name for e in entities][:2] == ["Madrid", "Paris"]
+    assert entities[0].salience > entities[1].salience > entities[2].salience
+    assert abs(sum(e.salience for e in entities) - 1.0) < 1e-3
+
+
+def test_salience_counts_repeated_mentions():
+    text = "Oslo, Oslo and Oslo. Bergen once."
+    entities = merge_mentions(spans(text, ("Oslo", "GPE"), ("Oslo", "GPE"), ("Oslo", "GPE"), ("Bergen", "GPE")),
+                              text=text)
+    assert entities[0].name == "Oslo" and entities[0].salience > 2 * entities[1].salience
+
+
+def test_facts_merge_only_identical_readings():
+    text = "On Tuesday, Tuesday's vote and last Tuesday."
+    facts = merge_mentions(spans(text, ("Tuesday", "DATE"), ("Tuesday", "DATE"), ("last Tuesday", "DATE")),
+                           text=text, merge_names=False)
+    assert sorted((f.name, f.count) for f in facts) == [("Tuesday", 2), ("last Tuesday", 1)]
+
+
+def test_no_mentions_give_no_entities():
+    assert merge_mentions([], text="") == []
