@@ -60,6 +60,9 @@ __all__ = [
     "status",
     "free_port",
     "server_properties",
+    "configure",
+    "port_is_free",
+    "probe",
     "add_cli",
     "main",
 ]
@@ -308,6 +311,19 @@ def _write_config(dir: Path, config: BrokerConfig, stored: BrokerConfig | None) 
     log4j = dir / LOG4J_FILE
     if not log4j.exists():
         _write_atomic(log4j, _packaged(LOG4J_FILE).decode())
+
+
+def configure(dir: Path, port: int | None = None) -> BrokerConfig:
+    """Choose (first time) or load the directory's config, check its ports are free, write the broker's files.
+
+    Nothing is written when a port is taken, so a failed start leaves no
+    config behind that would pin the busy port.
+    """
+    config, stored = _choose_config(dir, port)
+    _check_port(config.port, "client", dir)
+    _check_port(config.controller_port, "controller", dir)
+    _write_config(dir, config, stored)
+    return config
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -617,14 +633,11 @@ def start(port: int | None = None, dir: Path | None = None, *, timeout_s: float 
         current = status(path)
         if current.running:
             return current
-        config, stored = _choose_config(path, port)
-        _check_port(config.port, "client", path)
-        _check_port(config.controller_port, "controller", path)
         java = _require_java()
+        config = configure(path, port)
         if not _cache_is_complete(jar_cache_dir(), _pom_hash()):
             note(f"resolving the Kafka {KAFKA_VERSION} jars with Maven into {jar_cache_dir()} (once) ...")
         jars = ensure_jars()
-        _write_config(path, config, stored)
         note(f"starting Kafka {KAFKA_VERSION} on {config.bootstrap} in {path} (log: {path / LOG_FILE}) ...")
         with open(path / LOG_FILE, "a") as log:
             log.write(f"\n=== newswire: starting Kafka {KAFKA_VERSION} on {config.bootstrap} at "

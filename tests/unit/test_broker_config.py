@@ -1,0 +1,368 @@
+"""Fast checks of the local broker runner that need no JVM: config, ports, jar cache, errors, readiness probe, CLI."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from workers import broker
+from workers.errors import ConfigError
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+@pytest.fixture
+def held_port() -> Iterator[int]:
+    """A port something else listens on."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        yield server.getsockname()[1]
+
+
+def path_with(tmp_path: Path, *tools: str) -> str:
+    """A PATH holding only the named real tools (symlinked)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in tools:
+        real = subprocess.run(["which", tool], capture_output=True, text=True).stdout.strip()
+        if not real:
+            pytest.skip(f"{tool} not installed")
+        (bin_dir / tool).symlink_to(real)
+    return str(bin_dir)
+
+
+def write_script(path: Path, body: str) -> None:
+    path.write_text("#!/bin/sh\nPATH=/usr/bin:/bin\n" + body)  # the test's PATH holds only the fakes
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def assert_one_line(message: str) -> None:
+    assert message and "\n" not in message
+
+
+# -- configuration -----------------------------------------------------------------------
+
+
+def test_server_properties_bind_loopback_and_tune_one_node(tmp_path: Path) -> None:
+    config = broker.BrokerConfig(port=29092, controller_port=29093, cluster_id=broker.new_cluster_id())
+    props = parse_properties(broker.server_properties(config, tmp_path))
+
+    listeners = props["listeners"].split(",")
+    assert listeners == ["PLAINTEXT://127.0.0.1:29092", "CONTROLLER://127.0.0.1:29093"]
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:29092"
+    assert props["process.roles"] == "broker,controller"
+    assert props["controller.quorum.voters"] == f"{props['node.id']}@127.0.0.1:29093"
+    assert props["log.dirs"] == str(tmp_path / "data")
+    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
+                "transaction.state.log.min.isr", "share.coordinator.state.topic.replication.factor",
+                "default.replication.factor"):
+        assert props[key] == "1", key
+    assert props["group.initial.rebalance.delay.ms"] == "0"
+    assert int(props["offsets.topic.num.partitions"]) <= 10
+
+
+def test_cluster_id_is_a_kafka_uuid() -> None:
+    cluster_id = broker.new_cluster_id()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", cluster_id)
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+    assert broker.new_cluster_id() != cluster_id
+
+
+def test_configure_chooses_ports_once_and_keeps_them(tmp_path: Path) -> None:
+    port = broker.free_port()
+    first = broker.configure(tmp_path, port)
+    assert first.port == port and first.controller_port != port
+
+    again = broker.configure(tmp_path)  # no port: the directory's own
+    assert again == first
+    stored = json.loads((tmp_path / "broker.json").read_text())
+    assert stored["controller_port"] == first.controller_port and stored["cluster_id"] == first.cluster_id
+    assert (tmp_path / "log4j2.properties").read_text().strip()
+
+
+def test_configure_reuses_server_properties_until_the_port_changes(tmp_path: Path) -> None:
+    first = broker.configure(tmp_path, broker.free_port())
+    properties = tmp_path / "server.properties"
+    properties.write_text(properties.read_text() + "# local edit\n")
+
+    broker.configure(tmp_path)
+    assert properties.read_text().endswith("# local edit\n")
+
+    new_port = broker.free_port(exclude={first.port, first.controller_port})
+    moved = broker.configure(tmp_path, new_port)
+    assert (moved.port, moved.controller_port, moved.cluster_id) == (new_port, first.controller_port, first.cluster_id)
+    assert f"PLAINTEXT://127.0.0.1:{new_port}" in properties.read_text()
+
+
+def test_defaults_follow_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NEWSWIRE_BROKER_DIR", str(tmp_path / "b"))
+    monkeypatch.setenv("NEWSWIRE_KAFKA_CACHE", str(tmp_path / "jars"))
+    assert broker.default_dir() == tmp_path / "b"
+    assert broker.jar_cache_dir() == tmp_path / "jars"
+    monkeypatch.delenv("NEWSWIRE_BROKER_DIR")
+    monkeypatch.delenv("NEWSWIRE_KAFKA_CACHE")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert broker.default_dir() == tmp_path / ".newswire" / "broker"
+    assert broker.jar_cache_dir() == tmp_path / "home" / ".cache" / "newswire" / f"kafka-{broker.KAFKA_VERSION}"
+
+
+def test_pom_pins_the_kafka_version_and_the_slf4j_1x_binding() -> None:
+    pom = (Path(broker.__file__).parent / "kafka" / "pom.xml").read_text()
+    assert f"<kafka.version>{broker.KAFKA_VERSION}</kafka.version>" in pom
+    assert "<artifactId>kafka_2.13</artifactId>" in pom
+    assert "<artifactId>log4j-slf4j-impl</artifactId>" in pom  # slf4j-api 1.7 needs the 1.x binding
+    assert "<artifactId>log4j-slf4j2-impl</artifactId>" not in pom
+
+
+# -- ports -----------------------------------------------------------------------------
+
+
+def test_free_port_is_free_and_below_the_ephemeral_range() -> None:
+    port = broker.free_port()
+    assert broker.port_is_free(port)
+    floor = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    if floor >= 21000:
+        assert 20000 <= port < floor
+
+
+def test_port_is_free_sees_a_listener(held_port: int) -> None:
+    assert not broker.port_is_free(held_port)
+
+
+def test_start_on_a_port_in_use_says_what_to_do(held_port: int, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        broker.start(held_port, tmp_path / "b")
+    message = raised.value.detail
+    assert_one_line(message)
+    assert f"port {held_port}" in message and "--port" in message
+    assert not (tmp_path / "b" / "broker.json").exists()  # a failed start does not pin the busy port
+
+
+def test_cli_port_in_use_prints_one_error_line(held_port: int, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code = broker.main(["start", "--port", str(held_port), "--dir", str(tmp_path / "b")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out == ""
+    assert err.splitlines() == [f"error: port {held_port} on 127.0.0.1 is in use: "
+                                "stop what listens there or pass --port with a free port"]
+
+
+# -- tools and the jar cache ---------------------------------------------------------------
+
+
+def test_missing_java_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", path_with(tmp_path))
+    with pytest.raises(ConfigError) as raised:
+        broker.start(broker.free_port(), tmp_path / "b")
+    assert_one_line(raised.value.detail)
+    assert "`java` was not found" in raised.value.detail and "install" in raised.value.detail
+
+
+def test_missing_mvn_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", path_with(tmp_path, "java"))
+    monkeypatch.setenv("NEWSWIRE_KAFKA_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(ConfigError) as raised:
+        broker.ensure_jars()
+    assert_one_line(raised.value.detail)
+    assert "`mvn` was not found" in raised.value.detail and "Maven" in raised.value.detail
+
+
+def make_complete_cache(cache: Path, pom_hash: str) -> None:
+    cache.mkdir(parents=True)
+    jars = [f"kafka_2.13-{broker.KAFKA_VERSION}.jar", "kafka-clients.jar"]
+    for jar in jars:
+        (cache / jar).write_bytes(b"PK")
+    (cache / broker.CACHE_MARKER).write_text(json.dumps({"pom_sha256": pom_hash, "jars": jars}))
+
+
+def test_complete_cache_is_used_without_maven(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    make_complete_cache(cache, broker._pom_hash())
+    monkeypatch.setenv("NEWSWIRE_KAFKA_CACHE", str(cache))
+    monkeypatch.setenv("PATH", path_with(tmp_path))  # no mvn: it must not be needed
+    assert broker.ensure_jars() == cache
+
+
+@pytest.mark.parametrize("damage", ["stale pom hash", "jar missing"])
+def test_incomplete_cache_is_resolved_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, damage: str) -> None:
+    cache = tmp_path / "cache"
+    make_complete_cache(cache, "0" * 64 if damage == "stale pom hash" else broker._pom_hash())
+    if damage == "jar missing":
+        (cache / "kafka-clients.jar").unlink()
+    bin_dir = Path(path_with(tmp_path))
+    calls = tmp_path / "mvn-calls"
+    # A fake mvn that records its call and "resolves" one jar into -DoutputDirectory.
+    write_script(bin_dir / "mvn", f'echo "$@" >> {calls}\n'
+                                  'for a in "$@"; do case "$a" in -DoutputDirectory=*) out="${a#*=}";; esac; done\n'
+                                  f'mkdir -p "$out" && touch "$out/kafka_2.13-{broker.KAFKA_VERSION}.jar"\n')
+    monkeypatch.setenv("NEWSWIRE_KAFKA_CACHE", str(cache))
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+    assert broker.ensure_jars() == cache
+    assert "dependency:copy-dependencies" in calls.read_text()
+    assert sorted(p.name for p in cache.glob("*.jar")) == [f"kafka_2.13-{broker.KAFKA_VERSION}.jar"]
+    broker.ensure_jars()  # now complete: mvn is not run again
+    assert len(calls.read_text().splitlines()) == 1
+
+
+def test_maven_failure_is_one_actionable_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bin_dir = Path(path_with(tmp_path))
+    write_script(bin_dir / "mvn", 'echo "[INFO] Scanning for projects..."\n'
+                                  'echo "[ERROR] Failed to execute goal: Could not resolve dependencies: '
+                                  'Connection refused"\necho "[ERROR] "\nexit 1\n')
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("NEWSWIRE_KAFKA_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ConfigError) as raised:
+        broker.ensure_jars()
+    message = raised.value.detail
+    assert_one_line(message)
+    assert "Could not resolve dependencies" in message and "Maven Central" in message
+    assert not (tmp_path / "cache").exists()  # no half-resolved cache left behind
+
+
+# -- process state ---------------------------------------------------------------------------------
+
+
+def test_status_of_a_fresh_dir_is_stopped(tmp_path: Path) -> None:
+    assert broker.status(tmp_path) == broker.BrokerStatus(running=False, pid=None, bootstrap=None, dir=tmp_path)
+    assert broker.stop(tmp_path) is False
+
+
+def test_stale_pid_file_is_not_a_running_broker(tmp_path: Path) -> None:
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (tmp_path / "broker.pid").write_text(finished.stdout)
+    assert not broker.status(tmp_path).running
+    assert broker.stop(tmp_path) is False
+    assert not (tmp_path / "broker.pid").exists()
+
+
+def test_a_reused_pid_of_another_program_is_not_the_broker(tmp_path: Path) -> None:
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "broker.pid").write_text(f"{other.pid}\n")
+        assert not broker.status(tmp_path).running
+        assert broker.stop(tmp_path) is False
+        assert other.poll() is None  # stop never signals a process that is not this directory's broker
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_cli_status_of_a_stopped_broker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert broker.main(["status", "--dir", str(tmp_path)]) == 1
+    assert "not running" in capsys.readouterr().out
+    assert broker.main(["stop", "--dir", str(tmp_path)]) == 0
+    assert "not running" in capsys.readouterr().out
+
+
+def test_a_broker_that_exits_during_start_shows_the_cause(tmp_path: Path) -> None:
+    config = broker.BrokerConfig(port=broker.free_port(), controller_port=broker.free_port(), cluster_id="x")
+    log_path = tmp_path / "broker.log"
+    with open(log_path, "w") as log:
+        log.write("old run: ERROR from before\n")
+        offset = log.tell()
+        crashing = subprocess.Popen(
+            [sys.executable, "-c", "print('INFO starting'); "
+             "print('[2026] ERROR Exiting Kafka due to fatal exception (kafka.Kafka$)'); raise SystemExit(1)"],
+            stdout=log, stderr=subprocess.STDOUT)
+    with pytest.raises(broker.BrokerStartFailed) as raised:
+        broker._wait_ready(crashing, config, tmp_path, offset, timeout_s=30)
+    assert_one_line(raised.value.detail)
+    assert "exit code 1" in raised.value.detail and "Exiting Kafka due to fatal exception" in raised.value.detail
+    assert "INFO starting" in raised.value.log_tail and "old run" not in raised.value.log_tail
+
+
+# -- readiness probe -----------------------------------------------------------------------------------
+
+
+def serve(handler: Callable[[socket.socket], None]) -> tuple[int, threading.Thread, socket.socket]:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def loop() -> None:
+        with server:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                handler(conn)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    return server.getsockname()[1], thread, server
+
+
+def read_request(conn: socket.socket) -> tuple[int, int, int]:
+    (size,) = struct.unpack(">i", conn.recv(4, socket.MSG_WAITALL))
+    payload = conn.recv(size, socket.MSG_WAITALL)
+    api_key, version, correlation_id = struct.unpack_from(">hhi", payload)
+    return api_key, version, correlation_id
+
+
+def respond(conn: socket.socket, correlation_id: int, body: bytes) -> None:
+    payload = struct.pack(">i", correlation_id) + body
+    conn.sendall(struct.pack(">i", len(payload)) + payload)
+
+
+def fake_kafka(brokers: int) -> Callable[[socket.socket], None]:
+    def handle(conn: socket.socket) -> None:
+        api_key, _, correlation_id = read_request(conn)
+        assert api_key == broker.API_VERSIONS
+        versions = [(broker.API_VERSIONS, 0, 4), (broker.API_METADATA, 0, 13)]
+        respond(conn, correlation_id, struct.pack(">hi", 0, len(versions))
+                + b"".join(struct.pack(">hhh", *v) for v in versions))
+        api_key, version, correlation_id = read_request(conn)
+        assert (api_key, version) == (broker.API_METADATA, 1)
+        body = struct.pack(">i", brokers)
+        for node in range(brokers):
+            body += struct.pack(">ih", node, 9) + b"127.0.0.1" + struct.pack(">ih", 9092, -1)
+        respond(conn, correlation_id, body + struct.pack(">ii", 1, 0))
+    return handle
+
+
+def test_probe_accepts_a_broker_that_answers_kafka_requests() -> None:
+    port, thread, _ = serve(fake_kafka(brokers=1))
+    assert broker.probe(f"127.0.0.1:{port}")
+    thread.join(5)
+
+
+def test_probe_rejects_a_broker_without_registered_brokers() -> None:
+    port, thread, _ = serve(fake_kafka(brokers=0))
+    assert not broker.probe(f"127.0.0.1:{port}")
+    thread.join(5)
+
+
+def test_probe_rejects_an_open_port_that_is_not_kafka_yet() -> None:
+    port, thread, _ = serve(lambda conn: conn.close())  # TCP accepts, no Kafka answer
+    assert not broker.probe(f"127.0.0.1:{port}", timeout_s=2)
+    thread.join(5)
+    assert not broker.probe(f"127.0.0.1:{broker.free_port()}", timeout_s=2)  # nothing listens
+
+
+def test_metadata_request_bodies_match_the_protocol() -> None:
+    assert broker.metadata_request_body(1) == b"\x00\x00\x00\x00"
+    assert broker.metadata_request_body(4) == b"\x00\x00\x00\x00\x00"
+    assert broker.metadata_request_body(8) == b"\x00\x00\x00\x00\x00\x00\x00"
+    assert broker.parse_metadata_broker_count(struct.pack(">ii", 0, 2), 3) == 2
