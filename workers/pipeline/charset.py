@@ -47,6 +47,15 @@ _ALIASES = {
     "iso8859_9": "cp1254", "iso8859_11": "cp874", "gb2312": "gb18030", "gbk": "gb18030",
     "euc_kr": "cp949", "shift_jis": "cp932", "utf_8_sig": "utf-8",
 }
+# WHATWG labels Python's codec registry does not know.
+_EXTRA_LABELS = {
+    "x-sjis": "cp932", "windows-31j": "cp932", "x-euc-jp": "euc_jp", "x-gbk": "gb18030", "x-cp1250": "cp1250",
+    "x-cp1251": "cp1251", "x-cp1252": "cp1252", "x-cp1253": "cp1253", "x-cp1254": "cp1254", "x-cp1255": "cp1255",
+    "x-cp1256": "cp1256", "x-cp1257": "cp1257", "x-cp1258": "cp1258", "x-mac-roman": "mac_roman",
+    "x-mac-cyrillic": "mac_cyrillic", "x-mac-ukrainian": "mac_cyrillic", "unicode-1-1-utf-8": "utf-8",
+    "unicode11utf8": "utf-8", "unicode20utf8": "utf-8", "x-unicode20utf8": "utf-8", "x-user-defined": "cp1252",
+    "dos-874": "cp874", "x-x-big5": "big5hkscs", "big5": "big5hkscs", "cn-big5": "big5hkscs",
+}
 # Pretty names for the codecs reported back (codecs.lookup gives "cp1251" etc.).
 _PRETTY = {"utf_8": "utf-8", "utf_16": "utf-16", "utf_32": "utf-32", "utf-8-sig": "utf-8"}
 
@@ -61,8 +70,9 @@ def normalize_charset(label: str | None) -> str | None:
     if not label:
         return None
     label = label.strip().strip("\"'").lower()
-    if label in {"x-user-defined", "replacement"}:
+    if label == "replacement":
         return None
+    label = _EXTRA_LABELS.get(label, label)
     try:
         name = codecs.lookup(label).name
     except (LookupError, ValueError):
