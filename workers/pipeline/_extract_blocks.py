@@ -27,6 +27,7 @@ class RawBlock:
     link_chars: int = 0
     items: int = 1  # list items / table rows
     link_items: int = 0  # list items whose text is (almost) entirely a link
+    lead_link_items: int = 0  # list items that open with a link (teaser lists: "<a>Headline</a> blurb")
     level: int = 0  # heading level when known (h2 -> 2)
 
     @property
@@ -70,11 +71,31 @@ def _text_of(el: _Element) -> tuple[str, int]:
     return clean_space("".join(parts)), links[0]
 
 
+def _starts_with_link(el: _Element) -> bool:
+    """True when the first visible text of ``el`` sits inside a link."""
+    if el.text and el.text.strip():
+        return False
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        has_text = bool("".join(child.itertext()).strip())
+        if has_text:
+            if child.tag == "ref":
+                return True
+            if child.tag in ("hi", "p", "head", "quote"):
+                return _starts_with_link(child)
+            return False
+        if child.tail and child.tail.strip():
+            return False
+    return False
+
+
 def _list_block(el: _Element) -> RawBlock | None:
     lines: list[str] = []
     link_chars = 0
     link_items = 0
     items = 0
+    lead_links = 0
     for item in el.iter("item"):
         # nested lists are walked by iter(); take only the item's own text here
         parts: list[str] = []
@@ -103,13 +124,15 @@ def _list_block(el: _Element) -> RawBlock | None:
         if not text:
             continue
         items += 1
+        if _starts_with_link(item) and links[0] >= 0.2 * len(text):
+            lead_links += 1
         link_chars += links[0]
         if links[0] >= 0.8 * len(text):
             link_items += 1
         lines.append(text)
     if not lines:
         return None
-    return RawBlock("list", "\n".join(lines), link_chars, items, link_items)
+    return RawBlock("list", "\n".join(lines), link_chars, items, link_items, lead_links)
 
 
 def _table_block(el: _Element) -> RawBlock | None:

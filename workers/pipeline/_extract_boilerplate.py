@@ -53,6 +53,9 @@ _EXACT = {
     # subscribe
     "subscribe", "subscribe now", "sign up", "sign up now", "newsletter", "newsletters", "log in", "login",
     "sign in", "register", "follow us", "follow us on", "follow", "get the app",
+    # article tools
+    "order reprints", "reprints", "print article", "email article", "save for later", "gift article",
+    "gift this article", "font size", "text size", "reading mode", "back to top", "top",
 }
 
 # Lead-ins that make a short block template whatever follows them.
@@ -106,8 +109,44 @@ _PATTERNS = [
     r"^(?:follow|find) (?:us|\w+) on (?:facebook|twitter|instagram|linkedin|x|telegram|whatsapp|google news)\b",
     r"^(?:have|got) a (?:news )?tip\b.*\b(?:email|contact|send)\b",
     r"^(?:this (?:article|story) was )?(?:updated|last updated|first published|published|posted) (?:on|at)?\s*[:\-]?\s*\w+ \d",
+    # reprint / licensing / citation notices
+    r"\bthis copy is for your personal,? non-?commercial use only\b",
+    r"\bthis (?:article|story) has been sent to\b",
+    r"\ban error has occurred,? please try again\b",
+    r"^citation:",
+    r"\bretrieved \d{1,2} \w+ \d{4} from https?://",
+    r"\bthis document is subject to copyright\b",
+    r"\bfor (?:reprint|licensing) (?:and licensing )?(?:rights|requests|information)\b",
+    # reader-comment moderation notes, in the languages of the pages we see most
+    r"\b(?:comments?|comentários?|comentarios?|commentaires?|kommentare?|commenti|reacties)\b.{0,80}"
+    r"\b(?:moderat\w*|approv\w*|aprovad\w*|aprobad\w*|freigeschaltet|publiés?|pubblicat\w*)",
+    # photo credits and captions that are only a credit
+    r"^(?:photo|photograph|image|picture|foto|bild|credit|crédit|crédito|source|fonte|quelle)s?\s*(?:credit)?\s*:\s*\S",
+    r"\b(?:photos?|images?|pictures?|fotos?)\s*(?:©|\(c\))",
+    r"^(?:photo|image|picture|video)s? (?:by|courtesy of|via)\b",
+    # contributor credit lines
+    r"\bcontributed (?:reporting )?to this (?:report|story|article)\b",
+    r"^(?:additional reporting|reporting|writing|editing|compiled|contributing)\s*(?:by\b|:)",
+    # calls to action
+    r"^click here\b",
+    r"\b(?:inbox|delivered|subscrib\w*)\b.*\bnewsletters?\b",
+    r"^if you (?:enjoyed|liked|found|appreciate[d]?) (?:this|our) (?:article|story|post|journalism|reporting)\b",
+    r"^(?:support|become a member|donate)\b.{0,60}\b(?:journalism|reporting|member)\b",
 ]
 _PATTERN_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
+
+_BARE_URL = re.compile(r"^\s*(?:https?://|www\.)\S+\s*$", re.IGNORECASE)
+_BARE_DATETIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?\s*$")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+# A short block with an e-mail address: "Write to Jane Doe at jane@example.com", "Contact: ..."
+_MAX_WORDS_CONTACT = 16
+# "Follow ... at https://...", "Email X at x@y.com or follow him @x": a prompt with an address
+_PROMPT_WITH_ADDRESS = re.compile(
+    r"^\s*(?:follow|reach|email|e-mail|write to|contact|more|read|see|for more|visit|get|subscribe|sign up|"
+    r"download|send|join|listen|watch)\b.*(?:https?://|www\.|@)",
+    re.IGNORECASE | re.DOTALL,
+)
+_MAX_WORDS_PROMPT = 40
 
 _TAIL_HEADINGS = {
     "related", "related articles", "related stories", "related posts", "related content", "related news",
@@ -119,23 +158,41 @@ _TAIL_HEADINGS = {
     "keep reading", "tags", "topics", "categories", "filed under", "comments", "leave a reply",
     "leave a comment", "join the conversation", "share this", "share this article", "share", "newsletter",
     "sign up", "subscribe", "about the author", "lesen sie auch", "mehr zum thema", "lire aussi",
-    "à lire aussi", "sur le même sujet", "lee también", "leia também", "leggi anche",
+    "à lire aussi", "sur le même sujet", "lee también", "leia também", "leggi anche", "explore further",
+    "most read in", "something to consider", "more in this category", "in other news",
 }
 
 # Short blocks only: a long paragraph that mentions a newsletter is article text.
-_MAX_WORDS_TEXT_RULE = 40
+_MAX_WORDS_TEXT_RULE = 60
 _MAX_WORDS_LEADIN = 30
 
 
-def is_boilerplate_text(text: str) -> bool:
+def is_boilerplate_text(text: str, title_key: str = "") -> bool:
+    """True for a block that is template text.
+
+    ``title_key`` (the normalised headline) keeps "Read more: <this headline>"
+    for the dedupe stage, which counts it as a title repeat.
+    """
     key = normalise(text)
     if not key:
         return True
     if key in _EXACT:
         return True
+    if _BARE_URL.match(text) or _BARE_DATETIME.match(text):
+        return True
     words = word_count(text)
     if words <= _MAX_WORDS_LEADIN and _LEADIN.match(text):
+        if not (title_key and title_key in key):
+            return True
+    if words <= _MAX_WORDS_CONTACT and _EMAIL.search(text):
         return True
+    if words <= _MAX_WORDS_PROMPT and _PROMPT_WITH_ADDRESS.match(text):
+        return True
+    if "\n" in text and words <= 30 and all(normalise(line) in _EXACT for line in text.split("\n") if line.strip()):
+        return True  # a flattened tool bar: "Order Reprints\nPrint Article"
+    first_line = text.split("\n", 1)[0]
+    if "\n" in text and normalise(first_line) in _TAIL_HEADINGS and words <= 80:
+        return True  # "Tags\nfoo, bar, baz" - a labelled widget flattened into one block
     if words <= _MAX_WORDS_TEXT_RULE and _PATTERN_RE.search(text):
         return True
     return False
@@ -146,21 +203,28 @@ def is_tail_heading(text: str) -> bool:
     if key in _TAIL_HEADINGS:
         return True
     # "More from <section>", "Related: ...", "More on <topic>"
-    return bool(re.match(r"^(?:more (?:from|on|about|in)|related|read more|latest from|other stories)\b", key)) and (
+    return bool(
+        re.match(r"^(?:more (?:from|on|about|in)|related|read more|latest (?:from|in)|other stories|most (?:read|popular|viewed|shared) (?:in|on|from)|top stories in)\b", key)
+    ) and (
         word_count(text) <= 8
     )
 
 
 def is_link_list(block: RawBlock) -> bool:
-    """A list whose items are all links (or nearly): navigation, not prose."""
-    if block.type != "list":
+    """A list of links (navigation, tag clouds) or of link-led teasers ("related stories")."""
+    if block.type != "list" or block.items < 2:
         return False
-    if block.items >= 2 and block.link_items >= max(2, 0.8 * block.items):
+    if block.link_items >= 0.8 * block.items or block.link_ratio > 0.8:
         return True
-    return block.link_ratio > 0.8 and block.items >= 2
+    return block.lead_link_items == block.items
 
 
-def strip_boilerplate(blocks: list[RawBlock]) -> tuple[list[RawBlock], int]:
+def _is_link_line(block: RawBlock) -> bool:
+    """A short paragraph or heading that is only a link: a teaser headline, a section label."""
+    return block.type in ("paragraph", "heading") and block.link_ratio >= 0.9 and word_count(block.text) <= 25
+
+
+def strip_boilerplate(blocks: list[RawBlock], title_key: str = "") -> tuple[list[RawBlock], int]:
     """Drop template blocks; return the kept blocks and how many were removed."""
     kept: list[RawBlock] = []
     removed = 0
@@ -175,16 +239,24 @@ def strip_boilerplate(blocks: list[RawBlock]) -> tuple[list[RawBlock], int]:
                 continue
             else:
                 skipping_tail_section = False
-        if block.type == "heading" and is_tail_heading(block.text):
+        if (block.type == "heading" or (block.type == "paragraph" and word_count(block.text) <= 4)) and is_tail_heading(
+            block.text
+        ):
             skipping_tail_section = True
             removed += 1
             continue
-        if block.type != "table" and is_boilerplate_text(block.text):
+        if block.type != "table" and is_boilerplate_text(block.text, title_key):
             removed += 1
             continue
         kept.append(block)
-    # link lists at the very end (after the last prose block) are related-links widgets
-    while kept and is_link_list(kept[-1]):
+    # the article's edges: link lists, link-only lines and dangling headings after the
+    # last prose block are related-links widgets; link-only lines before the first
+    # are breadcrumbs and section labels
+    while kept and (is_link_list(kept[-1]) or _is_link_line(kept[-1]) or kept[-1].type == "heading"):
         kept.pop()
         removed += 1
-    return kept, removed
+    start = 0
+    while start < len(kept) - 1 and _is_link_line(kept[start]) and word_count(kept[start].text) <= 10:
+        start += 1
+    removed += start
+    return kept[start:], removed

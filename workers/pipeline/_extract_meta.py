@@ -343,17 +343,35 @@ def _absolute(href: str | None, base: str | None) -> str | None:
 _TITLE_SEPARATORS = re.compile(r"\s+(?:[|–—·•»:]|-{1,2}|::)\s+")
 
 
-def _strip_site_suffix(title: str, site_name: str | None) -> str:
-    """'Headline - Site' / 'Site | Headline' -> 'Headline' (keeps the longest part)."""
+def _site_part(part: str, site_name: str | None, host: str | None) -> bool:
+    key = normalise(part)
+    if not key:
+        return True
+    if site_name and (key == normalise(site_name) or normalise(site_name).startswith(key)):
+        return True
+    if host:
+        stem = normalise(host.split(".")[-2] if host.count(".") >= 1 else host)
+        if stem and key.replace(" ", "") in (stem, normalise(host).replace(" ", "")):
+            return True
+    return False
+
+
+def _strip_site_affix(title: str, site_name: str | None, host: str | None, *, fallback_longest: bool) -> str:
+    """'Headline - Site' / 'Site | Headline' -> 'Headline'.
+
+    Parts are dropped only when they name the site (og:site_name or the host);
+    with ``fallback_longest`` (for <title>, which nearly always carries the
+    site) the longest part is kept when no part names the site.
+    """
     parts = _TITLE_SEPARATORS.split(title)
     if len(parts) == 1:
         return title
-    if site_name:
-        key = normalise(site_name)
-        kept = [p for p in parts if normalise(p) != key and key not in normalise(p)[: len(key)]]
-        if kept and len(kept) < len(parts):
-            return max(kept, key=len) if len(kept) > 1 else kept[0]
-    return max(parts, key=len)
+    kept = [p for p in parts if not _site_part(p, site_name, host)]
+    if kept and len(kept) < len(parts):
+        sep = _TITLE_SEPARATORS.search(title)
+        joiner = sep.group(0) if sep else " - "
+        return joiner.join(kept)
+    return max(parts, key=len) if fallback_longest else title
 
 
 def _clean_title(text: str | None) -> str | None:
@@ -363,23 +381,47 @@ def _clean_title(text: str | None) -> str | None:
     return text or None
 
 
+def _overlap(a: str, b: str) -> float:
+    """Share of the words of ``a`` that also occur in ``b``."""
+    wa, wb = normalise(a).split(), set(normalise(b).split())
+    return sum(w in wb for w in wa) / len(wa) if wa else 0.0
+
+
 def _choose_title(
-    og: str | None, ld: str | None, h1: str | None, html_title: str | None, site_name: str | None
+    og: str | None,
+    ld: str | None,
+    h1s: list[str],
+    html_title: str | None,
+    site_name: str | None,
+    host: str | None,
 ) -> str | None:
-    """The headline: an <h1> that agrees with the declared titles wins (it is what
-    readers see); otherwise og:title / JSON-LD headline, then <title> without the
-    site suffix, then the <h1>."""
+    """The headline.
+
+    An <h1> that agrees with a declared title (og:title, JSON-LD headline,
+    <title>) wins: it is what readers see and what templates repeat.  Else the
+    declared og:title / JSON-LD headline without a site affix, then <title>
+    without it, then the first <h1>.
+    """
     declared = [t for t in (og, ld, html_title) if t]
-    if h1:
+    for h1 in h1s[:3]:
         key = normalise(h1)
-        if key and any(key == normalise(t) or (len(key) > 15 and key in normalise(t)) for t in declared):
-            return h1
+        if not key:
+            continue
+        for t in declared:
+            tk = normalise(t)
+            if key == tk or (len(key.split()) >= 3 and f" {key} " in f" {tk} "):
+                return h1
+            if len(key.split()) >= 4 and _overlap(h1, t) >= 0.8 and _overlap(t, h1) >= 0.8:
+                return h1
     for t in (og, ld):
         if t:
-            return _strip_site_suffix(t, site_name)
+            return _strip_site_affix(t, site_name, host, fallback_longest=False)
     if html_title:
-        return _strip_site_suffix(html_title, site_name)
-    return h1
+        for h1 in h1s[:3]:
+            if len(normalise(h1).split()) >= 2 and _overlap(h1, html_title) >= 0.6:
+                return h1
+        return _strip_site_affix(html_title, site_name, host, fallback_longest=True)
+    return h1s[0] if h1s else None
 
 
 # -- entry point -----------------------------------------------------------------
@@ -418,18 +460,19 @@ def read_metadata(tree: HtmlElement, url: str | None) -> PageMeta:
     meta.site_name = _clean_title(site)
 
     # title
-    h1s = [h.text_content() for h in tree.iter("h1")]
-    h1 = _clean_title(h1s[0]) if h1s else None
-    meta.h1 = h1
+    h1s = [t for t in (_clean_title(h.text_content()) for h in tree.iter("h1")) if t]
+    meta.h1 = h1s[0] if h1s else None
+    host = urlsplit(url).hostname if url else None
     title_el = tree.find(".//title")
     html_title = _clean_title(title_el.text_content()) if title_el is not None else None
     ld_title = article.get("headline") or article.get("name")
     meta.title = _choose_title(
         _clean_title(_meta(metas, "og:title", "twitter:title", "dc.title")),
         _clean_title(ld_title if isinstance(ld_title, str) else None),
-        h1,
+        h1s,
         html_title,
         meta.site_name,
+        host,
     )
 
     # authors: JSON-LD, <meta name=author>, article:author (names only), visible byline

@@ -49,6 +49,19 @@ _SUFFIX_SPLIT = re.compile(r"\s+(?:[|–—·•»:]|-{1,2})\s+")
 _MIN_PREFIX_WORDS = 4
 _MAX_AFFIX_WORDS = 6
 _PULL_QUOTE_MAX_WORDS = 60
+# A heading that contains the title plus at most this many words is the title
+# with a kicker/section ("Milan Design Week 2018 | <title>").
+_MAX_KICKER_WORDS = 8
+# A whole paragraph of at least this many words repeated verbatim anywhere is a
+# template copy (hidden mobile/AMP duplicate of the body), not writing.
+_LONG_PARAGRAPH_WORDS = 30
+# The title at the start of a longer block is cut when what follows it cannot
+# continue the headline as a sentence: a line break, a separator, a byline, a date.
+_AFTER_TITLE = re.compile(
+    r"^(?:\s*\n|\s*[|:–—•·»-]|\s+(?:by|von|par|por|door|di)\s|\s+\d|\s+(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d)",
+    re.IGNORECASE,
+)
+_RAW_WORD = re.compile(r"[^\W_]+")
 
 
 @dataclass(slots=True)
@@ -88,6 +101,45 @@ def is_title_repeat(text: str, title_key: str) -> bool:
     return False
 
 
+def _contains_title(text: str, title_key: str, block_type: str) -> bool:
+    """A heading (or a short paragraph, for long titles) that is the title plus a kicker."""
+    title_words = len(title_key.split())
+    if title_words < 3:
+        return False
+    key = normalise(text)
+    if f" {title_key} " not in f" {key} ":
+        if block_type == "heading" and title_words >= 4:
+            # the same headline reworded slightly: every title word present, few others
+            words = key.split()
+            title_set = set(title_key.split())
+            extra_words = [w for w in words if w not in title_set]
+            return title_set <= set(words) and len(extra_words) <= 2
+        return False
+    extra = len(key.split()) - title_words
+    if block_type == "heading":
+        return extra <= _MAX_KICKER_WORDS
+    return title_words >= 6 and extra <= 6 and block_type == "paragraph"
+
+
+def cut_leading_title(text: str, title_key: str) -> str | None:
+    """``text`` without a leading title (see ``_AFTER_TITLE``), or None if it does not start with it."""
+    if len(title_key.split()) < 4:
+        return None
+    acc = ""
+    for m in _RAW_WORD.finditer(text):
+        tokens = normalise(m.group()).split()
+        acc = f"{acc} {' '.join(tokens)}".strip()
+        if acc == title_key:
+            rest = text[m.end() :]
+            if not _AFTER_TITLE.match(rest):
+                return None
+            rest = rest.lstrip(" \t\n|:–—•·»-")
+            return rest if _RAW_WORD.search(rest) else None
+        if not title_key.startswith(acc):
+            return None
+    return None
+
+
 def _paragraph_keys(blocks: list[Block]) -> list[str]:
     return [normalise(b.text) for b in blocks if b.type in ("paragraph", "list", "table")]
 
@@ -100,9 +152,16 @@ def dedupe_blocks(blocks: list[Block], title: str | None) -> DedupeResult:
     # 1. title repeats (block level, then list lines)
     stage1: list[Block] = []
     for block in blocks:
-        if title_key and is_title_repeat(block.text, title_key):
+        if title_key and (
+            is_title_repeat(block.text, title_key) or _contains_title(block.text, title_key, block.type)
+        ):
             removed["title_repeats"] += 1
             continue
+        if title_key:
+            rest = cut_leading_title(block.text, title_key)
+            if rest is not None:
+                removed["title_repeats"] += 1
+                block = Block(block.type, rest)
         if title_key and block.type == "list" and "\n" in block.text:
             lines = block.text.split("\n")
             kept = [line for line in lines if not is_title_repeat(line, title_key)]
@@ -127,6 +186,7 @@ def dedupe_blocks(blocks: list[Block], title: str | None) -> DedupeResult:
     # 3. repeated headings, consecutive duplicate blocks, pull quotes
     paragraph_keys = _paragraph_keys(stage2)
     seen: set[str] = set()
+    seen_long: set[str] = set()
     out: list[Block] = []
     previous_key: str | None = None
     for block in stage2:
@@ -134,7 +194,7 @@ def dedupe_blocks(blocks: list[Block], title: str | None) -> DedupeResult:
         if block.type == "heading" and key in seen:
             removed["duplicate_headings"] += 1
             continue
-        if key and key == previous_key:
+        if key and (key == previous_key or key in seen_long):
             removed["duplicate_paragraphs"] += 1
             continue
         if (
@@ -146,6 +206,8 @@ def dedupe_blocks(blocks: list[Block], title: str | None) -> DedupeResult:
             removed["duplicate_paragraphs"] += 1
             continue
         seen.add(key)
+        if block.type != "heading" and len(key.split()) >= _LONG_PARAGRAPH_WORDS:
+            seen_long.add(key)
         out.append(block)
         previous_key = key
     result.blocks = out

@@ -41,6 +41,20 @@ logging.getLogger("trafilatura").setLevel(logging.ERROR)
 logging.getLogger("htmldate").setLevel(logging.ERROR)
 
 
+# Comments off (reader comments are not the article); tables kept; links kept in
+# the XML only so link lists can be recognised (they never reach the text);
+# metadata is read by _extract_meta from the same tree, faster.
+_TRAFILATURA_OPTIONS: dict[str, object] = {
+    "include_comments": False,
+    "include_tables": True,
+    "include_formatting": True,
+    "include_links": True,
+    "include_images": False,
+    "output_format": "xml",
+    "with_metadata": False,
+}
+
+
 @dataclass(slots=True)
 class Block:
     type: BlockType
@@ -113,22 +127,12 @@ def _extract(html: str, url: str | None) -> ExtractedArticle:
 
     meta = read_metadata(tree, url)
 
-    document = bare_extraction(
-        tree,
-        url=url,
-        include_comments=False,
-        include_tables=True,
-        include_formatting=True,
-        include_links=True,
-        include_images=False,
-        output_format="xml",
-        with_metadata=False,
-    )
+    document = bare_extraction(tree, url=url, **_TRAFILATURA_OPTIONS)
     if document is None or document.body is None:
         raise EmptyText("no article text found")
 
     raw = body_to_blocks(document.body)
-    raw, removed = strip_boilerplate(raw)
+    raw, removed = strip_boilerplate(raw, normalise(meta.title) if meta.title else "")
     kept: list[RawBlock] = []
     for block in raw:
         if _is_byline_or_dateline(block, meta):
