@@ -55,6 +55,18 @@ class Settings:
     group_id: str = _setting("newswire", "Kafka consumer group (and Faust app id); workers in one group share the partitions.")
     processing_guarantee: str = _setting("at_least_once", "Delivery mode: at_least_once or exactly_once (Kafka transactions).",
                                          choices=("at_least_once", "exactly_once"))
+    # -- Kafka security ----------------------------------------------------
+    security_protocol: str = _setting("PLAINTEXT", "Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+                                      choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
+    sasl_mechanism: str = _setting("SCRAM-SHA-512", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
+                                   choices=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
+    sasl_username: str = _setting("", "SASL user name.", secret=True)
+    sasl_password: str = _setting("", "SASL password.", secret=True)
+    ssl_cafile: str = _setting("", "CA bundle (PEM) to verify the brokers' certificates; empty: the system CAs.")
+    ssl_certfile: str = _setting("", "Client certificate (PEM) for mutual TLS.")
+    ssl_keyfile: str = _setting("", "Private key (PEM) of the client certificate.")
+    ssl_key_password: str = _setting("", "Password of the client private key, if it is encrypted.", secret=True)
+    ssl_check_hostname: bool = _setting(True, "Verify that the broker certificate matches its host name.")
     # -- worker -----------------------------------------------------------
     web_port: int = _setting(6066, "HTTP port of the worker for /metrics, /healthz and /readyz; distinct per worker on one host.")
     web_host: str = _setting("127.0.0.1", "Address the worker's HTTP server binds to (0.0.0.0 in containers).")
@@ -115,6 +127,11 @@ class Settings:
             choices = f.metadata["choices"]
             if choices and getattr(self, f.name) not in choices:
                 raise ConfigError(f"{env_name(f)}={getattr(self, f.name)!r}: expected one of {', '.join(choices)}")
+        if self.security_protocol.startswith("SASL") and not (self.sasl_username and self.sasl_password):
+            raise ConfigError(f"{PREFIX}SECURITY_PROTOCOL={self.security_protocol} needs {PREFIX}SASL_USERNAME and "
+                              f"{PREFIX}SASL_PASSWORD (or their _FILE variants)")
+        if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
+            raise ConfigError(f"{PREFIX}SSL_CERTFILE and {PREFIX}SSL_KEYFILE go together (mutual TLS)")
         for name in ("topic_partitions", "topic_replication", "max_in_flight", "fetch_max_connections",
                      "fetch_per_host", "fetch_max_attempts", "fetch_max_bytes"):
             if getattr(self, name) < 1:
