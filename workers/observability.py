@@ -1,0 +1,182 @@
+"""The gauges that are sampled rather than counted, and the publish-latency sensor.
+
+Counters and stage histograms are updated where things happen (the handler,
+the pipeline observer).  What remains is state that has to be *looked at*
+periodically, and one latency that Faust measures best itself:
+
+* event-loop lag: how late a sleeping task wakes up (a blocked loop delays
+  every fetch, heartbeat and commit of the worker);
+* consumer lag per assigned input partition: log end offset minus the
+  group's committed offset, the number an autoscaler on lag (KEDA) sees;
+* input partitions assigned to this worker;
+* CPU-pool queue depth: pages submitted to the pool and not yet returned;
+* "publish" stage latency: from handing a record to the producer until the
+  broker acknowledged it, taken from Faust's ``on_send_*`` sensor hooks so the
+  handler needs no timing code of its own.
+
+The sampling functions take plain objects (anything with ``assignment()`` and
+``highwater(tp)``), so they are unit-tested without Kafka; :func:`install`
+wires them into a Faust app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from time import monotonic
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Protocol
+
+from faust.sensors import Sensor
+
+from .metrics import METRICS, Metrics
+
+__all__ = [
+    "LOOP_PROBE_INTERVAL_S",
+    "SAMPLE_INTERVAL_S",
+    "ConsumerLagSampler",
+    "PublishLatencySensor",
+    "install",
+    "partition_lag",
+    "watch_loop_lag",
+]
+
+log = logging.getLogger("newswire.observability")
+
+#: How often the event-loop probe wakes up.  Short, so a stall shows up in the
+#: histogram; the probe itself costs one timer callback.
+LOOP_PROBE_INTERVAL_S = 0.5
+#: How often consumer lag, assignment and pool depth are sampled.  Prometheus
+#: scrapes every 15-30 s, so this is already finer than anyone will look.
+SAMPLE_INTERVAL_S = 2.0
+
+
+class TopicPartition(Protocol):
+    topic: str
+    partition: int
+
+
+class LagSource(Protocol):
+    """What the lag sampler needs from a consumer (Faust's ``app.consumer`` fits)."""
+
+    def assignment(self) -> Iterable[Any]: ...
+
+    def highwater(self, tp: Any) -> Optional[int]: ...
+
+
+def partition_lag(highwater: Optional[int], committed: Optional[int]) -> Optional[int]:
+    """Messages of a partition not yet committed by the group; ``None`` while the end is unknown.
+
+    A group that never committed on the partition starts at the beginning
+    (``auto_offset_reset=earliest``), so its whole log counts as lag, which is
+    also what KEDA's Kafka scaler assumes for ``offsetResetPolicy: earliest``.
+    """
+    if highwater is None:
+        return None
+    return max(0, highwater - (committed or 0))
+
+
+class ConsumerLagSampler:
+    """Sets ``newswire_consumer_lag{topic,partition}`` and ``newswire_assigned_partitions``.
+
+    Partitions that were revoked since the last sample lose their series, so a
+    dashboard summing lag over workers does not count a partition twice after a
+    rebalance.
+    """
+
+    def __init__(self, topic: str, metrics: Metrics = METRICS) -> None:
+        self.topic = topic
+        self.metrics = metrics
+        self._series: set[int] = set()
+
+    def sample(self, consumer: LagSource, committed: Mapping[Any, Optional[int]]) -> dict[int, int]:
+        """Update the gauges from ``consumer`` and return {partition: lag} for the input topic."""
+        try:
+            assigned = [tp for tp in consumer.assignment() if tp.topic == self.topic]
+        except Exception:  # consumer not started yet (or stopping): nothing is assigned
+            assigned = []
+        self.metrics.assigned_partitions.set(len(assigned))
+        lags: dict[int, int] = {}
+        for tp in assigned:
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # revoked between assignment() and here
+                continue
+            lag = partition_lag(highwater, committed.get(tp))
+            if lag is not None:
+                lags[tp.partition] = lag
+        for partition, lag in lags.items():
+            self.metrics.consumer_lag.labels(topic=self.topic, partition=str(partition)).set(lag)
+        for gone in self._series - set(lags):
+            try:
+                self.metrics.consumer_lag.remove(self.topic, str(gone))
+            except KeyError:
+                pass
+        self._series = set(lags)
+        return lags
+
+
+async def watch_loop_lag(observe: Callable[[float], None], interval: float = LOOP_PROBE_INTERVAL_S,
+                         *, ticks: Optional[int] = None) -> None:
+    """Observe how late each ``asyncio.sleep(interval)`` returns; runs until cancelled (or ``ticks``)."""
+    loop = asyncio.get_running_loop()
+    done = 0
+    while ticks is None or done < ticks:
+        started = loop.time()
+        await asyncio.sleep(interval)
+        observe(max(0.0, loop.time() - started - interval))
+        done += 1
+
+
+class PublishLatencySensor(Sensor):
+    """Observes the "publish" stage: send of an article record until the broker's ack."""
+
+    def __init__(self, topic: str, metrics: Metrics = METRICS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.topic = topic
+        self.metrics = metrics
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> Any:
+        return monotonic() if topic == self.topic else None
+
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        if state is not None:
+            self.metrics.observe_stage("publish", monotonic() - state)
+
+
+def committed_offsets(consumer: Any) -> Mapping[Any, Optional[int]]:
+    """The group's committed offset per assigned partition, as Faust's consumer tracks it.
+
+    Faust keeps this map itself: filled from the broker when partitions are
+    assigned and updated on every commit, so reading it costs no request.  It is
+    an attribute of Faust's Consumer base class (faust/transport/consumer.py)
+    rather than a documented API; the integration test that watches lag fall to
+    zero is what notices if an upgrade renames it.
+    """
+    return getattr(consumer, "_committed_offset", None) or {}
+
+
+def install(app: Any, input_topic: str, articles_topic: str, *,
+            pool_depth: Callable[[], Awaitable[Optional[int]]],
+            metrics: Metrics = METRICS) -> None:
+    """Register the loop-lag probe, the sampling timer and the publish sensor on a Faust app.
+
+    ``pool_depth`` returns the CPU pool's queue depth, or ``None`` while the
+    pool is not up yet.
+    """
+    sampler = ConsumerLagSampler(input_topic, metrics)
+
+    @app.task
+    async def _loop_lag_probe() -> None:
+        await watch_loop_lag(metrics.loop_lag.observe)
+
+    @app.timer(SAMPLE_INTERVAL_S)
+    async def _sample_gauges() -> None:
+        try:
+            sampler.sample(app.consumer, committed_offsets(app.consumer))
+            depth = await pool_depth()
+            if depth is not None:
+                metrics.pool_queue.set(depth)
+        except Exception:  # a metrics sample must never take the worker down
+            log.exception("sampling the worker gauges failed", extra={"stage": "metrics"})
+
+    app.sensors.add(PublishLatencySensor(articles_topic, metrics))
