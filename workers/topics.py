@@ -1,27 +1,55 @@
 """Every topic newswire reads or writes, declared once, and applied at start-up.
 
-:func:`ensure_topics` creates missing topics with their partition count,
-replication factor and configuration, and reports an existing topic whose
-partition count or cleanup policy differs instead of silently running on it.
+:func:`topic_specs` is the one place where each topic's name, partitions,
+replication factor, retention, cleanup policy, key and schema are declared.
+:func:`ensure_topics` (run by ``newswire worker`` before Faust starts and by
+``newswire topics``) creates the missing ones and compares the existing ones
+with their spec:
+
+* a different partition count or cleanup policy is an error
+  (:class:`TopicMismatch`, one line per topic saying what to do): keys would
+  land on other partitions than consumers expect, or compaction would not
+  keep the latest record per article;
+* a different replication factor or retention is logged as a warning: an
+  operator may have changed those deliberately, and records stay correct.
+
+The comparison itself (:func:`topic_problems`) is pure, so it is unit-tested
+without a broker.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 
 from .errors import ConfigError
 from .kafka_options import aiokafka_options
 from .settings import Settings
 
-__all__ = ["TopicSpec", "topic_specs", "ensure_topics", "TopicMismatch"]
+__all__ = ["TopicSpec", "TopicState", "TopicMismatch", "topic_specs", "topic_problems", "ensure_topics",
+           "topics_markdown"]
+
+log = logging.getLogger("newswire.topics")
 
 DAY_MS = 86_400_000
+# Kafka error codes create_topics may answer per topic that are not failures.
+_TOPIC_ALREADY_EXISTS = 36
+# Configs whose difference breaks the contract; the others only warrant a warning.
+_MUST_MATCH = ("cleanup.policy",)
+_DESCRIBE_ATTEMPTS = 20
+_DESCRIBE_PAUSE_S = 0.25
+_UNREADABLE: dict[str, dict[str, str]] = {}  # sentinel: the broker refused to describe configs
 
 
 class TopicMismatch(ConfigError):
+    """An existing topic differs from its spec in a way newswire cannot run on."""
+
     code = "topic_mismatch"
 
 
@@ -33,6 +61,18 @@ class TopicSpec:
     replication: int
     config: dict[str, str] = field(default_factory=dict)
     doc: str = ""
+    key: str = ""  # what the message key is, for the reference
+    schema: str | None = None  # message kind in workers.schemas (None: not JSON-described)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicState:
+    """What the broker says about an existing topic."""
+
+    name: str
+    partitions: int
+    replication: int
+    config: dict[str, str] = field(default_factory=dict)
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -41,26 +81,76 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     specs = [
         TopicSpec("input", settings.input_topic, parts, repl,
                   {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)},
-                  "Article URLs to process (bare URL or JSON submission), keyed by canonical URL."),
+                  "Article URLs to process (bare URL or JSON submission). Written by submitters, read by the workers.",
+                  "canonical URL (recommended; any key is accepted)", "submission"),
         TopicSpec("articles", settings.articles_topic, parts, repl,
                   # Keyed by article id: compaction keeps the latest record per article.
                   {"cleanup.policy": "compact", "max.message.bytes": str(8 * 1024 * 1024)},
-                  "Enriched article records, keyed by article id."),
+                  "Enriched article records; compacted, so the latest record of every article stays.",
+                  "article id", "article"),
         TopicSpec("deadletter", settings.deadletter_topic, parts, repl,
                   {"cleanup.policy": "delete", "retention.ms": str(14 * DAY_MS)},
-                  "Messages that could not become a record, with the reason; keyed by URL."),
+                  "Submissions that could not become a record, with the reason.",
+                  "submitted URL (raw payload for undecodable messages)", "deadletter"),
     ]
     if settings.entities_topic:
         specs.append(TopicSpec("entities", settings.entities_topic, parts, repl,
                                {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)},
-                               "One message per (article, entity), keyed by entity label and name."))
+                               "One message per (article, entity) for consumers that aggregate by entity.",
+                               "LABEL:name of the entity", "entity"))
     return specs
 
 
-async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
-    """Create missing topics; raise TopicMismatch for an existing topic that differs.
+# -- comparing -------------------------------------------------------------------
 
-    Returns the names of the topics created.
+
+def _policy(value: str | None) -> frozenset[str]:
+    return frozenset(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def topic_problems(spec: TopicSpec, state: TopicState) -> tuple[list[str], list[str]]:
+    """(errors, warnings) for an existing topic against its spec; each one line saying what to do."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    if state.partitions != spec.partitions:
+        errors.append(
+            f"topic {spec.name!r} has {_partitions(state.partitions)} but newswire is configured for "
+            f"{spec.partitions} (NEWSWIRE_TOPIC_PARTITIONS): set NEWSWIRE_TOPIC_PARTITIONS={state.partitions} "
+            f"to use it as it is, or delete and recreate the topic (adding partitions moves keys to other partitions)"
+        )
+    for name, wanted in spec.config.items():
+        have = state.config.get(name)
+        if have is None:
+            continue  # not reported by the broker: nothing to compare
+        same = _policy(have) == _policy(wanted) if name == "cleanup.policy" else have == wanted
+        if same:
+            continue
+        fix = (f"kafka-configs.sh --bootstrap-server ... --alter --entity-type topics --entity-name {spec.name} "
+               f"--add-config {name}={wanted}")
+        if name in _MUST_MATCH:
+            errors.append(f"topic {spec.name!r} has {name}={have} but newswire needs {name}={wanted} "
+                          f"(the {spec.role} topic is keyed by {spec.key}): run {fix}")
+        else:
+            warnings.append(f"topic {spec.name!r} has {name}={have}, newswire would create it with {wanted} "
+                            f"(to align: {fix})")
+    if state.replication != spec.replication:
+        warnings.append(f"topic {spec.name!r} has replication factor {state.replication}, newswire is configured "
+                        f"for {spec.replication} (NEWSWIRE_TOPIC_REPLICATION)")
+    return errors, warnings
+
+
+def _partitions(count: int) -> str:
+    return f"{count} partition" + ("" if count == 1 else "s")
+
+
+# -- applying ------------------------------------------------------------------------
+
+
+async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create missing topics; raise :class:`TopicMismatch` for an existing topic that differs.
+
+    Returns the names of the topics created.  Warnings (replication factor,
+    retention) are logged to ``newswire.topics``.
     """
     specs = topic_specs(settings) if specs is None else specs
     admin = AIOKafkaAdminClient(**aiokafka_options(settings), request_timeout_ms=15_000)
@@ -71,34 +161,105 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
     try:
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
-        created: list[str] = []
-        if missing:
-            try:
-                await admin.create_topics([
-                    NewTopic(s.name, s.partitions, s.replication, topic_configs=dict(s.config)) for s in missing
-                ])
-                created = [s.name for s in missing]
-            except TopicAlreadyExistsError:
-                pass  # another worker created them at the same moment
-        await _check_existing(admin, [s for s in specs if s.name in existing])
+        created = await _create(admin, missing) if missing else []
+        # Topics another worker created at the same moment are checked like any existing topic.
+        to_check = [s for s in specs if s.name not in created]
+        errors: list[str] = []
+        for spec, state in zip(to_check, await _describe(admin, [s.name for s in to_check])):
+            problems, warnings = topic_problems(spec, state)
+            errors += problems
+            for warning in warnings:
+                log.warning(warning, extra={"stage": "topics"})
+        if errors:
+            raise TopicMismatch("; ".join(errors))
         return created
     finally:
         await admin.close()
 
 
-async def _check_existing(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> None:
-    if not specs:
-        return
-    described = await admin.describe_topics([s.name for s in specs])
-    partitions = {d["topic"]: len(d["partitions"]) for d in described}
-    problems = []
-    for spec in specs:
-        have = partitions.get(spec.name)
-        if have is not None and have != spec.partitions:
-            problems.append(
-                f"topic {spec.name!r} has {have} partitions but newswire is configured for "
-                f"{spec.partitions} (NEWSWIRE_TOPIC_PARTITIONS): set NEWSWIRE_TOPIC_PARTITIONS={have} "
-                f"or recreate the topic"
-            )
-    if problems:
-        raise TopicMismatch("; ".join(problems))
+async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> list[str]:
+    response = await admin.create_topics(
+        [NewTopic(s.name, s.partitions, s.replication, topic_configs=dict(s.config)) for s in specs])
+    created, failures = [], []
+    for topic, code, *rest in response.topic_errors:
+        if code == 0:
+            created.append(topic)
+        elif code != _TOPIC_ALREADY_EXISTS:
+            message = rest[0] if rest and rest[0] else f"Kafka error code {code}"
+            failures.append(f"cannot create topic {topic!r}: {message}")
+    if failures:
+        raise ConfigError("; ".join(failures))
+    return created
+
+
+async def _describe(admin: AIOKafkaAdminClient, names: list[str]) -> list[TopicState]:
+    """The topics' states; a topic created a moment ago (by us or another worker) may not be
+    in the metadata yet, so incomplete answers are asked again for a few seconds."""
+    if not names:
+        return []
+    for attempt in range(_DESCRIBE_ATTEMPTS):
+        described = {d["topic"]: d for d in await admin.describe_topics(names)}
+        configs = await _topic_configs(admin, names)
+        states = []
+        for name in names:
+            partitions = described.get(name, {}).get("partitions") or []
+            replication = max((len(p.get("replicas") or ()) for p in partitions), default=0)
+            states.append(TopicState(name, len(partitions), replication, configs.get(name, {})))
+        settled = all(s.partitions and (s.config or configs is _UNREADABLE) for s in states)
+        if settled:
+            break
+        await asyncio.sleep(_DESCRIBE_PAUSE_S)
+    missing = [s.name for s in states if not s.partitions]
+    if missing:
+        raise ConfigError(f"Kafka does not describe topic(s) {', '.join(missing)}: check that they exist "
+                          f"and that newswire may describe them")
+    return states
+
+
+async def _topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+    """Current configs of the topics; empty for a topic the broker would not describe."""
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
+    except KafkaError as exc:  # e.g. not authorised to describe configs: compare partitions only
+        log.warning(f"cannot read topic configs ({exc}); only partition counts are checked",
+                    extra={"stage": "topics"})
+        return _UNREADABLE
+    out: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for resource in response.resources:
+            error_code, _message, _type, name, entries = resource[:5]
+            if error_code:
+                continue
+            out[name] = {entry[0]: entry[1] for entry in entries if entry[1] is not None}
+    return out
+
+
+# -- documentation -----------------------------------------------------------------------
+
+
+def topics_markdown(settings: Settings | None = None) -> str:
+    """The topic table of the reference, from the specs (defaults unless settings are given)."""
+    settings = settings or Settings()
+    rows = ["| Role | Default name (setting) | Key | Value schema | Cleanup / retention | Meaning |",
+            "|---|---|---|---|---|---|"]
+    setting_of = {"input": "NEWSWIRE_INPUT_TOPIC", "articles": "NEWSWIRE_ARTICLES_TOPIC",
+                  "deadletter": "NEWSWIRE_DEADLETTER_TOPIC", "entities": "NEWSWIRE_ENTITIES_TOPIC"}
+    for spec in topic_specs(settings):
+        retention = _retention_text(spec.config)
+        schema = f"[`{spec.schema}.v1`](../schemas/{spec.schema}.v1.json)" if spec.schema else "-"
+        rows.append(f"| {spec.role} | `{spec.name}` (`{setting_of.get(spec.role, '')}`) | {spec.key} | {schema} | "
+                    f"{retention} | {spec.doc} |")
+    rows += ["", f"Every topic is created with `NEWSWIRE_TOPIC_PARTITIONS` partitions (default "
+                 f"{settings.topic_partitions}) and replication factor `NEWSWIRE_TOPIC_REPLICATION` (default "
+                 f"{settings.topic_replication})."]
+    return "\n".join(rows) + "\n"
+
+
+def _retention_text(config: dict[str, Any]) -> str:
+    parts = [f"`{config.get('cleanup.policy', 'delete')}`"]
+    if "retention.ms" in config:
+        parts.append(f"{int(config['retention.ms']) // DAY_MS} days")
+    if "max.message.bytes" in config:
+        parts.append(f"messages up to {int(config['max.message.bytes']) // (1024 * 1024)} MiB")
+    return ", ".join(parts)
