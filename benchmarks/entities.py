@@ -1,0 +1,277 @@
+"""Benchmark the entity-enrichment stage against bare spaCy, and the pool against one core.
+
+Run:  .venv/bin/python benchmarks/entities.py [--passes 2] [--workers N] [--nice 10]
+
+Texts: the seed article plus every extraction-dev page run through
+``trafilatura.extract`` with default settings.  Everything is measured in
+this run, on this machine, so the numbers are ratios against a baseline:
+
+1. **Stage vs bare spaCy, one core.**  ``nlp.pipe`` over the same strings
+   with the same NER-only pipeline (the baseline: what NER costs anyway)
+   against ``EntityRecognizer.enrich_many`` (batched, ``nlp.pipe`` inside)
+   and ``enrich`` one article at a time (what a pool task does).  The stage
+   adds language identification, paragraph sentence starts, span
+   normalisation and merging.  Target: ratio >= 0.9.  Baseline and stage
+   runs alternate after one untimed warm-up pass, and the best of
+   ``--passes`` is kept for each.  Rates are given by wall clock and per
+   CPU-second of the process: on a shared machine only the CPU figure is
+   free of other people's load.
+2. **Pool on all cores.**  A ``ProcessPoolExecutor`` (spawn context,
+   ``init_worker`` loads the model once per process) driven from an asyncio
+   loop with ``run_in_executor``, one article per task, a bounded number in
+   flight.  Speedup = pool docs/s over one-core ``enrich`` docs/s (wall
+   clock, so it depends on what else runs: the 1-minute load average is
+   printed beside it).  Per-core efficiency = docs per CPU-second of the
+   workers (read from /proc) against bare ``nlp.pipe`` per CPU-second.
+3. **Event-loop lag** while the pool runs: a ticker sleeps 5 ms and records
+   how late it wakes up; p50/p99/max are reported, next to the lag of an idle
+   loop and of a loop that runs NER inline (what happens without the pool).
+   Worker processes are run at ``--nice`` (default 10) and also at 0 for
+   comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from workers.pipeline.entities import (
+    EntityConfig,
+    EntityRecognizer,
+    enrich_in_worker,
+    init_worker,
+)
+
+SHARED = Path("/work/shared")
+TICK_S = 0.005
+
+Item = tuple[str | None, str, str | None]
+
+
+def load_items() -> list[Item]:
+    import trafilatura
+
+    expected = json.loads((SHARED / "fixtures" / "seed-article.expected.json").read_text(encoding="utf-8"))
+    raw = next((SHARED / "seeds").glob("000_*.txt")).read_text(encoding="utf-8")
+    seed_text = raw[raw.index(expected["text_starts_with"]):]
+    items: list[Item] = [(expected["title"], seed_text, None)]
+    for page in sorted((SHARED / "data" / "extraction-dev" / "html").glob("*.html.gz")):
+        html = gzip.decompress(page.read_bytes()).decode("utf-8", errors="replace")
+        text = trafilatura.extract(html)
+        if text and text.strip():
+            items.append((None, text, None))
+    return items
+
+
+def spacy_input(item: Item) -> str:
+    """What the stage hands spaCy for one article (title and text as one doc)."""
+    title, text, _ = item
+    return f"{title}\n\n{text}" if title else text
+
+
+# -- 1. one core ----------------------------------------------------------------------
+
+
+def one_core(recognizer: EntityRecognizer, items: list[Item], passes: int) -> dict[str, dict[str, float]]:
+    """docs/s by wall clock and docs per CPU-second of this process, best of ``passes``.
+
+    CPU-seconds make the ratio robust when other processes share the cores.
+    """
+    nlp = recognizer.nlp
+    texts = [spacy_input(item) for item in items]
+    batch = recognizer.config.batch_size
+    candidates: dict[str, Callable[[], object]] = {
+        "spacy_pipe": lambda: [doc.ents for doc in nlp.pipe(texts, batch_size=batch)],
+        "stage_enrich_many": lambda: recognizer.enrich_many(items),
+        "stage_enrich_each": lambda: [recognizer.enrich(*item) for item in items],
+    }
+    candidates["spacy_pipe"]()  # untimed: the first pass pays for filling the vocabulary
+    wall: dict[str, list[float]] = {name: [] for name in candidates}
+    cpu: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(passes):
+        for name, run in candidates.items():
+            started, started_cpu = time.perf_counter(), time.process_time()
+            run()
+            wall[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - started_cpu)
+    return {name: {"wall": len(items) / min(wall[name]), "cpu": len(items) / min(cpu[name])}
+            for name in candidates}
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """user+system CPU time of processes (Linux /proc), for the pool workers."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+# -- 2-3. pool and event-loop lag -------------------------------------------------------
+
+
+async def measure_lag(work: Callable[[], Awaitable[object]]) -> tuple[float, list[float]]:
+    """Run ``work`` while a ticker records how late each 5 ms sleep wakes up."""
+    lags: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker() -> None:
+        loop = asyncio.get_running_loop()
+        while not done.is_set():
+            expected = loop.time() + TICK_S
+            await asyncio.sleep(TICK_S)
+            lags.append(max(0.0, loop.time() - expected))
+
+    tick = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    started = time.perf_counter()
+    try:
+        await work()
+    finally:
+        elapsed = time.perf_counter() - started
+        done.set()
+        await tick
+    return elapsed, lags
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def lag_summary(lags: list[float]) -> dict[str, float]:
+    return {
+        "ticks": len(lags),
+        "p50_ms": round(percentile(lags, 0.50) * 1000, 2),
+        "p99_ms": round(percentile(lags, 0.99) * 1000, 2),
+        "max_ms": round(max(lags, default=0.0) * 1000, 2),
+    }
+
+
+async def run_pool(config: EntityConfig, items: list[Item], workers: int, nice: int,
+                   passes: int) -> dict[str, object]:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=init_worker, initargs=(config, nice)) as pool:
+        loop = asyncio.get_running_loop()
+        # Start every worker and let it load its model before timing.
+        await asyncio.gather(*(loop.run_in_executor(pool, time.sleep, 0.5) for _ in range(workers)))
+        in_flight = asyncio.Semaphore(workers * 2)
+
+        async def one(item: Item) -> None:
+            async with in_flight:
+                await loop.run_in_executor(pool, enrich_in_worker, config, *item)
+
+        async def everything() -> None:
+            for _ in range(passes):
+                await asyncio.gather(*(one(item) for item in items))
+
+        pids = list(pool._processes)  # private, but the only way to the worker pids
+        cpu_before, load_before = cpu_seconds(pids), os.getloadavg()[0]
+        elapsed, lags = await measure_lag(everything)
+        worker_cpu = cpu_seconds(pids) - cpu_before
+    docs = len(items) * passes
+    return {"workers": workers, "nice": nice, "docs_per_s": docs / elapsed,
+            "docs_per_worker_cpu_s": docs / worker_cpu, "loadavg_1m": [load_before, os.getloadavg()[0]],
+            "lag": lag_summary(lags)}
+
+
+async def idle_lag(seconds: float) -> dict[str, float]:
+    _, lags = await measure_lag(lambda: asyncio.sleep(seconds))
+    return lag_summary(lags)
+
+
+async def inline_lag(recognizer: EntityRecognizer, items: list[Item]) -> dict[str, float]:
+    async def work() -> None:
+        for item in items:
+            recognizer.enrich(*item)  # blocks the loop: the anti-pattern, for contrast
+            await asyncio.sleep(0)
+
+    _, lags = await measure_lag(work)
+    return lag_summary(lags)
+
+
+# -- report ---------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--passes", type=int, default=2, help="passes over the texts per measurement")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool size (default: cores)")
+    parser.add_argument("--nice", type=int, default=10, help="niceness of pool workers")
+    parser.add_argument("--json", action="store_true", help="print one JSON summary line only")
+    args = parser.parse_args()
+
+    load_at_start = os.getloadavg()[0]
+    items = load_items()
+    chars = sum(len(spacy_input(item)) for item in items)
+    config = EntityConfig()
+    recognizer = EntityRecognizer(config)
+    recognizer.enrich(None, "Warm-up: Angela Merkel visited Paris on Monday.", "en")
+
+    single = one_core(recognizer, items, args.passes)
+    idle = asyncio.run(idle_lag(1.0))
+    inline = asyncio.run(inline_lag(recognizer, items[:20]))
+    pools = [asyncio.run(run_pool(config, items, args.workers, nice, args.passes))
+             for nice in dict.fromkeys((args.nice, 0))]
+
+    spacy_wall, spacy_cpu = single["spacy_pipe"]["wall"], single["spacy_pipe"]["cpu"]
+    each_wall = single["stage_enrich_each"]["wall"]
+    summary = {
+        "docs": len(items),
+        "chars": chars,
+        "cores": os.cpu_count(),
+        "loadavg_1m_at_start": load_at_start,
+        "one_core": {name: {k: round(v, 2) for k, v in rates.items()} for name, rates in single.items()},
+        "ratio_vs_spacy_pipe": {
+            name: {"wall": round(rates["wall"] / spacy_wall, 3), "cpu": round(rates["cpu"] / spacy_cpu, 3)}
+            for name, rates in single.items() if name != "spacy_pipe"},
+        "pool": [
+            {**p, "docs_per_s": round(p["docs_per_s"], 2),
+             "docs_per_worker_cpu_s": round(p["docs_per_worker_cpu_s"], 2),
+             "loadavg_1m": [round(x, 2) for x in p["loadavg_1m"]],
+             "speedup_vs_one_core_enrich": round(p["docs_per_s"] / each_wall, 3),
+             "per_core_cpu_vs_spacy_pipe": round(p["docs_per_worker_cpu_s"] / spacy_cpu, 3)}
+            for p in pools
+        ],
+        "lag_idle": idle,
+        "lag_ner_inline_no_pool": inline,
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(f"texts: {len(items)} articles, {chars:,} characters, {os.cpu_count()} cores, "
+          f"best of {args.passes} passes, load average at start {load_at_start:.2f}")
+    print("\none core: docs/s (wall) and docs per CPU-second; ratios against spacy_pipe:")
+    for name, rates in single.items():
+        print(f"  {name:<18} {rates['wall']:7.2f} docs/s  {rates['cpu']:7.2f} docs/cpu-s   "
+              f"ratio wall {rates['wall'] / spacy_wall:.3f}  cpu {rates['cpu'] / spacy_cpu:.3f}")
+    print("\npool (asyncio + ProcessPoolExecutor, spawn, one article per task):")
+    for p in summary["pool"]:
+        lag = p["lag"]
+        print(f"  workers={p['workers']} nice={p['nice']:>2}: {p['docs_per_s']:7.2f} docs/s wall, "
+              f"speedup {p['speedup_vs_one_core_enrich']:.2f}x vs one-core enrich; "
+              f"{p['docs_per_worker_cpu_s']:.2f} docs/cpu-s per worker = {p['per_core_cpu_vs_spacy_pipe']:.3f} "
+              f"of spacy_pipe; loop lag p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms; "
+              f"load {p['loadavg_1m'][0]:.1f}->{p['loadavg_1m'][1]:.1f}")
+    print(f"\nloop lag idle:            p99 {idle['p99_ms']} ms, max {idle['max_ms']} ms")
+    print(f"loop lag NER inline:      p99 {inline['p99_ms']} ms, max {inline['max_ms']} ms (why the pool exists)")
+    print("\n" + json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
