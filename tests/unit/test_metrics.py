@@ -1,0 +1,140 @@
+"""Metrics: the series operators rely on exist, and the sampled gauges follow what they sample."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from workers.metrics import Metrics, render
+from workers.observability import ConsumerLagSampler, PublishLatencySensor, committed_offsets, partition_lag, \
+    watch_loop_lag
+
+
+@dataclass(frozen=True)
+class TP:
+    topic: str
+    partition: int
+
+
+class FakeConsumer:
+    def __init__(self, highwaters: dict[TP, int | None]) -> None:
+        self.highwaters = highwaters
+
+    def assignment(self) -> set[TP]:
+        return set(self.highwaters)
+
+    def highwater(self, tp: TP) -> int | None:
+        return self.highwaters[tp]
+
+
+def samples(metrics: Metrics) -> dict[tuple[str, tuple], float]:
+    out = {}
+    for family in text_string_to_metric_families(render(metrics).decode()):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_every_operator_metric_is_exported():
+    m = Metrics()
+    m.dead_letters.labels(stage="fetch", error="http_404").inc()
+    m.consumer_lag.labels(topic="urls", partition="0").set(1)
+    for stage in ("fetch", "extract", "dedupe", "enrich", "publish"):
+        m.observe_stage(stage, 0.01)
+    names = {name for name, _ in samples(m)}
+    for name in ("newswire_records_published_total", "newswire_dead_letters_total", "newswire_urls_in_flight",
+                 "newswire_pool_queue_depth", "newswire_event_loop_lag_seconds_count", "newswire_consumer_lag",
+                 "newswire_assigned_partitions", "newswire_messages_received_total",
+                 "newswire_stage_seconds_bucket"):
+        assert name in names, name
+    stages = {dict(labels)["stage"] for name, labels in samples(m) if name == "newswire_stage_seconds_count"}
+    assert stages == {"fetch", "extract", "dedupe", "enrich", "publish"}
+
+
+def test_metrics_instances_do_not_share_a_registry():
+    a, b = Metrics(), Metrics()
+    a.records_published.inc()
+    assert samples(a)[("newswire_records_published_total", ())] == 1
+    assert samples(b)[("newswire_records_published_total", ())] == 0
+
+
+@pytest.mark.parametrize("highwater,committed,lag", [(10, 4, 6), (10, 10, 0), (10, None, 10), (None, 3, None),
+                                                     (5, 7, 0)])
+def test_partition_lag(highwater, committed, lag):
+    assert partition_lag(highwater, committed) == lag
+
+
+def test_lag_sampler_sets_lag_per_assigned_input_partition_only():
+    m = Metrics()
+    consumer = FakeConsumer({TP("urls", 0): 10, TP("urls", 1): 3, TP("urls", 2): None, TP("other", 0): 99})
+    lags = ConsumerLagSampler("urls", m).sample(consumer, {TP("urls", 0): 7, TP("urls", 1): 3})
+    assert lags == {0: 3, 1: 0}
+    s = samples(m)
+    assert s[("newswire_consumer_lag", (("partition", "0"), ("topic", "urls")))] == 3
+    assert s[("newswire_consumer_lag", (("partition", "1"), ("topic", "urls")))] == 0
+    assert not any(name == "newswire_consumer_lag" and dict(labels)["topic"] == "other" for name, labels in s)
+    assert s[("newswire_assigned_partitions", ())] == 3  # partition 2 is assigned, its end not yet known
+
+
+def test_lag_sampler_drops_series_of_revoked_partitions():
+    m = Metrics()
+    sampler = ConsumerLagSampler("urls", m)
+    sampler.sample(FakeConsumer({TP("urls", 0): 5, TP("urls", 1): 5}), {})
+    sampler.sample(FakeConsumer({TP("urls", 1): 8}), {TP("urls", 1): 8})
+    lag_series = {dict(labels)["partition"]: v for (name, labels), v in samples(m).items()
+                  if name == "newswire_consumer_lag"}
+    assert lag_series == {"1": 0}
+    assert samples(m)[("newswire_assigned_partitions", ())] == 1
+
+
+def test_lag_sampler_with_a_consumer_that_is_not_started():
+    class NotStarted:
+        def assignment(self):
+            raise RuntimeError("consumer not started")
+
+    m = Metrics()
+    assert ConsumerLagSampler("urls", m).sample(NotStarted(), {}) == {}
+    assert samples(m)[("newswire_assigned_partitions", ())] == 0
+
+
+def test_committed_offsets_reads_faust_consumer_state_and_tolerates_its_absence():
+    from faust.transport.consumer import Consumer
+
+    class C:
+        _committed_offset = {TP("urls", 0): 4}
+
+    assert committed_offsets(C()) == {TP("urls", 0): 4}
+    assert committed_offsets(object()) == {}
+    # Faust's consumer still declares the attribute this relies on.
+    assert "_committed_offset" in Consumer.__annotations__
+
+
+async def test_loop_lag_probe_observes_each_tick():
+    seen: list[float] = []
+    await watch_loop_lag(seen.append, interval=0.001, ticks=3)
+    assert len(seen) == 3 and all(v >= 0 for v in seen)
+
+
+async def test_loop_lag_probe_sees_a_blocked_loop():
+    import asyncio
+    import time
+
+    seen: list[float] = []
+    probe = asyncio.ensure_future(watch_loop_lag(seen.append, interval=0.001, ticks=1))
+    await asyncio.sleep(0)       # the probe starts its sleep
+    time.sleep(0.05)             # block the loop, as a CPU-bound call on it would
+    await probe
+    assert seen[0] >= 0.04
+
+
+def test_publish_sensor_times_only_the_articles_topic():
+    m = Metrics()
+    sensor = PublishLatencySensor("articles", m)
+    state = sensor.on_send_initiated(None, "articles", None, 1, 10)
+    other = sensor.on_send_initiated(None, "deadletter", None, 1, 10)
+    sensor.on_send_completed(None, state, None)
+    sensor.on_send_completed(None, other, None)
+    s = samples(m)
+    assert s[("newswire_stage_seconds_count", (("stage", "publish"),))] == 1
