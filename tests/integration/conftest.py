@@ -14,6 +14,11 @@ data::
     ...
     workers.broker.start(dir=broker_dir)   # the directory remembers its port
 
+or, the same with the session's safety net kept, through the ``kafka_broker``
+fixture: ``kafka_broker.stop()`` ... ``kafka_broker.start()`` (these skip the
+test when the broker is an external one).  A broker started here is stopped
+by the kernel too if pytest dies without running its finalizers.
+
 Every test under tests/integration is marked ``integration``.
 """
 
@@ -44,6 +49,18 @@ class KafkaBroker:
     bootstrap: str
     dir: Path | None  # None: an external broker this session must not stop or restart
 
+    def stop(self) -> None:
+        broker.stop(self._own_dir())
+
+    def start(self) -> None:
+        """Start it again on the same port and data (returns once it serves requests)."""
+        broker.start(dir=self._own_dir(), stop_with_caller=True)
+
+    def _own_dir(self) -> Path:
+        if self.dir is None:
+            pytest.skip("the broker is external (NEWSWIRE_TEST_BOOTSTRAP); it is not ours to stop")
+        return self.dir
+
 
 def external_bootstrap() -> str | None:
     for name in BOOTSTRAP_ENV:
@@ -61,7 +78,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
         return
     dir = tmp_path_factory.mktemp("kafka-broker")
     try:
-        started = broker.start(broker.free_port(), dir)
+        started = broker.start(broker.free_port(), dir, stop_with_caller=True)
     except broker.BrokerStartFailed as exc:
         pytest.fail(f"the test broker did not start: {exc.detail}\n{exc.log_tail}", pytrace=False)
     except ConfigError as exc:

@@ -8,15 +8,18 @@ from the session broker of conftest.py.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.helpers import create_ssl_context
 
 from workers import broker
 
@@ -47,7 +50,7 @@ class CliBroker:
         return f"127.0.0.1:{self.port}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def cli_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliBroker]:
     dir = tmp_path_factory.mktemp("cli-broker")
     port = broker.free_port()
@@ -81,56 +84,168 @@ async def consume_first(bootstrap: str, topic: str) -> bytes:
     return message.value
 
 
-def test_start_prints_the_bootstrap_address_as_last_line(cli_broker: CliBroker) -> None:
-    assert cli_broker.started.stdout_lines[-1] == cli_broker.bootstrap
+class TestPlaintextBrokerThroughTheCli:
+    """One broker for the class, started by the CLI and stopped at the end of the class."""
+
+    def test_start_prints_the_bootstrap_address_as_last_line(self, cli_broker: CliBroker) -> None:
+        assert cli_broker.started.stdout_lines[-1] == cli_broker.bootstrap
+
+    async def test_broker_serves_produce_and_consume(self, cli_broker: CliBroker) -> None:
+        await produce(cli_broker.bootstrap, "broker-smoke", b"hello kafka")
+        assert await consume_first(cli_broker.bootstrap, "broker-smoke") == b"hello kafka"
+
+    def test_second_start_reports_the_running_broker(self, cli_broker: CliBroker) -> None:
+        pid_before = (cli_broker.dir / "broker.pid").read_text()
+        again = run_cli("start", "--port", str(cli_broker.port), "--dir", str(cli_broker.dir))
+        assert again.returncode == 0
+        assert any("already running" in line for line in again.stderr_lines)
+        assert again.stdout_lines[-1] == cli_broker.bootstrap
+        assert (cli_broker.dir / "broker.pid").read_text() == pid_before
+
+    def test_status_says_running(self, cli_broker: CliBroker) -> None:
+        result = run_cli("status", "--dir", str(cli_broker.dir))
+        assert result.returncode == 0
+        assert "running" in result.stdout_lines[0] and "not running" not in result.stdout_lines[0]
+        assert cli_broker.bootstrap in result.stdout_lines[0]
+
+    def test_port_in_use_gives_a_one_line_error(self, cli_broker: CliBroker, tmp_path: Path) -> None:
+        other_dir = tmp_path / "other"
+        result = run_cli("start", "--port", str(cli_broker.port), "--dir", str(other_dir))
+        assert result.returncode == 1
+        assert result.stdout_lines == []
+        assert result.stderr_lines == [
+            f"error: port {cli_broker.port} on 127.0.0.1 is in use: stop what listens there or pass --port with a free port"
+        ]
+        assert not broker.status(other_dir).running
+
+    async def test_stop_then_restart_on_the_same_dir_keeps_data(self, cli_broker: CliBroker) -> None:
+        topic = "broker-restart"
+        await produce(cli_broker.bootstrap, topic, b"kept across restart")
+
+        stopped = run_cli("stop", "--dir", str(cli_broker.dir))
+        assert stopped.returncode == 0 and "stopped" in stopped.stdout_lines[0]
+        status = run_cli("status", "--dir", str(cli_broker.dir))
+        assert status.returncode == 1 and "not running" in status.stdout_lines[0]
+        assert broker.port_is_free(cli_broker.port)
+
+        restarted = run_cli("start", "--dir", str(cli_broker.dir))  # no --port: the directory remembers it
+        assert restarted.returncode == 0, "\n".join(restarted.stderr_lines)
+        assert restarted.stdout_lines[-1] == cli_broker.bootstrap
+        assert await consume_first(cli_broker.bootstrap, topic) == b"kept across restart"
 
 
-async def test_broker_serves_produce_and_consume(cli_broker: CliBroker) -> None:
-    await produce(cli_broker.bootstrap, "broker-smoke", b"hello kafka")
-    assert await consume_first(cli_broker.bootstrap, "broker-smoke") == b"hello kafka"
+@dataclass(frozen=True)
+class SecureBroker:
+    dir: Path
+    started: CliResult
+    settings: dict[str, str]  # the NEWSWIRE_* lines `start --secure` printed
+
+    @property
+    def bootstrap(self) -> str:
+        return self.settings["NEWSWIRE_BOOTSTRAP_SERVERS"]
+
+    def client_options(self, *, password: str | None = None, ssl_context: ssl.SSLContext | None = None) -> dict[str, Any]:
+        return {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.settings["NEWSWIRE_SECURITY_PROTOCOL"],
+            "sasl_mechanism": self.settings["NEWSWIRE_SASL_MECHANISM"],
+            "sasl_plain_username": self.settings["NEWSWIRE_SASL_USERNAME"],
+            "sasl_plain_password": password or self.settings["NEWSWIRE_SASL_PASSWORD"],
+            "ssl_context": ssl_context or create_ssl_context(cafile=self.settings["NEWSWIRE_SSL_CAFILE"]),
+        }
 
 
-def test_second_start_reports_the_running_broker(cli_broker: CliBroker) -> None:
-    pid_before = (cli_broker.dir / "broker.pid").read_text()
-    again = run_cli("start", "--port", str(cli_broker.port), "--dir", str(cli_broker.dir))
-    assert again.returncode == 0
-    assert any("already running" in line for line in again.stderr_lines)
-    assert again.stdout_lines[-1] == cli_broker.bootstrap
-    assert (cli_broker.dir / "broker.pid").read_text() == pid_before
+@pytest.fixture(scope="class")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
+    dir = tmp_path_factory.mktemp("secure-broker")
+    started = run_cli("start", "--secure", "--port", str(broker.free_port()), "--dir", str(dir))
+    try:
+        assert started.returncode == 0, "\n".join(started.stderr_lines)
+        settings = dict(line.split("=", 1) for line in started.stdout_lines[:-1])
+        yield SecureBroker(dir=dir, started=started, settings=settings)
+    finally:
+        run_cli("stop", "--dir", str(dir))
+        broker.stop(dir)
 
 
-def test_status_says_running(cli_broker: CliBroker) -> None:
-    result = run_cli("status", "--dir", str(cli_broker.dir))
-    assert result.returncode == 0
-    assert "running" in result.stdout_lines[0] and "not running" not in result.stdout_lines[0]
-    assert cli_broker.bootstrap in result.stdout_lines[0]
+async def produce_with(options: dict[str, Any], topic: str, value: bytes) -> None:
+    producer = AIOKafkaProducer(acks="all", **options)
+    await producer.start()
+    try:
+        await asyncio.wait_for(producer.send_and_wait(topic, value), CLIENT_TIMEOUT_S)
+    finally:
+        await producer.stop()
 
 
-def test_port_in_use_gives_a_one_line_error(cli_broker: CliBroker, tmp_path: Path) -> None:
-    other_dir = tmp_path / "other"
-    result = run_cli("start", "--port", str(cli_broker.port), "--dir", str(other_dir))
-    assert result.returncode == 1
-    assert result.stdout_lines == []
-    assert result.stderr_lines == [
-        f"error: port {cli_broker.port} on 127.0.0.1 is in use: stop what listens there or pass --port with a free port"
-    ]
-    assert not broker.status(other_dir).running
+async def consume_first_with(options: dict[str, Any], topic: str) -> bytes:
+    consumer = AIOKafkaConsumer(topic, group_id=f"test-{uuid.uuid4().hex}", auto_offset_reset="earliest",
+                                enable_auto_commit=False, **options)
+    await consumer.start()
+    try:
+        message = await asyncio.wait_for(consumer.getone(), CLIENT_TIMEOUT_S)
+    finally:
+        await consumer.stop()
+    assert message.value is not None
+    return message.value
 
 
-async def test_stop_then_restart_on_the_same_dir_keeps_data(cli_broker: CliBroker) -> None:
-    topic = "broker-restart"
-    await produce(cli_broker.bootstrap, topic, b"kept across restart")
+class TestSecureBroker:
+    """``start --secure``: SASL_SSL with SCRAM-SHA-512 only; no plaintext way in."""
 
-    stopped = run_cli("stop", "--dir", str(cli_broker.dir))
-    assert stopped.returncode == 0 and "stopped" in stopped.stdout_lines[0]
-    status = run_cli("status", "--dir", str(cli_broker.dir))
-    assert status.returncode == 1 and "not running" in status.stdout_lines[0]
-    assert broker.port_is_free(cli_broker.port)
+    def test_start_prints_the_client_settings_then_the_bootstrap(self, secure_broker: SecureBroker) -> None:
+        settings = secure_broker.settings
+        assert secure_broker.started.stdout_lines[-1] == settings["NEWSWIRE_BOOTSTRAP_SERVERS"]
+        assert settings["NEWSWIRE_SECURITY_PROTOCOL"] == "SASL_SSL"
+        assert settings["NEWSWIRE_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert settings["NEWSWIRE_SASL_USERNAME"] and len(settings["NEWSWIRE_SASL_PASSWORD"]) >= 16
+        for key in ("NEWSWIRE_SSL_CAFILE", "NEWSWIRE_SSL_CERTFILE", "NEWSWIRE_SSL_KEYFILE"):
+            assert Path(settings[key]).is_file(), key
+        assert broker.client_settings(secure_broker.dir) == settings
 
-    restarted = run_cli("start", "--dir", str(cli_broker.dir))  # no --port: the directory remembers it
-    assert restarted.returncode == 0, "\n".join(restarted.stderr_lines)
-    assert restarted.stdout_lines[-1] == cli_broker.bootstrap
-    assert await consume_first(cli_broker.bootstrap, topic) == b"kept across restart"
+    async def test_scram_client_produces_and_consumes(self, secure_broker: SecureBroker) -> None:
+        options = secure_broker.client_options()
+        await produce_with(options, "secure-smoke", b"over SASL_SSL")
+        assert await consume_first_with(options, "secure-smoke") == b"over SASL_SSL"
+
+    async def test_client_certificate_is_accepted_for_mtls(self, secure_broker: SecureBroker) -> None:
+        settings = secure_broker.settings
+        context = create_ssl_context(cafile=settings["NEWSWIRE_SSL_CAFILE"], certfile=settings["NEWSWIRE_SSL_CERTFILE"],
+                                     keyfile=settings["NEWSWIRE_SSL_KEYFILE"])
+        options = secure_broker.client_options(ssl_context=context)
+        await produce_with(options, "secure-mtls", b"with a client certificate")
+        assert await consume_first_with(options, "secure-mtls") == b"with a client certificate"
+
+    async def test_wrong_password_is_refused(self, secure_broker: SecureBroker) -> None:
+        producer = AIOKafkaProducer(**secure_broker.client_options(password="not-the-password"))
+        try:
+            with pytest.raises(KafkaError):
+                await producer.start()
+        finally:
+            await producer.stop()
+
+    def test_no_way_in_without_tls_and_login(self, secure_broker: SecureBroker) -> None:
+        bootstrap, settings = secure_broker.bootstrap, secure_broker.settings
+        ca = ssl.create_default_context(cafile=settings["NEWSWIRE_SSL_CAFILE"])
+        login = (settings["NEWSWIRE_SASL_USERNAME"], settings["NEWSWIRE_SASL_PASSWORD"])
+        assert broker.probe(bootstrap, ssl_context=ca, sasl=login)  # the control: the right way works
+        assert not broker.probe(bootstrap, sasl=login)  # plaintext: no PLAINTEXT listener
+        assert not broker.probe(bootstrap, ssl_context=ssl.create_default_context(), sasl=login)  # untrusted CA
+        assert not broker.probe(bootstrap, ssl_context=ca)  # TLS but no login: no metadata
+        assert not broker.probe(bootstrap, ssl_context=ca, sasl=(login[0], "wrong"))
+
+    def test_client_certificate_from_another_ca_is_refused(self, secure_broker: SecureBroker, tmp_path: Path) -> None:
+        broker.make_tls(tmp_path / "foreign", "foreign-pass")
+        context = ssl.create_default_context(cafile=secure_broker.settings["NEWSWIRE_SSL_CAFILE"])
+        context.load_cert_chain(tmp_path / "foreign" / "client.crt", tmp_path / "foreign" / "client.key")
+        login = (secure_broker.settings["NEWSWIRE_SASL_USERNAME"], secure_broker.settings["NEWSWIRE_SASL_PASSWORD"])
+        assert not broker.probe(secure_broker.bootstrap, ssl_context=context, sasl=login)
+
+    def test_status_and_second_start_report_the_secure_broker(self, secure_broker: SecureBroker) -> None:
+        status = run_cli("status", "--dir", str(secure_broker.dir))
+        assert status.returncode == 0 and "SASL_SSL" in status.stdout_lines[0]
+        again = run_cli("start", "--dir", str(secure_broker.dir))
+        assert again.returncode == 0 and any("already running" in line for line in again.stderr_lines)
+        assert again.stdout_lines == secure_broker.started.stdout_lines
 
 
 def test_session_fixture_gives_a_serving_broker(kafka_bootstrap: str, broker_dir: Path | None) -> None:

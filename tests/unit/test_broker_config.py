@@ -83,6 +83,8 @@ def test_cluster_id_is_a_kafka_uuid() -> None:
     assert re.fullmatch(r"[A-Za-z0-9_-]{22}", cluster_id)
     assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
     assert broker.new_cluster_id() != cluster_id
+    # A leading "-" makes `kafka-storage format -t <id>` fail ("expected one argument"); 1 in 64 ids would.
+    assert not any(broker.new_cluster_id().startswith("-") for _ in range(2000))
 
 
 def test_configure_chooses_ports_once_and_keeps_them(tmp_path: Path) -> None:
