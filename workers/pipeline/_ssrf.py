@@ -38,6 +38,8 @@ METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200",
 ))
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_VERDICT_CACHE_SIZE = 4096
+_UNKNOWN: Any = object()
 
 
 def _embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
@@ -88,6 +90,8 @@ class AddressPolicy:
     def __init__(self, allow: Iterable[str] = ()) -> None:
         self._hosts: set[str] = set()
         self._networks: list[IPNetwork] = []
+        # (host, address) -> None (allowed) or the reason it is blocked; the policy never changes.
+        self._verdicts: dict[tuple[str, str], str | None] = {}
         for entry in allow:
             entry = entry.strip().lower()
             if not entry:
@@ -109,17 +113,29 @@ class AddressPolicy:
 
     def check_address(self, host: str, address: str) -> None:
         """Raise :class:`BlockedAddress` unless ``host`` may be reached at ``address``."""
+        key = (host, address)
+        problem = self._verdicts.get(key, _UNKNOWN)
+        if problem is _UNKNOWN:
+            problem = self._judge(host, address)
+            if len(self._verdicts) >= _VERDICT_CACHE_SIZE:
+                self._verdicts.clear()  # crude bound; refilling is cheap
+            self._verdicts[key] = problem
+        if problem is not None:
+            raise BlockedAddress(str(problem))
+
+    def _judge(self, host: str, address: str) -> str | None:
         if self.host_allowed(host):
-            return
+            return None
         ip = _parse_ip(address)
         if ip is None:
-            raise BlockedAddress(f"{host}: unparseable address {address!r}")
+            return f"{host}: unparseable address {address!r}"
         if self.address_allowed(ip):
-            return
+            return None
         reason = blocked_reason(ip)
-        if reason is not None:
-            shown = host if host == address else f"{host} -> {address}"
-            raise BlockedAddress(f"{shown} is a {reason} address")
+        if reason is None:
+            return None
+        shown = host if host == address else f"{host} -> {address}"
+        return f"{shown} is a {reason} address"
 
     def check_literal(self, host: str) -> None:
         """Check a URL host that is an IP literal; host names are left to the resolver."""

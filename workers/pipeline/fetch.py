@@ -94,7 +94,6 @@ __all__ = ["FetchConfig", "FetchedPage", "Fetcher", "HTML_TYPES"]
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-READ_CHUNK = 64 * 1024
 # News sites send long cookie headers; aiohttp's 8 KiB default refuses some of them.
 MAX_HEADER_FIELD = 32 * 1024
 ROBOTS_MAX_REDIRECTS = 5  # RFC 9309: follow at least five
@@ -520,14 +519,19 @@ class Fetcher:
             self._policy.check_address(url.raw_host or "", str(peer[0]))
 
     async def _read_body(self, resp: aiohttp.ClientResponse, headers: dict[str, str], max_bytes: int) -> bytes:
+        """The body, decoded, refusing more than ``max_bytes`` on the wire or after decoding."""
         decoder = _make_decoder(headers.get("content-encoding", ""), max_bytes)
         declared = resp.content_length
-        if declared is not None and declared > max_bytes:
-            raise TooLarge(f"Content-Length {declared} exceeds {max_bytes} bytes")
+        if declared is not None:
+            if declared > max_bytes:
+                raise TooLarge(f"Content-Length {declared} exceeds {max_bytes} bytes")
+            # aiohttp's parser stops at Content-Length, so reading it all is bounded.
+            body = decoder.feed(await resp.read())
+            return body + decoder.flush()
         received = 0
         parts: list[bytes] = []
         size = 0
-        async for chunk in resp.content.iter_chunked(READ_CHUNK):
+        async for chunk in resp.content.iter_any():  # no length: stream, and stop at the limit
             received += len(chunk)
             if received > max_bytes:
                 raise TooLarge(f"body exceeds {max_bytes} bytes")
@@ -536,10 +540,7 @@ class Fetcher:
             if size > max_bytes:
                 raise TooLarge(f"decoded body exceeds {max_bytes} bytes")
             parts.append(piece)
-        tail = decoder.flush()
-        if size + len(tail) > max_bytes:
-            raise TooLarge(f"decoded body exceeds {max_bytes} bytes")
-        parts.append(tail)
+        parts.append(decoder.flush())
         return b"".join(parts)
 
     # -- politeness ----------------------------------------------------------------

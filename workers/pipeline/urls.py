@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from urllib.parse import unquote_plus
 
 import yarl
@@ -31,6 +32,7 @@ __all__ = ["canonicalize_url", "article_id", "parse_fetchable_url", "TRACKING_PA
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 8192
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 # Exact parameter names (compared lower-case) that only track the visitor.
 TRACKING_PARAMS = frozenset({
@@ -61,7 +63,7 @@ def parse_fetchable_url(url: str) -> yarl.URL:
         raise InvalidURL("empty URL")
     if len(text) > MAX_URL_LENGTH:
         raise InvalidURL(f"URL longer than {MAX_URL_LENGTH} characters")
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+    if _CONTROL_CHARS.search(text):
         raise InvalidURL("control character in URL")
     try:
         parsed = yarl.URL(text)
