@@ -1,55 +1,208 @@
-"""Faust wiring, kept thin: the URL agent hands each message to the MessageHandler.
+"""Faust wiring, kept thin: three agents hand messages to the MessageHandler.
 
-At-least-once: the agent returns from a message only after its outputs were
-acknowledged by the broker (``publish`` awaits the delivery future), and Faust
-commits an offset only after the event is acknowledged, so a crash between the
-two redelivers the message instead of losing it.
+    URL topic --route--> submissions (by article id) --process--> records (by content hash) --publish--> articles
+
+Each agent reads its stream without Faust's automatic acks and gives every
+message to a :class:`StageRunner`: the handler's step runs concurrently
+(bounded by :class:`~workers.inflight.OrderedWork`), writes into a per-message
+:class:`EventOutbox`, and the :class:`KafkaCommitter` then writes the outbox
+and acknowledges the message, in offset order per partition.
+
+Delivery (docs/delivery.md has the full argument):
+
+* ``at_least_once``: the outputs are sent and acknowledged by the broker
+  before the message is acknowledged; Faust commits only acknowledged,
+  contiguous offsets.  A crash in between redelivers the message.
+* ``exactly_once``: the outputs, the table changelog entries and the offset
+  go into the Kafka transaction of the *source* partition.  Faust's own
+  transaction manager picks the transaction by the *destination* partition
+  (``TransactionManager.send`` -> ``key_partition(topic, key)``), which puts
+  an output into another partition's transaction, or fails when this worker
+  does not own that partition; so we send through the source partition's
+  transactional producer ourselves, holding the lock Faust's commit takes,
+  and acknowledge the message before releasing it.  A Faust commit therefore
+  sees either all of a message (outputs + state + offset) or none of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from typing import Any, Awaitable, Callable
 
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, ProducerFenced
+from faust.exceptions import ProducerSendError
 
-from .app import app, settings, topics
-from .handler import MessageHandler
+from .app import app, settings, tables, topics
+from .handler import HASHES, SEEN, MessageHandler
+from .idempotence import submission_id
+from .inflight import OrderedWork
 from .metrics import METRICS
 from .pipeline.runner import ArticlePipeline
 
 log = logging.getLogger("newswire.agents")
 
 _PUBLISH_BACKOFF_MAX_S = 30.0
+_TOO_LARGE = {"MessageSizeTooLargeError", "RecordTooLargeError"}
 
 
-class FaustPublisher:
-    """Publishes through the app's producer and waits for the broker's ack.
-
-    A broker that is down is waited out (with backoff) rather than turned into a
-    dead letter: the message stays unacknowledged until its outputs are written.
-    """
+class EventOutbox:
+    """The outputs and table changes of one message, written when it is the message's turn."""
 
     def __init__(self) -> None:
-        self._topics = {"articles": topics.articles, "deadletter": topics.deadletter, "entities": topics.entities}
+        self.messages: list[tuple[str, bytes, bytes, dict[str, bytes]]] = []
+        self.state: list[tuple[str, str, bytes]] = []
 
     async def publish(self, role: str, key: bytes, value: bytes, headers: dict[str, bytes]) -> None:
-        topic = self._topics[role]
-        if topic is None:
-            return
+        self.messages.append((role, key, value, headers))
+
+    def remember(self, table: str, key: str, value: bytes) -> None:
+        self.state.append((table, key, value))
+
+
+class TableView:
+    """Read access to a raw-bytes Faust table by str key (what the handler expects)."""
+
+    def __init__(self, table: Any, *, text_values: bool = False) -> None:
+        self.table = table
+        self.text_values = text_values
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self.table.data.get(key.encode())
+        if value is None:
+            return default
+        return value.decode() if self.text_values else value
+
+
+class KafkaCommitter:
+    """Writes an outbox and acknowledges its message (see the module docstring)."""
+
+    def __init__(self, app_: Any, topics_by_role: dict[str, Any], tables_by_name: dict[str, Any]) -> None:
+        self.app = app_
+        self.topics = {role: t.get_topic_name() for role, t in topics_by_role.items() if t is not None}
+        self.tables = tables_by_name
+        self.transactional = bool(app_.in_transaction)
+
+    async def commit(self, event: Any, outbox: EventOutbox) -> None:
+        if self.transactional:
+            await self._commit_in_transaction(event, outbox)
+        else:
+            await self._commit_acked(event, outbox)
+
+    def _records(self, event: Any, outbox: EventOutbox) -> list[tuple[str, bytes, bytes, int | None, list]]:
+        out = []
+        for role, key, value, headers in outbox.messages:
+            topic = self.topics.get(role)
+            if topic is not None:  # a disabled output (entities topic unset)
+                out.append((topic, key, value, None, list(headers.items())))
+        for name, key, value in outbox.state:
+            table = self.tables[name]
+            # The changelog partition is the message's partition: the table is
+            # co-partitioned with the stream that changes it (Faust's own rule).
+            out.append((table.changelog_topic.get_topic_name(), key.encode(), value,
+                        event.message.partition, []))
+        return out
+
+    def _apply_state(self, outbox: EventOutbox) -> None:
+        for name, key, value in outbox.state:
+            self.tables[name].data[key.encode()] = value
+
+    async def _commit_acked(self, event: Any, outbox: EventOutbox) -> None:
+        producer = self.app.producer
+        records = self._records(event, outbox)
         delay = 0.5
         while True:
             try:
-                fut = await topic.send(key=key, value=value, headers=list(headers.items()))
-                await fut
-                return
-            except KafkaError as exc:
-                if type(exc).__name__ in {"MessageSizeTooLargeError", "RecordTooLargeError"}:
-                    raise
+                futures = []
+                for topic, key, value, partition, headers in records:
+                    try:
+                        futures.append(await producer.send(topic, key, value, partition, None, headers))
+                    except ProducerSendError as exc:
+                        if _too_large(exc):
+                            log.error("message refused as too large; dropped", extra={"topic": topic})
+                            continue
+                        raise
+                await asyncio.gather(*futures)
+                break
+            except (KafkaError, ProducerSendError) as exc:
+                # Resending may duplicate an output: allowed in at-least-once.
                 log.warning("publish failed; retrying", extra={"stage": "publish", "error": type(exc).__name__})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _PUBLISH_BACKOFF_MAX_S)
+        self._apply_state(outbox)
+        event.ack()
 
+    async def _commit_in_transaction(self, event: Any, outbox: EventOutbox) -> None:
+        tp = event.message.tp
+        tid = f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
+        producer = self.app.producer
+        txn_producer = producer._transaction_producers.get(tid)
+        lock = producer._trn_locks.get(tid)
+        if txn_producer is None or lock is None:
+            # The partition was revoked: its new owner reprocesses this message.
+            log.warning("partition no longer assigned; message handed back", extra={"tid": tid})
+            return
+        records = self._records(event, outbox)
+        try:
+            async with lock:
+                if not txn_producer._txn_manager.is_in_transaction():
+                    await txn_producer.begin_transaction()
+                futures = [await txn_producer.send(topic, value, key=key, partition=partition, headers=headers)
+                           for topic, key, value, partition, headers in records]
+                await asyncio.gather(*futures)
+                self._apply_state(outbox)
+                # Acknowledged under the lock: Faust's commit (which takes the
+                # same lock) commits these outputs and this offset together.
+                event.ack()
+        except ProducerFenced:
+            log.warning("transactional producer fenced; message handed back", extra={"tid": tid})
+        except KafkaError as exc:
+            # The open transaction may hold outputs of messages already acknowledged:
+            # aborting it here would lose them.  Crash instead: the transaction is
+            # aborted by the broker and every uncommitted message is redelivered.
+            log.error("transactional send failed; stopping the worker", extra={"tid": tid,
+                                                                              "error": repr(exc)})
+            await self.app.crash(exc)
+            raise
+
+
+class StageRunner:
+    """One agent's loop: bounded concurrent steps, committed in order."""
+
+    def __init__(self, name: str, limit: int, committer: KafkaCommitter,
+                 step: Callable[[Any, EventOutbox], Awaitable[Any]]) -> None:
+        self.name = name
+        self.committer = committer
+        self.step = step
+        self.work = OrderedWork(limit, on_error=self._on_error)
+        self.closed = False
+        _RUNNERS.append(self)
+
+    async def run(self, stream: Any) -> None:
+        async for event in stream.noack().events():
+            if self.closed:
+                continue  # shutting down: leave it unacknowledged, it is handed back
+            await self._submit(event)
+            event = None  # noqa: F841  (do not keep the last message alive)
+
+    async def _submit(self, event: Any) -> None:
+        outbox = EventOutbox()
+
+        async def work() -> EventOutbox:
+            await self.step(event, outbox)
+            return outbox
+
+        async def finish(box: EventOutbox) -> None:
+            await self.committer.commit(event, box)
+
+        await self.work.submit(event.message.partition, event.message.key, work, finish)
+
+    async def _on_error(self, exc: BaseException) -> None:
+        await app.crash(exc)
+
+
+_RUNNERS: list[StageRunner] = []
 
 _pipeline: ArticlePipeline | None = None
 _pipeline_lock = asyncio.Lock()
@@ -70,18 +223,88 @@ def pipeline_ready() -> bool:
     return _pipeline is not None and _pipeline.pool.running
 
 
+def _handler(pipeline: Any) -> MessageHandler:
+    return MessageHandler(pipeline, entities_stream=bool(settings.entities_topic),
+                          dedupe_window_s=settings.dedupe_window_s)
+
+
+def _committer() -> KafkaCommitter:
+    return KafkaCommitter(app, topics.by_role(), {SEEN: tables.seen, HASHES: tables.hashes})
+
+
 @app.task
 async def _start_pipeline() -> None:
     await get_pipeline()
 
 
-@app.agent(topics.input, concurrency=settings.max_in_flight)
-async def process_urls(stream) -> None:
-    handler = MessageHandler(await get_pipeline(), FaustPublisher(),
-                             entities_stream=bool(settings.entities_topic))
-    async for event in stream.events():
-        headers = dict(event.message.headers or ())
-        await handler.handle(event.message.value, headers)
+@app.task
+async def _bound_shutdown() -> None:
+    """On shutdown, give in-flight messages ``shutdown_timeout_s`` to finish, then hand them back.
+
+    Faust's stop waits for every message taken from a stream to be
+    acknowledged before its final commit; unfinished ones are cancelled and
+    released here so the worker commits what is done and leaves the group.
+    """
+    while not app.should_stop:
+        await asyncio.sleep(0.2)
+    for runner in _RUNNERS:
+        runner.closed = True
+    deadline = time.monotonic() + settings.shutdown_timeout_s
+    for runner in _RUNNERS:
+        if not await runner.work.drain(max(0.0, deadline - time.monotonic())):
+            cancelled = await runner.work.cancel()
+            log.warning("shutdown timeout: in-flight messages handed back",
+                        extra={"stage": runner.name, "count": cancelled})
+    _release_unacked()
+
+
+def _release_unacked() -> None:
+    # Messages we will not finish stay uncommitted (redelivered to the next owner);
+    # forget them so Faust's wait for acknowledgements ends.
+    try:
+        unacked = app.consumer._unacked_messages
+    except Exception:
+        return
+    for message in list(unacked):
+        if not message.acked:
+            unacked.discard(message)
+
+
+@app.agent(topics.input)
+async def route_urls(stream) -> None:
+    handler = _handler(None)
+
+    async def step(event: Any, out: EventOutbox) -> None:
+        message = event.message
+        await handler.route(message.value, dict(message.headers or ()),
+                            submission_id(message.topic, message.partition, message.offset), out)
+
+    # Routing is cheap and needs no concurrency beyond pipelining the writes.
+    await StageRunner("route", 64, _committer(), step).run(stream)
+
+
+@app.agent(topics.submissions)
+async def process_submissions(stream) -> None:
+    handler = _handler(await get_pipeline())
+    seen = TableView(tables.seen)
+
+    async def step(event: Any, out: EventOutbox) -> None:
+        message = event.message
+        await handler.process(message.value, dict(message.headers or ()), seen, out)
+
+    await StageRunner("process", settings.max_in_flight, _committer(), step).run(stream)
+
+
+@app.agent(topics.records)
+async def publish_records(stream) -> None:
+    handler = _handler(None)
+    hashes = TableView(tables.hashes, text_values=True)
+
+    async def step(event: Any, out: EventOutbox) -> None:
+        message = event.message
+        await handler.publish(message.value, dict(message.headers or ()), hashes, out)
+
+    await StageRunner("publish", 64, _committer(), step).run(stream)
 
 
 @app.on_before_shutdown.connect
@@ -89,3 +312,8 @@ def _close_pipeline(app_, **kwargs) -> None:
     # The Fetcher's aiohttp session closes with the loop; the pool's processes must be reaped.
     if _pipeline is not None:
         _pipeline.pool.close()
+
+
+def _too_large(exc: BaseException) -> bool:
+    cause = exc.__cause__ or exc
+    return type(cause).__name__ in _TOO_LARGE or type(exc).__name__ in _TOO_LARGE

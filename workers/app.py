@@ -12,7 +12,7 @@ import faust
 from .kafka_options import faust_broker_urls, faust_credentials
 from .settings import Settings, get_settings
 
-__all__ = ["app", "settings", "topics", "create_app"]
+__all__ = ["app", "settings", "topics", "tables", "create_app", "Topics", "Tables"]
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -39,8 +39,12 @@ def create_app(settings: Settings) -> faust.App:
         web_tables_enabled=False,
         web_graph_enabled=False,
         worker_redirect_stdouts=False,
+        # Revocation and shutdown wait until every message taken from the
+        # stream is finished (acknowledged) or handed back; see workers.agents.
         stream_wait_empty=True,
-        stream_buffer_maxsize=max(4 * settings.max_in_flight, 64),
+        # Bounded read-ahead: with max_in_flight items busy, Faust pauses the
+        # partitions once this many messages are buffered (backpressure).
+        stream_buffer_maxsize=max(2 * settings.max_in_flight, 16),
         autodiscover=False,
     )
 
@@ -57,8 +61,43 @@ class Topics:
         self.articles = topic(settings.articles_topic)
         self.deadletter = topic(settings.deadletter_topic)
         self.entities = topic(settings.entities_topic) if settings.entities_topic else None
+        # Internal repartition streams (created by Faust): submissions keyed by
+        # article id, records keyed by content hash, so that the seen table and
+        # the content-hash table each live with the worker that owns the key.
+        self.submissions = app.topic(f"{settings.group_id}-submissions", key_type=bytes, value_type=bytes,
+                                     key_serializer="raw", value_serializer="raw",
+                                     partitions=settings.topic_partitions, internal=True)
+        self.records = app.topic(f"{settings.group_id}-records", key_type=bytes, value_type=bytes,
+                                 key_serializer="raw", value_serializer="raw",
+                                 partitions=settings.topic_partitions, internal=True)
+
+    def by_role(self) -> dict[str, faust.TopicT | None]:
+        return {"articles": self.articles, "deadletter": self.deadletter, "entities": self.entities,
+                "submissions": self.submissions, "records": self.records}
+
+
+class Tables:
+    """The idempotence state (see workers.idempotence), in memory, rebuilt from changelogs.
+
+    Keys and values are raw bytes; the agents write the changelog themselves,
+    inside the commit unit of the message that changed the entry.
+    """
+
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        def table(name: str, help: str) -> faust.Table:
+            table = app.Table(name, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions,
+                              help=help)
+            # Faust derives a table's serializers from its types ("json" for
+            # bytes) and takes no serializer arguments; raw bytes it is.
+            table.key_serializer = "raw"
+            table.value_serializer = "raw"
+            return table
+
+        self.seen = table("seen", "article id -> SeenEntry (last submission, last record time)")
+        self.hashes = table("hashes", "content hash -> id of the first article with that content")
 
 
 settings = get_settings()
 app = create_app(settings)
 topics = Topics(app, settings)
+tables = Tables(app, settings)

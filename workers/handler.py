@@ -1,33 +1,65 @@
-"""What happens to one URL-topic message, independent of Faust.
+"""What happens to a URL, independent of Faust: three steps, each one message in, outputs out.
 
-decode -> pipeline -> publish the record (and its entity messages), or publish
-one dead-letter record.  Every failure ends in exactly one output; the only
-thing that propagates is a failure to write to Kafka at all, so the message is
-not acknowledged and will be redelivered.
+1. :meth:`MessageHandler.route` (URL topic): decode and canonicalise; forward
+   the submission to the *submissions* stream keyed by article id, or write one
+   dead letter for an unusable message.
+2. :meth:`MessageHandler.process` (submissions, keyed by article id): check
+   the seen table (:mod:`workers.idempotence`); fetch + CPU stages; forward the
+   record to the *records* stream keyed by content hash, or write one dead
+   letter.  Remembers the outcome in the seen table.
+3. :meth:`MessageHandler.publish` (records, keyed by content hash): mark a
+   record ``duplicate_of`` the first article with the same content; publish
+   the record (and its entity messages) to the articles topic.
 
-The handler talks to Kafka through the small :class:`Publisher` protocol; the
-Faust agent provides the real one, unit tests a recording one.
+Each step writes through an :class:`Outbox`: its messages and its state
+changes (table entries) are committed together with the input message by the
+caller -- in one Kafka transaction in ``exactly_once`` mode, in order and
+acknowledged by the broker before the offset in ``at_least_once`` mode.  Every
+failure of the pipeline ends in exactly one dead letter; nothing but a bug or
+a Kafka failure propagates.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from typing import Protocol
+from typing import Callable, Mapping, Protocol
 
-from .errors import NewswireError, PublishError
+import orjson
+
+from .errors import InvalidMessage, NewswireError, PublishError
+from .idempotence import Decision, Outcome, SeenEntry, after_outcome, decide, duplicate_of
 from .metrics import METRICS, Metrics
 from .pipeline.record import ArticleRecord, DeadLetter, dead_letter, dumps
-from .pipeline.submission import Submission, decode_submission
+from .pipeline.submission import Submission, decode_submission, encode_submission
 from .pipeline.urls import article_id, canonicalize_url
 
-__all__ = ["MessageHandler", "Publisher", "Outcome", "TRACE_HEADER"]
+__all__ = [
+    "MessageHandler",
+    "Outbox",
+    "Publisher",
+    "Outcome",
+    "RecordTooLarge",
+    "TRACE_HEADER",
+    "SUBMISSION_HEADER",
+    "SEEN",
+    "HASHES",
+]
 
 log = logging.getLogger("newswire.handler")
 
 TRACE_HEADER = "trace_id"
+SUBMISSION_HEADER = "newswire_submission"  # the input message a forwarded submission came from
 CONTENT_TYPE = b"application/json"
+# Faust's producer refuses requests above producer_max_request_size (1,000,000
+# bytes); leave room for headers and batch overhead.
+DEFAULT_MAX_RECORD_BYTES = 990_000
+
+# State tables (names of the Faust tables in the worker).
+SEEN = "seen"
+HASHES = "hashes"
 
 
 class Pipeline(Protocol):
@@ -36,12 +68,12 @@ class Pipeline(Protocol):
 
 class Publisher(Protocol):
     async def publish(self, role: str, key: bytes, value: bytes, headers: dict[str, bytes]) -> None:
-        """Send and wait until the broker has acknowledged the message."""
+        """Write one message to the topic of ``role``; durable once the input message is committed."""
 
 
-class Outcome:
-    RECORD = "record"
-    DEAD_LETTER = "dead_letter"
+class Outbox(Publisher, Protocol):
+    def remember(self, table: str, key: str, value: bytes) -> None:
+        """Set a table entry, committed together with the published messages."""
 
 
 class RecordTooLarge(PublishError):
@@ -49,92 +81,188 @@ class RecordTooLarge(PublishError):
 
 
 class MessageHandler:
-    def __init__(self, pipeline: Pipeline, publisher: Publisher, *, entities_stream: bool = True,
+    def __init__(self, pipeline: Pipeline, *, entities_stream: bool = True, dedupe_window_s: float = 86_400.0,
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, clock: Callable[[], float] = time.time,
                  metrics: Metrics = METRICS) -> None:
         self.pipeline = pipeline
-        self.publisher = publisher
         self.entities_stream = entities_stream
+        self.dedupe_window_s = dedupe_window_s
+        self.max_record_bytes = max_record_bytes
+        self.clock = clock
         self.metrics = metrics
 
-    async def handle(self, raw: bytes | None, headers: dict[str, bytes] | None = None) -> str:
-        headers = headers or {}
+    # -- 1. route -----------------------------------------------------------
+
+    async def route(self, raw: bytes | None, headers: dict[str, bytes] | None, submission_id: str,
+                    out: Publisher) -> str:
+        """Forward a usable submission keyed by article id; dead-letter anything else."""
+        headers = dict(headers or {})
         trace_id = headers.get(TRACE_HEADER) or uuid.uuid4().hex.encode()
         self.metrics.messages_received.inc()
         try:
             submission = decode_submission(raw)
+            ident = article_id(canonicalize_url(submission.url))
         except NewswireError as err:
-            await self._dead_letter(dead_letter(err, url=None, raw=raw), trace_id)
-            return Outcome.DEAD_LETTER
+            url = None
+            if not isinstance(err, InvalidMessage):
+                url = _url_or_none(raw)
+            await self._dead_letter(dead_letter(err, url=url, raw=raw if url is None else None), trace_id, out)
+            return Outcome.DEAD_LETTER.value
+        await out.publish("submissions", ident.encode(), encode_submission(submission),
+                          {TRACE_HEADER: trace_id, SUBMISSION_HEADER: submission_id.encode()})
+        return "forwarded"
+
+    # -- 2. process -----------------------------------------------------------
+
+    async def process(self, raw: bytes | None, headers: dict[str, bytes] | None, seen: Mapping[str, bytes],
+                      out: Outbox) -> str:
+        """Fetch and analyse a submission unless the seen table says it was already handled."""
+        headers = dict(headers or {})
+        trace_id = headers.get(TRACE_HEADER) or uuid.uuid4().hex.encode()
+        submission_id = headers.get(SUBMISSION_HEADER, b"").decode() or f"untracked:{uuid.uuid4().hex}"
+        try:
+            submission = decode_submission(raw)
+            ident = article_id(canonicalize_url(submission.url))
+        except NewswireError as err:  # route() checked this; a bad forward still costs one dead letter
+            await self._dead_letter(dead_letter(err, url=None, raw=raw), trace_id, out)
+            return Outcome.DEAD_LETTER.value
+        entry = SeenEntry.from_bytes(seen.get(ident))
+        now = self.clock()
+        decision = decide(entry, submission=submission_id, now=now, window_s=self.dedupe_window_s)
+        if decision is Decision.SKIP_REPLAY:
+            log.info("submission already handled; skipped", extra={"id": ident, "url": submission.url})
+            return decision.value
+        if decision is Decision.SKIP_DUPLICATE:
+            self.metrics.duplicates_skipped.inc()
+            log.info("URL seen within the dedupe window; not fetched again",
+                     extra={"id": ident, "url": submission.url})
+            return decision.value
+        outcome = await self._fetch_and_forward(submission, ident, trace_id, out)
+        out.remember(SEEN, ident, after_outcome(entry, submission=submission_id, outcome=outcome, now=now).to_bytes())
+        return outcome.value
+
+    async def _fetch_and_forward(self, submission: Submission, ident: str, trace_id: bytes, out: Outbox) -> Outcome:
         with self.metrics.in_flight.track_inprogress():
             try:
                 record = await self.pipeline.process(submission)
+                value = dumps(record)
+                if len(value) > self.max_record_bytes:
+                    raise RecordTooLarge(f"record of {len(value)} bytes exceeds {self.max_record_bytes}")
             except NewswireError as err:
-                await self._dead_letter(self._failure(err, submission), trace_id)
+                await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must cost one message, not the worker
                 log.exception("unexpected error in the pipeline", extra={"url": submission.url})
                 err = NewswireError(f"{type(exc).__name__}: {exc}")
-                await self._dead_letter(self._failure(err, submission), trace_id)
+                await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
-            try:
-                await self._publish_record(record, trace_id)
-            except RecordTooLarge as err:
-                await self._dead_letter(self._failure(err, submission), trace_id)
-                return Outcome.DEAD_LETTER
+        await out.publish("records", record.content_hash.encode(), value, _headers(record.schema_version, trace_id))
         return Outcome.RECORD
 
-    def _failure(self, err: NewswireError, submission: Submission) -> DeadLetter:
-        try:
-            ident = article_id(canonicalize_url(submission.url))
-        except NewswireError:
-            ident = None
-        return dead_letter(err, url=submission.url, article_id=ident, source=submission.source)
+    # -- 3. publish -----------------------------------------------------------
 
-    async def _publish_record(self, record: ArticleRecord, trace_id: bytes) -> None:
-        headers = _headers(record.schema_version, trace_id)
-        value = dumps(record)
-        try:
-            await self.publisher.publish("articles", record.id.encode(), value, headers)
-        except Exception as exc:
-            if type(exc).__name__ in {"MessageSizeTooLargeError", "RecordTooLargeError"}:
-                raise RecordTooLarge(f"record of {len(value)} bytes refused by the broker") from None
-            raise
+    async def publish(self, raw: bytes, headers: dict[str, bytes] | None, hashes: Mapping[str, str],
+                      out: Outbox) -> str:
+        """Publish a record to the articles topic, marked ``duplicate_of`` an earlier article with its content."""
+        headers = dict(headers or {})
+        trace_id = headers.get(TRACE_HEADER) or uuid.uuid4().hex.encode()
+        record = orjson.loads(raw)
+        first, owner = duplicate_of(hashes, record["content_hash"], record["id"])
+        if owner:
+            out.remember(HASHES, record["content_hash"], record["id"].encode())
+        if first is not None:
+            record["duplicate_of"] = first
+            log.info("same content as an earlier article", extra={"id": record["id"], "duplicate_of": first})
+        value = orjson.dumps(record)
+        record_headers = _headers(str(record.get("schema_version", "1.0")), trace_id)
+        await out.publish("articles", record["id"].encode(), value, record_headers)
         self.metrics.records_published.inc()
-        log.info("article published", extra={"id": record.id, "url": record.url, "stage": "publish"})
+        log.info("article published", extra={"id": record["id"], "url": record["url"], "stage": "publish"})
         if self.entities_stream:
             for message_key, message in _entity_messages(record):
-                await self.publisher.publish("entities", message_key, message, headers)
+                await out.publish("entities", message_key, message, record_headers)
+        return Outcome.RECORD.value
 
-    async def _dead_letter(self, letter: DeadLetter, trace_id: bytes) -> None:
+    # -- all three in one process (tests, tools) ------------------------------
+
+    async def handle(self, raw: bytes | None, out: Outbox, state: dict[str, dict] | None = None,
+                     headers: dict[str, bytes] | None = None, submission_id: str | None = None) -> str:
+        """Run route, process and publish back to back through in-memory state."""
+        state = state if state is not None else {}
+        seen, hashes = state.setdefault(SEEN, {}), state.setdefault(HASHES, {})
+        local = _LocalOutbox(out, state)
+        result = await self.route(raw, headers, submission_id or f"local:{uuid.uuid4().hex}", local)
+        for role, key, value, hdrs in local.take("submissions"):
+            result = await self.process(value, hdrs, seen, local)
+            for _, _, record, rec_headers in local.take("records"):
+                result = await self.publish(record, rec_headers, {k: v.decode() for k, v in hashes.items()}, local)
+        return result
+
+    # -- dead letters -----------------------------------------------------------
+
+    def _failure(self, err: NewswireError, submission: Submission, ident: str | None) -> DeadLetter:
+        return dead_letter(err, url=submission.url, article_id=ident, source=submission.source)
+
+    async def _dead_letter(self, letter: DeadLetter, trace_id: bytes, out: Publisher) -> None:
         key = (letter.url or letter.raw or "")[:1024].encode("utf-8", errors="replace")
-        await self.publisher.publish("deadletter", key, dumps(letter), _headers(letter.schema_version, trace_id))
+        await out.publish("deadletter", key, dumps(letter), _headers(letter.schema_version, trace_id))
         self.metrics.dead_letters.labels(stage=letter.stage, error=letter.error).inc()
         log.warning("dead letter", extra={"id": letter.id, "url": letter.url, "stage": letter.stage,
                                           "error": letter.error, "detail": letter.detail})
+
+
+class _LocalOutbox:
+    """Outbox for :meth:`MessageHandler.handle`: internal streams stay in memory, the rest goes to ``out``."""
+
+    def __init__(self, out: Publisher, state: dict[str, dict]) -> None:
+        self.out = out
+        self.state = state
+        self.internal: list[tuple[str, bytes, bytes, dict[str, bytes]]] = []
+
+    async def publish(self, role: str, key: bytes, value: bytes, headers: dict[str, bytes]) -> None:
+        if role in ("submissions", "records"):
+            self.internal.append((role, key, value, headers))
+        else:
+            await self.out.publish(role, key, value, headers)
+
+    def remember(self, table: str, key: str, value: bytes) -> None:
+        self.state.setdefault(table, {})[key] = value
+
+    def take(self, role: str) -> list[tuple[str, bytes, bytes, dict[str, bytes]]]:
+        taken = [m for m in self.internal if m[0] == role]
+        self.internal = [m for m in self.internal if m[0] != role]
+        return taken
+
+
+def _url_or_none(raw: bytes | None) -> str | None:
+    try:
+        return decode_submission(raw).url
+    except NewswireError:
+        return None
 
 
 def _headers(schema_version: str, trace_id: bytes) -> dict[str, bytes]:
     return {"schema_version": schema_version.encode(), "content_type": CONTENT_TYPE, TRACE_HEADER: trace_id}
 
 
-def _entity_messages(record: ArticleRecord) -> list[tuple[bytes, bytes]]:
+def _entity_messages(record: dict) -> list[tuple[bytes, bytes]]:
     """One message per (article, entity), keyed "LABEL:name" so an entity's messages share a partition."""
     messages = []
-    for entity in record.entities:
-        key = f"{entity.label}:{entity.name}".encode()
+    for entity in record.get("entities") or ():
+        key = f"{entity['label']}:{entity['name']}".encode()
         messages.append((key, dumps({
             "schema_version": "1.0",
-            "article_id": record.id,
-            "url": record.canonical_url,
-            "title": record.title,
-            "published": record.published,
-            "site_name": record.site_name,
-            "language": record.language,
-            "name": entity.name,
-            "label": entity.label,
-            "count": entity.count,
-            "salience": entity.salience,
+            "article_id": record["id"],
+            "url": record["canonical_url"],
+            "title": record.get("title"),
+            "published": record.get("published"),
+            "site_name": record.get("site_name"),
+            "language": record.get("language"),
+            "name": entity["name"],
+            "label": entity["label"],
+            "count": entity["count"],
+            "salience": entity["salience"],
         })))
     return messages
