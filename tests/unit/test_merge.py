@@ -8,6 +8,7 @@ from workers.pipeline._merge import (
     RawMention,
     group_key,
     is_person_shaped,
+    is_plausible_name,
     merge_mentions,
     trim_span,
     vote_label,
@@ -55,6 +56,11 @@ def by_name(entities):
         ("said Mr. Smith today", "Mr. Smith", "PERSON", "Smith"),
         ("the Mr. Bean show", "Mr. Bean", "WORK_OF_ART", "Mr. Bean"),
         ("the Trump's allies", "the Trump's", "PERSON", "Trump"),
+        ("the group’s Haqqani network", "’s Haqqani", "PERSON", "Haqqani"),
+        ("Robert Jordan’s Wheel of Time", "Robert Jordan’s Wheel", "PERSON", "Robert Jordan"),
+        ("visit Martha’s Vineyard soon", "Martha’s Vineyard", "LOC", "Martha’s Vineyard"),
+        ("the Ministry of Energy (MOTIE) said", "Ministry of Energy (MOTIE", "ORG", "Ministry of Energy"),
+        ("the Ministry of Energy (MOTIE) said", "Ministry of Energy (MOTIE)", "ORG", "Ministry of Energy (MOTIE)"),
     ],
 )
 def test_trim_span_normalises_the_name(text, surface, label, expected):
@@ -64,6 +70,16 @@ def test_trim_span_normalises_the_name(text, surface, label, expected):
 def test_trim_span_drops_spans_without_a_word():
     assert trimmed("Gaza ’s border", "’s", "GPE") is None
     assert trimmed("Value: “ ” here", "“ ”", "ORG") is None
+
+
+@pytest.mark.parametrize(
+    ("surface", "label", "plausible"),
+    [("Israel", "GPE", True), ("iPhone", "PRODUCT", True), ("n’t", "GPE", False), ("marijuana", "PERSON", False),
+     ("P.O. Box 69440", "PERSON", False), ("Boeing 737", "PRODUCT", True), ("pic.twitter.com/4p7SX", "PERSON", False),
+     ("Twitter @Spacedotcom", "PERSON", False), ("東京", "GPE", True), ("Москва", "GPE", True)],
+)
+def test_implausible_names_are_rejected(surface, label, plausible):
+    assert is_plausible_name(surface, label) is plausible
 
 
 def test_group_key_ignores_case_dots_and_apostrophe_style():

@@ -53,6 +53,7 @@ __all__ = [
     "Entity",
     "RawMention",
     "trim_span",
+    "is_plausible_name",
     "group_key",
     "is_person_shaped",
     "vote_label",
@@ -103,8 +104,11 @@ class RawMention:
 # -- step 1: normalising one span -------------------------------------------
 
 _OPENERS = "\"'“”‘’«»‹›„‚([{<*#•·-–—/\\|"
-_CLOSERS = "\"'“”‘’«»‹›„‚)]}>*#•·-–—/\\|,;:!?"
+_CLOSERS = "\"'“”‘’«»‹›„‚>*#•·-–—/\\|,;:!?"
 _POSSESSIVE = re.compile(r"['’`]s$|(?<=[sSzZ])['’`]$")
+_OPENER_OF = {")": "(", "]": "[", "}": "{"}
+_LEADING_POSSESSIVE = re.compile(r"['’`]s\s+")
+_INNER_POSSESSIVE = re.compile(r"['’`]s?\s")
 _ARTICLE = re.compile(r"(?:the|a|an)\s+", re.IGNORECASE)
 _HONORIFIC = re.compile(r"(?:mr|mrs|ms|mx|dr|prof|sir|dame|mme|mlle)\.?\s+", re.IGNORECASE)
 _SENTENCE_END = ".!?:;\n\"“”"
@@ -119,6 +123,22 @@ def trim_span(source: str, start: int, end: int, label: str) -> tuple[int, int] 
         possessive = _POSSESSIVE.search(source, start, end)
         if possessive and possessive.end() == end:
             end = possessive.start()
+        # "the group’s Haqqani": NER sometimes starts a span at the possessive.
+        leading = _LEADING_POSSESSIVE.match(source, start, end)
+        if leading:
+            start = leading.end()
+        # "Ministry of Energy (MOTIE": an unclosed bracket ends the name; a
+        # closing one without its opener is punctuation around the name.
+        bracket = source.find("(", start, end)
+        if bracket > start and source.find(")", bracket, end) < 0:
+            end = bracket
+        while end > start and source[end - 1] in ")]}" and _OPENER_OF[source[end - 1]] not in source[start:end]:
+            end -= 1
+        if label == "PERSON":
+            # No one's name contains a possessive: "Robert Jordan’s Wheel".
+            inner = _INNER_POSSESSIVE.search(source, start, end)
+            if inner:
+                end = inner.start()
         while start < end and (source[start].isspace() or source[start] in _OPENERS):
             start += 1
         while end > start and (source[end - 1].isspace() or source[end - 1] in _CLOSERS):
@@ -137,6 +157,23 @@ def trim_span(source: str, start: int, end: int, label: str) -> tuple[int, int] 
     if start >= end or not _HAS_WORD_CHAR.search(source, start, end):
         return None
     return start, end
+
+
+_URL_LIKE = re.compile(r"://|www\.|\w\.[a-z]{2,6}/|@\w")
+
+
+def is_plausible_name(surface: str, label: str) -> bool:
+    """Reject spans that cannot be names, whatever the model said.
+
+    A name in a cased script has a capital letter ("n’t", "marijuana" do
+    not; caseless scripts pass); a person's name has no digits ("P.O. Box
+    69440"); URLs and handles are not names.
+    """
+    if any(ch.islower() for ch in surface) and not any(ch.isupper() for ch in surface):
+        return False
+    if label == "PERSON" and any(ch.isdigit() for ch in surface):
+        return False
+    return not _URL_LIKE.search(surface)
 
 
 def _is_sentence_period(surface: str) -> bool:

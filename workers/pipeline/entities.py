@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from ..errors import ConfigError
-from ._merge import Entity, Mention, RawMention, merge_mentions, trim_span
+from ._merge import Entity, Mention, RawMention, is_plausible_name, merge_mentions, trim_span
 from .language import choose_language
 
 if TYPE_CHECKING:
@@ -224,7 +224,10 @@ class EntityRecognizer:
             if trimmed is None:
                 continue
             s, e = trimmed
-            job.raw.append(RawMention(source[s:e], label, fld, s, e))
+            surface = source[s:e]
+            if label not in self._fact_labels and not is_plausible_name(surface, label):
+                continue
+            job.raw.append(RawMention(surface, label, fld, s, e))
 
     def _finish(self, job: _Job) -> Enrichment:
         enrichment = Enrichment(job.language, job.confidence, status=job.status)
