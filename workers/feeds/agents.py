@@ -1,0 +1,249 @@
+"""Faust wiring of feed polling: subscriptions topic -> table; a timer polls the due feeds.
+
+* ``follow_subscriptions`` (agent) reads the compacted feeds topic into the
+  ``feed-subscriptions`` table, keyed by canonical feed URL.  The table is
+  partitioned like the topic, so each worker holds the subscriptions of the
+  partitions assigned to it; the value remembers its partition.
+* ``poll_due_feeds`` (timer, every ``feeds_tick_s``) starts a poll for every
+  enabled feed of this worker's *active* partitions that is due; standby
+  copies of other workers' partitions are never polled, so a feed is polled by
+  one worker per interval and adding workers spreads the feeds.
+* A poll's new entries go to the URL topic (``source`` = feed URL, metadata
+  ``title`` / ``published`` / ``feed`` / ``label``), its state to the
+  ``feed-state`` table (keyed like the subscriptions: Faust's default
+  partitioner on the same key, the same partition), and a summary to the feed
+  status topic for ``newswire feeds list``.
+
+Polls pause while the worker rebalances or recovers its tables, so a new owner
+of a partition never polls with a half-recovered state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timezone
+
+import orjson
+
+from workers.app import app, settings, topics
+from workers.errors import InvalidMessage, NewswireError
+from workers.pipeline.fetch import FetchConfig
+from workers.pipeline.submission import Submission, encode_submission
+
+from .config import FeedSettings
+from .fetch import FeedFetcher
+from .metrics import FEED_METRICS
+from .model import FeedState, Subscription
+from .poller import NOT_MODIFIED, OK, FeedPoller, PollResult
+
+log = logging.getLogger("newswire.feeds")
+
+FEEDS = FeedSettings.from_settings(settings)
+
+
+def _raw_topic(name: str):
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+                     partitions=settings.topic_partitions)
+
+
+feeds_topic = _raw_topic(FEEDS.feeds_topic)
+status_topic = _raw_topic(FEEDS.feeds_status_topic)
+
+# bytes keys and values: Faust's "raw" codec, our own JSON inside.
+subscriptions = app.Table("feed-subscriptions", key_type=bytes, value_type=bytes,
+                          partitions=settings.topic_partitions, help="feed URL -> subscription and its partition")
+# Written by poll tasks, outside any stream: the partition comes from the producer's
+# partitioner on the feed URL, which is the partition of the subscription itself.
+feed_state = app.Table("feed-state", key_type=bytes, value_type=bytes, partitions=settings.topic_partitions,
+                       use_partitioner=True, help="feed URL -> FeedState (validators, seen entries, schedule)")
+
+
+class FeedRunner:
+    """This worker's polling: which feeds it owns, which are due, and the tasks polling them."""
+
+    def __init__(self) -> None:
+        self._poller: FeedPoller | None = None
+        self._in_flight: dict[bytes, asyncio.Task[None]] = {}
+        self._subs: dict[bytes, tuple[bytes, int, Subscription]] = {}  # key -> (raw, partition, decoded)
+        self._states: dict[bytes, tuple[bytes | None, FeedState]] = {}  # key -> (raw or None if never polled)
+
+    @property
+    def poller(self) -> FeedPoller:
+        if self._poller is None:
+            fetcher = FeedFetcher(FetchConfig.from_settings(settings))
+            self._poller = FeedPoller(fetcher, FEEDS.poll_config(settings))
+        return self._poller
+
+    # -- decoding, cached: the timer looks at every owned feed every tick -------
+
+    def subscription(self, key: bytes, raw: bytes) -> tuple[int, Subscription] | None:
+        cached = self._subs.get(key)
+        if cached is not None and cached[0] is raw:
+            return cached[1], cached[2]
+        try:
+            wrapper = orjson.loads(raw)
+            sub = Subscription.from_json(orjson.dumps(wrapper["subscription"]),
+                                         default_interval_s=FEEDS.feeds_default_interval_s)
+            partition = int(wrapper["partition"])
+        except (NewswireError, KeyError, TypeError, ValueError, orjson.JSONDecodeError):
+            return None
+        self._subs[key] = (raw, partition, sub)
+        return partition, sub
+
+    def state(self, key: bytes, sub: Subscription) -> FeedState:
+        raw = feed_state.get(key)
+        cached = self._states.get(key)
+        if cached is not None and (cached[0] is raw or (raw is None and cached[0] is None)):
+            return cached[1]
+        if raw is None:
+            state = self.poller.new_state(sub)
+        else:
+            try:
+                state = FeedState.from_json(raw, max_seen=FEEDS.feeds_max_seen)
+            except (NewswireError, TypeError, ValueError):
+                log.warning("unreadable feed state; starting afresh", extra={"stage": "feed"})
+                state = self.poller.new_state(sub)
+        self._states[key] = (raw, state)
+        return state
+
+    def forget(self, key: bytes) -> None:
+        self._subs.pop(key, None)
+        self._states.pop(key, None)
+        task = self._in_flight.pop(key, None)
+        if task is not None:
+            task.cancel()
+
+    # -- the timer's work ------------------------------------------------------------
+
+    def active_partitions(self) -> set[int]:
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == FEEDS.feeds_topic}
+
+    def start_due_polls(self, now: float) -> int:
+        active = self.active_partitions()
+        owned = backing_off = started = 0
+        for key, raw in list(subscriptions.items()):
+            decoded = self.subscription(key, raw)
+            if decoded is None:
+                continue
+            partition, sub = decoded
+            if partition not in active or not sub.enabled:
+                continue
+            owned += 1
+            state = self.state(key, sub)
+            backing_off += state.failures > 0
+            if key in self._in_flight or len(self._in_flight) >= FEEDS.feeds_max_concurrent_polls:
+                continue
+            if self.poller.due_at(sub, state) <= now:
+                self._in_flight[key] = asyncio.ensure_future(self._poll(key, partition, sub, state))
+                started += 1
+        FEED_METRICS.feeds_owned.set(owned)
+        FEED_METRICS.feeds_backing_off.set(backing_off)
+        FEED_METRICS.polls_in_flight.set(len(self._in_flight))
+        return started
+
+    async def _poll(self, key: bytes, partition: int, sub: Subscription, state: FeedState) -> None:
+        task = asyncio.current_task()
+        try:
+            started = time.monotonic()
+            result = await self.poller.poll(sub, state)
+            FEED_METRICS.poll_seconds.observe(time.monotonic() - started)
+            if subscriptions.get(key) is None or partition not in self.active_partitions() or not _polling_allowed():
+                # Removed, or handed to another worker meanwhile: its new owner polls it
+                # with the stored state; submitting here could submit entries twice.
+                return
+            await self._submit(result)
+            raw = result.state.to_json()
+            feed_state[key] = raw
+            self._states[key] = (raw, result.state)
+            await status_topic.send(key=key, value=result.state.status(sub).to_json())
+            _observe(result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # never let one feed's poll kill the timer or the worker
+            log.exception("feed poll task failed", extra={"stage": "feed"})
+        finally:
+            if self._in_flight.get(key) is task:
+                del self._in_flight[key]
+
+    async def _submit(self, result: PollResult) -> None:
+        if not result.new_entries:
+            return
+        sub = result.subscription
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        futures = []
+        for entry in result.new_entries:
+            metadata = {"title": entry.title, "published": entry.published, "feed": sub.url}
+            if sub.source:
+                metadata["label"] = sub.source
+            value = encode_submission(Submission(url=entry.url, source=sub.url, submitted_at=now,
+                                                 metadata={k: v for k, v in metadata.items() if v is not None}))
+            futures.append(await topics.input.send(key=entry.url.encode(), value=value))
+        for fut in futures:
+            await fut  # acknowledged by the broker before the state says "submitted"
+
+    async def close(self) -> None:
+        for task in list(self._in_flight.values()):
+            task.cancel()
+        self._in_flight.clear()
+        if self._poller is not None:
+            await self._poller.fetcher.close()
+
+
+RUNNER = FeedRunner()
+
+
+def _observe(result: PollResult) -> None:
+    outcome = result.outcome if result.outcome in (OK, NOT_MODIFIED) else "failed"
+    FEED_METRICS.polls.labels(outcome=outcome).inc()
+    FEED_METRICS.requests.inc(result.requests)
+    FEED_METRICS.not_modified.inc(result.not_modified)
+    FEED_METRICS.bytes.inc(result.bytes)
+    if result.failed:
+        FEED_METRICS.failures.labels(reason=result.outcome).inc()
+    FEED_METRICS.new_items.inc(len(result.new_entries))
+    newest = result.newest_new_published
+    if newest:
+        published = datetime.fromisoformat(newest.replace("Z", "+00:00"))
+        FEED_METRICS.lag.observe(max(0.0, (datetime.now(timezone.utc) - published).total_seconds()))
+
+
+def _polling_allowed() -> bool:
+    """False while partitions move or tables recover: the state may be incomplete."""
+    recovery = app.tables.recovery
+    return not (app.rebalancing or app.in_recovery or not recovery.completed.is_set())
+
+
+@app.agent(feeds_topic)
+async def follow_subscriptions(stream) -> None:
+    async for event in stream.events():
+        key, value = event.message.key, event.message.value
+        if not key:
+            log.warning("feed subscription without a key ignored", extra={"stage": "feed"})
+            continue
+        if value is None:  # tombstone: the feed was removed
+            subscriptions.pop(key, None)
+            feed_state.pop(key, None)
+            RUNNER.forget(key)
+            await status_topic.send(key=key, value=None)
+            continue
+        try:
+            sub = Subscription.from_json(value, default_interval_s=FEEDS.feeds_default_interval_s)
+        except (NewswireError, InvalidMessage) as exc:
+            log.warning("invalid feed subscription ignored: %s", exc, extra={"stage": "feed"})
+            continue
+        subscriptions[key] = orjson.dumps({"partition": event.message.partition,
+                                           "subscription": orjson.loads(sub.to_json())})
+
+
+@app.timer(interval=FEEDS.feeds_tick_s)
+async def poll_due_feeds() -> None:
+    if _polling_allowed():
+        RUNNER.start_due_polls(time.time())
+
+
+@app.on_before_shutdown.connect
+def _stop_polling(app_, **kwargs) -> None:
+    for task in list(RUNNER._in_flight.values()):
+        task.cancel()

@@ -1,0 +1,56 @@
+"""Feed settings, taken from :class:`workers.settings.Settings`.
+
+The fields below are proposed for ``workers/settings.py`` (issue 11 report).
+Until Settings declares them, :meth:`FeedSettings.from_settings` falls back to
+the ``NEWSWIRE_*`` variable of the same name, then to the default, so a worker
+and the CLI agree on topic names meanwhile.  Once a field exists on Settings,
+it alone is used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Mapping
+
+from workers.errors import ConfigError
+
+from .poller import PollConfig
+
+if TYPE_CHECKING:
+    from workers.settings import Settings
+
+__all__ = ["FeedSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSettings:
+    feeds_topic: str = "newswire.feeds"  # compacted: subscriptions keyed by canonical feed URL
+    feeds_status_topic: str = "newswire.feeds.status"  # compacted: FeedStatus after each poll, for `feeds list`
+    feeds_default_interval_s: float = 600.0  # poll interval of `feeds add` without --every
+    feeds_max_seen: int = 2000  # entry URLs remembered per feed
+    feeds_tick_s: float = 1.0  # how often a worker looks for due feeds
+    feeds_max_concurrent_polls: int = 32  # feed polls in flight per worker
+    feeds_backoff_max_s: float = 21600.0  # longest wait after repeated failures of a feed
+    feeds_max_child_sitemaps: int = 20  # child sitemaps of an index fetched per poll
+
+    @classmethod
+    def from_settings(cls, settings: "Settings", environ: Mapping[str, str] | None = None) -> "FeedSettings":
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if hasattr(settings, f.name):
+                values[f.name] = getattr(settings, f.name)
+                continue
+            raw = env.get("NEWSWIRE_" + f.name.upper())  # interim: Settings does not declare it yet
+            if raw is None:
+                continue
+            try:
+                values[f.name] = type(f.default)(raw)
+            except ValueError as exc:
+                raise ConfigError(f"NEWSWIRE_{f.name.upper()}: {exc}") from None
+        return cls(**values)
+
+    def poll_config(self, settings: "Settings") -> PollConfig:
+        return PollConfig(max_seen=self.feeds_max_seen, backoff_max_s=self.feeds_backoff_max_s,
+                          max_child_sitemaps=self.feeds_max_child_sitemaps, max_bytes=settings.fetch_max_bytes)
