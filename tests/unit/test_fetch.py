@@ -177,7 +177,7 @@ async def test_backoff_grows_exponentially_with_jitter(server):
         with pytest.raises(HTTPStatusError):
             await f.fetch(server.url("/down"))
     assert len(sleep.delays) == 4
-    for delay, ceiling in zip(sleep.delays, [0.1, 0.2, 0.3, 0.3]):
+    for delay, ceiling in zip(sleep.delays, [0.1, 0.2, 0.3, 0.3], strict=True):
         assert ceiling / 2 <= delay <= ceiling
 
 

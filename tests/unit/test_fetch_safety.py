@@ -34,7 +34,8 @@ class FakeResolver(AbstractResolver):
         self.table = table
         self.asked: list[str] = []
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         self.asked.append(host)
         if host not in self.table:
             raise OSError(f"no such host {host}")

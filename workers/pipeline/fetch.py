@@ -57,6 +57,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import logging
 import random
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -70,7 +71,7 @@ import yarl
 from aiohttp.abc import AbstractResolver
 
 from workers.errors import (
-    BlockedAddress,
+    ConfigError,
     ConnectionFailed,
     FetchError,
     FetchTimeout,
@@ -91,6 +92,8 @@ if TYPE_CHECKING:
     from workers.settings import Settings
 
 __all__ = ["FetchConfig", "FetchedPage", "Fetcher", "HTML_TYPES"]
+
+log = logging.getLogger(__name__)
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -116,6 +119,19 @@ class FetchConfig:
     respect_robots: bool = True
     robots_ttl_s: float = 3600.0
     allow_hosts: tuple[str, ...] = ()  # hosts or CIDR ranges allowed although loopback/private
+
+    def __post_init__(self) -> None:
+        for name in ("max_connections", "per_host", "max_attempts", "max_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"FetchConfig.{name} must be at least 1")
+        for name in ("host_delay_s", "backoff_s", "backoff_max_s", "robots_ttl_s", "max_redirects"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"FetchConfig.{name} must not be negative")
+        for name in ("connect_timeout_s", "read_timeout_s", "total_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"FetchConfig.{name} must be positive")
+        if isinstance(self.allow_hosts, str):  # a bare string would be allow-listed letter by letter
+            raise ConfigError("FetchConfig.allow_hosts must be a tuple of strings")
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "FetchConfig":
@@ -412,7 +428,9 @@ class Fetcher:
                 except FetchError as exc:
                     if not _is_retryable(exc) or attempt >= self.config.max_attempts:
                         raise self._final_error(exc) from None
-                    await self._sleep(self._backoff(attempt, exc))
+                    delay = self._backoff(attempt, exc)
+                    log.debug("fetch attempt %d of %s failed (%s); retrying in %.2fs", attempt, url, exc, delay)
+                    await self._sleep(delay)
                     attempt += 1
                     continue
                 if response.location is not None:
@@ -435,6 +453,9 @@ class Fetcher:
         except (FetchError, InvalidURL) as exc:
             exc.attempts = attempt
             raise
+        except Exception as exc:  # a bug here or in a library must become a dead letter, not a dead worker
+            log.exception("unexpected error fetching %s", url)
+            raise _PermanentConnectionError(f"unexpected {type(exc).__name__}: {exc}", attempts=attempt) from exc
 
     # -- retry policy ------------------------------------------------------------
 
@@ -489,13 +510,14 @@ class Fetcher:
         self._check_peer(url, resp)
         headers = _headers_dict(resp.headers)
         status = resp.status
-        if status in REDIRECT_STATUSES and "location" in headers:
+        location = resp.headers.get("Location")  # the first, if a server sends several
+        if status in REDIRECT_STATUSES and location:
             try:
-                target = parse_fetchable_url(str(url.join(yarl.URL(headers["location"]))))
+                target = parse_fetchable_url(str(url.join(yarl.URL(location))))
             except (ValueError, TypeError) as exc:
                 raise InvalidURL(f"bad redirect from {url}: {exc}") from None
             except InvalidURL as exc:
-                raise InvalidURL(f"redirect from {url} to {headers['location']!r}: {exc.detail}") from None
+                raise InvalidURL(f"redirect from {url} to {location!r}: {exc.detail}") from None
             return _Response(url=url, status=status, headers=headers, location=target.with_fragment(None))
         if not 200 <= status < 300:
             return _Response(url=url, status=status, headers=headers)
@@ -587,13 +609,18 @@ class Fetcher:
             if task is None:
                 task = asyncio.ensure_future(self._load_robots(url, origin))
                 self._robots_loading[origin] = task
-                task.add_done_callback(lambda _t, o=origin: self._robots_loading.pop(o, None))
             # shield: one waiter being cancelled must not cancel the fetch the others wait for
             rules = await asyncio.shield(task)
         return rules.allowed(url.raw_path_qs)
 
     async def _load_robots(self, url: yarl.URL, origin: tuple[str, str, int]) -> RobotsRules:
-        rules = await self._fetch_robots(url.origin().with_path("/robots.txt"))
+        try:
+            rules = await self._fetch_robots(url.origin().with_path("/robots.txt"))
+        except Exception:  # robots.txt trouble of any kind allows, as unreachable does
+            log.exception("unexpected error loading robots.txt for %s", url.origin())
+            rules = ALLOW_ALL
+        finally:
+            self._robots_loading.pop(origin, None)
         self._robots.put(origin, rules)
         return rules
 
