@@ -170,7 +170,10 @@ def _as_json(obj: Any) -> Any:
 def record_errors(kind: str, obj: Any, *, schema: dict[str, Any] | None = None,
                   consumer: bool = False) -> list[str]:
     """Every violation of ``obj`` against the schema of ``kind`` as 'path: message', sorted."""
-    check = validator(schema, consumer=consumer) if schema is not None or consumer else _strict_validator(kind)
+    if schema is None and not consumer:
+        check = _strict_validator(kind)
+    else:
+        check = validator(kind if schema is None else schema, consumer=consumer)
     problems = []
     for error in check.iter_errors(_as_json(obj)):
         where = "/".join(str(part) for part in error.absolute_path) or "(root)"

@@ -433,3 +433,12 @@ def test_cli_validates_json_lines(capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(good + b"\n" + bad + b"\n")))
     assert schemas.main(["--validate", "article"]) == 1
     assert "line 2: http_status" in capsys.readouterr().err
+
+
+def test_consumer_validation_of_a_kind_uses_its_tolerant_form():
+    data = as_json(sample_article(schema_version="1.7")) | {"added_in_a_later_minor": {"x": 1}}
+    schemas.validate_record("article", data, consumer=True)
+    with pytest.raises(schemas.SchemaViolation):
+        schemas.validate_record("article", data)
+    with pytest.raises(schemas.SchemaViolation):
+        schemas.validate_record("article", data | {"schema_version": "2.0"}, consumer=True)
