@@ -425,3 +425,70 @@ def test_config_from_settings_maps_every_field():
     config = FetchConfig.from_settings(settings)
     for f in dataclasses.fields(FetchConfig):
         assert getattr(config, f.name) == getattr(settings, "fetch_" + f.name), f.name
+
+
+# -- per-call options: extra headers, accepted types, conditional requests ------------------------
+
+
+async def test_extra_headers_go_to_the_document_not_to_robots(server):
+    server.route("/robots.txt", lambda r: web.Response(text="User-agent: *\nAllow: /\n"))
+    server.html("/a", PAGE)
+    async with fetcher(respect_robots=True) as f:
+        await f.fetch(server.url("/a"), headers={"X-Trace": "1"})
+    by_path = {r.path: r for r in server.requests}
+    assert by_path["/a"].headers["X-Trace"] == "1"
+    assert "X-Trace" not in by_path["/robots.txt"].headers
+
+
+async def test_accept_none_takes_any_type_and_accept_set_restricts(server):
+    server.route("/doc.pdf", lambda r: web.Response(body=b"%PDF-1.7", headers={"Content-Type": "application/pdf"}))
+    server.route("/feed", lambda r: web.Response(body=b"<rss/>", headers={"Content-Type": "application/rss+xml"}))
+    async with fetcher() as f:
+        pdf = await f.fetch(server.url("/doc.pdf"), accept=None)
+        feed = await f.fetch(server.url("/feed"), accept={"application/rss+xml"})
+        with pytest.raises(NotHTML):
+            await f.fetch(server.url("/doc.pdf"), accept={"application/rss+xml"})
+    assert pdf.body == b"%PDF-1.7" and feed.content_type == "application/rss+xml"
+
+
+async def test_conditional_request_returns_304_as_a_page(server):
+    def handler(request: web.Request) -> web.Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return web.Response(status=304)
+        return web.Response(text=PAGE, content_type="text/html", headers={"ETag": '"v1"'})
+
+    server.route("/c", handler)
+    async with fetcher() as f:
+        first = await f.fetch(server.url("/c"))
+        again = await f.fetch(server.url("/c"), headers={"If-None-Match": first.headers["etag"]})
+    assert first.status == 200
+    assert again.status == 304 and again.body == b""
+
+
+async def test_unconditional_304_is_an_error(server):
+    server.route("/c", lambda r: web.Response(status=304))
+    async with fetcher() as f:
+        with pytest.raises(HTTPStatusError) as info:
+            await f.fetch(server.url("/c"))
+    assert info.value.error_code == "http_304"
+
+
+async def test_unexpected_errors_become_dead_letters(server, monkeypatch):
+    server.html("/a", PAGE)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    async with fetcher() as f:
+        monkeypatch.setattr(f, "_check_peer", broken)
+        with pytest.raises(ConnectionFailed) as info:
+            await f.fetch(server.url("/a"))
+    assert "RuntimeError" in info.value.detail and info.value.attempts == 1
+
+
+def test_config_refuses_nonsense():
+    from workers.errors import ConfigError
+
+    for bad in ({"per_host": 0}, {"max_attempts": 0}, {"total_timeout_s": 0}, {"allow_hosts": "127.0.0.1"}):
+        with pytest.raises(ConfigError):
+            FetchConfig(**bad)

@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from tests.unit._httpserver import LocalServer, loopback_only_connections
+from tests.unit.test_fetch import SleepRecorder
 from tests.unit.test_fetch_safety import FakeResolver
 from workers.errors import RobotsDisallowed
 from workers.pipeline._robots import RobotsCache, RobotsRules, product_token
@@ -239,18 +240,23 @@ async def test_slow_host_does_not_hold_up_others(server):
 
 
 async def test_host_delay_spaces_request_starts(server):
-    starts: list[float] = []
-
-    def handler(request: web.Request) -> web.Response:
-        starts.append(asyncio.get_running_loop().time())
-        return web.Response(text=PAGE, content_type="text/html")
-
-    server.route("/p", handler)
-    config = dataclasses.replace(CONFIG, per_host=4, host_delay_s=0.05, respect_robots=False)
-    async with Fetcher(config) as f:
+    """The pacing waits go through the injected sleep, so a 10 s delay costs no time here."""
+    server.html("/p", PAGE)
+    sleep = SleepRecorder()
+    config = dataclasses.replace(CONFIG, per_host=4, host_delay_s=10.0, respect_robots=False)
+    async with Fetcher(config, sleep=sleep) as f:
         await asyncio.gather(*(f.fetch(server.url(f"/p?i={i}")) for i in range(4)))
-    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    assert len(gaps) == 3 and min(gaps) >= 0.045  # a lower bound only: the delay is a minimum
+    assert server.hits["/p"] == 4
+    assert len(sleep.delays) == 3  # the first request goes at once, each later one waits
+    assert all(9.0 < delay <= 10.0 for delay in sleep.delays)
+
+
+async def test_no_delay_means_no_pacing_waits(server):
+    server.html("/p", PAGE)
+    sleep = SleepRecorder()
+    async with Fetcher(dataclasses.replace(CONFIG, per_host=4, respect_robots=False), sleep=sleep) as f:
+        await asyncio.gather(*(f.fetch(server.url(f"/p?i={i}")) for i in range(4)))
+    assert sleep.delays == []
 
 
 async def test_host_state_is_forgotten_when_idle(server):

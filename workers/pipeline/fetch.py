@@ -43,6 +43,10 @@ backoff and jitter, honouring ``Retry-After`` (capped at ``backoff_max_s``).
 failures that were refused before any request).  A retry resumes at the hop
 that failed; redirects already followed still count against the limit.
 
+``fetch(url, headers=..., accept=...)`` serves other callers (feeds): extra
+request headers for the document, other accepted content types (``None``: any),
+and ``304 Not Modified`` returned as a page when the request was conditional.
+
 Politeness: at most ``per_host`` requests in flight to one host and at least
 ``host_delay_s`` between the starts of two requests to it; at most
 ``max_connections`` in flight overall.  A task waits for its host's turn
@@ -56,11 +60,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import email.utils
 import logging
 import random
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -182,6 +187,16 @@ class _PermanentConnectionError(ConnectionFailed):
 
 def _is_retryable(exc: FetchError) -> bool:
     return bool(exc.retryable)
+
+
+def _accepted_types() -> frozenset[str] | None:
+    options = _DOCUMENT_OPTIONS.get()
+    return HTML_TYPES if options is None else options.accept
+
+
+def _is_conditional() -> bool:
+    options = _DOCUMENT_OPTIONS.get()
+    return options is not None and options.conditional
 
 
 # -- content decoding with a bound on the output --------------------------------
@@ -323,6 +338,24 @@ def _headers_dict(headers: Any) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _DocumentOptions:
+    """Per-call options of :meth:`Fetcher.fetch`, for the document's requests only."""
+
+    headers: dict[str, str]
+    accept: frozenset[str] | None  # None: any content type
+    conditional: bool  # If-None-Match / If-Modified-Since sent: 304 is a result
+
+
+# Set by fetch() for the duration of one call.  A context variable rather than
+# arguments so the private request methods keep the signatures subclasses
+# (workers.feeds.fetch.FeedFetcher) override; robots.txt loads, which run in a
+# task that copies the context, ignore it (they are not document requests).
+_DOCUMENT_OPTIONS: contextvars.ContextVar[_DocumentOptions | None] = contextvars.ContextVar(
+    "newswire_fetch_options", default=None)
+_CONDITIONAL_HEADERS = frozenset({"if-none-match", "if-modified-since"})
+
+
 @dataclass(slots=True)
 class _Response:
     url: yarl.URL
@@ -417,7 +450,31 @@ class Fetcher:
 
     # -- public ------------------------------------------------------------------
 
-    async def fetch(self, url: str) -> FetchedPage:
+    async def fetch(self, url: str, *, headers: Mapping[str, str] | None = None,
+                    accept: Collection[str] | None = HTML_TYPES) -> FetchedPage:
+        """Fetch ``url``, following redirects; raises FetchError subclasses or InvalidURL.
+
+        ``headers`` are added to the requests for the document (not to its
+        robots.txt); with ``If-None-Match`` or ``If-Modified-Since`` among them a
+        ``304 Not Modified`` is returned as a page with ``status == 304`` and an
+        empty body instead of raising.  ``accept`` lists the content types taken
+        (others raise NotHTML); ``None`` takes any.  The defaults are what the
+        article pipeline needs.
+        """
+        options = None
+        if headers or accept != HTML_TYPES:
+            options = _DocumentOptions(
+                headers=dict(headers or {}),
+                accept=None if accept is None else frozenset(a.lower() for a in accept),
+                conditional=any(k.lower() in _CONDITIONAL_HEADERS for k in headers or {}),
+            )
+        token = _DOCUMENT_OPTIONS.set(options)
+        try:
+            return await self._fetch(url)
+        finally:
+            _DOCUMENT_OPTIONS.reset(token)
+
+    async def _fetch(self, url: str) -> FetchedPage:
         attempt = 1
         try:
             current = parse_fetchable_url(url).with_fragment(None)  # never sent; not part of final_url
@@ -482,6 +539,8 @@ class Fetcher:
         if for_page and self.config.respect_robots and not await self._robots_allow(url):
             raise RobotsDisallowed(f"robots.txt of {url.host} disallows {url.raw_path_qs}")
         response = await self._request(url, max_bytes, html_only=for_page)
+        if response.status == 304 and for_page and _is_conditional():
+            return response
         if response.location is None and not 200 <= response.status < 300:
             error = HTTPStatusError(response.status, f"HTTP {response.status} from {url}")
             error.retry_after = _parse_retry_after(response.headers.get("retry-after"))  # type: ignore[attr-defined]
@@ -490,10 +549,14 @@ class Fetcher:
 
     async def _request(self, url: yarl.URL, max_bytes: int, *, html_only: bool) -> _Response:
         session = self._get_session()
+        headers = self._request_headers
+        options = _DOCUMENT_OPTIONS.get() if html_only else None
+        if options is not None and options.headers:
+            headers = {**headers, **options.headers}
         try:
             async with self._host_turn(url.raw_host or ""), self._global:
                 async with asyncio.timeout(self.config.total_timeout_s):
-                    async with session.get(url, headers=self._request_headers, allow_redirects=False) as resp:
+                    async with session.get(url, headers=headers, allow_redirects=False) as resp:
                         return await self._read_response(url, resp, max_bytes, html_only=html_only)
         except TimeoutError:  # before OSError: TimeoutError is one
             raise FetchTimeout(f"timed out fetching {url}") from None
@@ -522,11 +585,12 @@ class Fetcher:
         if not 200 <= status < 300:
             return _Response(url=url, status=status, headers=headers)
         content_type, charset = _parse_content_type(headers.get("content-type"))
-        if html_only and content_type and content_type not in HTML_TYPES:
+        accept = _accepted_types() if html_only else None
+        if accept is not None and content_type and content_type not in accept:
             raise NotHTML(content_type)
         body = await self._read_body(resp, headers, max_bytes)
-        if html_only and not content_type:
-            if not _looks_like_html(body):
+        if accept is not None and not content_type:
+            if not (accept & HTML_TYPES and _looks_like_html(body)):
                 raise NotHTML("(no content type)")
             content_type = "text/html"
         return _Response(url=url, status=status, headers=headers, content_type=content_type,
@@ -584,7 +648,7 @@ class Fetcher:
                         loop = asyncio.get_running_loop()
                         wait = state.next_start - loop.time()
                         if wait > 0:
-                            await asyncio.sleep(wait)
+                            await self._sleep(wait)
                         state.next_start = loop.time() + self.config.host_delay_s
                 yield
         finally:
