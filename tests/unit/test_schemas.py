@@ -442,3 +442,18 @@ def test_consumer_validation_of_a_kind_uses_its_tolerant_form():
         schemas.validate_record("article", data)
     with pytest.raises(schemas.SchemaViolation):
         schemas.validate_record("article", data | {"schema_version": "2.0"}, consumer=True)
+
+
+def _formats(node) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["format"]} if isinstance(node.get("format"), str) else set()
+        return found.union(*(_formats(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_formats(v) for v in node))
+    return set()
+
+
+def test_every_format_the_schemas_use_is_really_checked():
+    used = set().union(*(_formats(schemas.load_schema(kind)) for kind in schemas.KINDS))
+    assert used == {"date-time", "date", "uri"}
+    assert used <= set(schemas.format_checker().checkers)
