@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from tests.unit._httpserver import LocalServer, loopback_only_connections
-from workers.errors import BlockedAddress, ConnectionFailed
+from workers.errors import BlockedAddress, ConnectionFailed, InvalidURL
 from workers.pipeline._ssrf import AddressPolicy, blocked_reason
 from workers.pipeline.fetch import FetchConfig, Fetcher
 
@@ -167,3 +167,13 @@ def test_allow_list_entries_hosts_ips_and_ranges():
         policy.check_address("x", "127.0.0.2")
     with pytest.raises(BlockedAddress):
         policy.check_address("x", "169.254.169.254")
+
+
+@pytest.mark.parametrize("host", ["localhost", "2130706433", "0x7f000001", "127.1", "[::1]", "[::ffff:127.0.0.1]"])
+async def test_loopback_in_disguise_is_blocked_by_the_system_resolver(server, host):
+    """Numeric and named forms of loopback go through the real resolver (no DNS
+    traffic: getaddrinfo answers them locally) and are refused before connecting."""
+    async with Fetcher(dataclasses.replace(CONFIG, allow_hosts=(), max_attempts=1)) as f:
+        with pytest.raises((BlockedAddress, InvalidURL)):
+            await f.fetch(f"http://{host}:{server.port}/")
+    assert not server.requests
