@@ -128,8 +128,8 @@ def topic_problems(spec: TopicSpec, state: TopicState) -> tuple[list[str], list[
         fix = (f"kafka-configs.sh --bootstrap-server ... --alter --entity-type topics --entity-name {spec.name} "
                f"--add-config {name}={wanted}")
         if name in _MUST_MATCH:
-            errors.append(f"topic {spec.name!r} has {name}={have} but newswire needs {name}={wanted} "
-                          f"(the {spec.role} topic is keyed by {spec.key}): run {fix}")
+            why = f" (the {spec.role} topic is keyed by {spec.key})" if spec.key else ""
+            errors.append(f"topic {spec.name!r} has {name}={have} but newswire needs {name}={wanted}{why}: run {fix}")
         else:
             warnings.append(f"topic {spec.name!r} has {name}={have}, newswire would create it with {wanted} "
                             f"(to align: {fix})")

@@ -99,3 +99,13 @@ def test_topic_table_documents_every_topic():
     for spec in topic_specs(Settings()):
         assert f"`{spec.name}`" in table and spec.key in table
     assert "`compact`" in table
+
+
+def test_specs_declared_elsewhere_in_the_positional_shape_are_compared_too():
+    # workers/feeds declares its topics as TopicSpec(role, name, partitions, replication, config, doc).
+    spec = TopicSpec("feeds", "newswire.feeds", 6, 1, {"cleanup.policy": "compact"}, "Feed subscriptions.")
+    errors, _ = topic_problems(spec, state_like(spec, partitions=2, config={"cleanup.policy": "delete"}))
+    assert len(errors) == 2
+    assert "'newswire.feeds' has 2 partitions" in errors[0]
+    assert errors[1].startswith("topic 'newswire.feeds' has cleanup.policy=delete but newswire needs "
+                                "cleanup.policy=compact: run ")
