@@ -139,6 +139,8 @@ class AddressPolicy:
 
     def check_literal(self, host: str) -> None:
         """Check a URL host that is an IP literal; host names are left to the resolver."""
+        if ":" not in host and not host[-1:].isdigit():
+            return  # a name (IPv4 literals end in a digit, IPv6 ones hold a colon)
         ip = _parse_ip(host)
         if ip is not None:
             self.check_address(host, str(ip))

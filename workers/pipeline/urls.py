@@ -33,6 +33,7 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 8192
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_BAD_HOST_CHARS = re.compile(r"[ <>\"{}|\\^`%@/?#\[\]]")
 
 # Exact parameter names (compared lower-case) that only track the visitor.
 TRACKING_PARAMS = frozenset({
@@ -92,7 +93,7 @@ def _check_host_syntax(host: str) -> None:
         except ValueError:
             raise InvalidURL(f"bad IPv6 address {host!r}") from None
         return
-    if any(ch in host for ch in " <>\"{}|\\^`%@/?#[]"):
+    if _BAD_HOST_CHARS.search(host):
         raise InvalidURL(f"bad host name {host!r}")
 
 
