@@ -14,6 +14,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.partitioner import murmur2
 
 from tests.helpers.expectations import SEED_EXPECTED, SEED_HTML, assert_seed_record
@@ -23,7 +24,7 @@ from workers import schemas
 from workers.devserver import PageServer
 from workers.pipeline.urls import canonicalize_url
 from workers.settings import Settings
-from workers.topics import TopicMismatch, ensure_topics
+from workers.topics import TopicMismatch, ensure_topics, topic_specs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "consume_articles.py"
@@ -314,6 +315,12 @@ async def test_missing_topics_are_created_as_specified_and_then_accepted(kafka_b
     await admin.start()
     try:
         described = {d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(created)}
+        responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in created])
     finally:
         await admin.close()
     assert set(described.values()) == {2}
+    configs = {res[3]: {e[0]: e[1] for e in res[4]} for r in responses for res in r.resources}
+    for spec in topic_specs(settings):
+        for name, value in spec.config.items():
+            assert configs[spec.name][name] == value, (spec.name, name)
+    assert configs[settings.articles_topic]["cleanup.policy"] == "compact"
