@@ -227,3 +227,32 @@ def test_recognizer_is_one_per_config_and_loads_only_ner(recognizer):
     assert get_recognizer(EntityConfig()) is recognizer
     assert get_recognizer(EntityConfig(languages=("en", "fr"))) is not recognizer
     assert recognizer.nlp.pipe_names == ["ner"]
+
+
+def test_entities_never_run_across_a_line_break(recognizer):
+    text = "Lamp designed by Achille Castiglioni\nMilano, 1962"
+    # Bare spaCy (no parser, so no sentence starts) joins the two lines...
+    assert any("\n" in ent.text.strip() for ent in recognizer.nlp(text).ents)
+    # ...the stage marks a sentence start after each line break, so it cannot.
+    result = recognizer.enrich("Design classics", text, "en")
+    assert "Achille Castiglioni" in names(result.entities)
+    assert_mentions_point_at_their_names(result, "Design classics", text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\x00\x01\x02 control characters \x7f",
+        "🙂" * 2_000,
+        "x" * 120_000,  # one "word" longer than max_chars: cut hard
+        ("word " * 30_000).strip(),  # no paragraph breaks: cut at spaces
+        "\n\n\n" * 1_000 + "London is big." + "\n" * 5_000,
+        "<html><body><p>Markup that was never extracted, Paris</p></body></html>",
+        "– — … “ ” « » ‹ › ¿ ¡ · • ‰ ″ ′",
+    ],
+    ids=["control", "emoji", "one-long-token", "no-breaks", "mostly-newlines", "markup", "punctuation"],
+)
+def test_odd_texts_do_not_crash(recognizer, text):
+    result = recognizer.enrich("", text, "en")
+    assert result.status in {STATUS_OK, STATUS_UNSUPPORTED_LANGUAGE}
+    assert_mentions_point_at_their_names(result, "", text)
