@@ -21,7 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any, Iterable, TextIO
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 import orjson
 

@@ -32,8 +32,15 @@ from .errors import ConfigError
 from .kafka_options import aiokafka_options
 from .settings import Settings
 
-__all__ = ["TopicSpec", "TopicState", "TopicMismatch", "topic_specs", "topic_problems", "ensure_topics",
-           "topics_markdown"]
+__all__ = [
+    "TopicMismatch",
+    "TopicSpec",
+    "TopicState",
+    "ensure_topics",
+    "topic_problems",
+    "topic_specs",
+    "topics_markdown",
+]
 
 log = logging.getLogger("newswire.topics")
 
@@ -250,9 +257,10 @@ def topics_markdown(settings: Settings | None = None) -> str:
         schema = f"[`{spec.schema}.v1`](../schemas/{spec.schema}.v1.json)" if spec.schema else "-"
         rows.append(f"| {spec.role} | `{spec.name}` (`{setting_of.get(spec.role, '')}`) | {spec.key} | {schema} | "
                     f"{retention} | {spec.doc} |")
-    rows += ["", f"Every topic is created with `NEWSWIRE_TOPIC_PARTITIONS` partitions (default "
-                 f"{settings.topic_partitions}) and replication factor `NEWSWIRE_TOPIC_REPLICATION` (default "
-                 f"{settings.topic_replication})."]
+    sizes = (f"Every topic is created with `NEWSWIRE_TOPIC_PARTITIONS` partitions (default "
+             f"{settings.topic_partitions}) and replication factor `NEWSWIRE_TOPIC_REPLICATION` (default "
+             f"{settings.topic_replication}).")
+    rows += ["", sizes]
     return "\n".join(rows) + "\n"
 
 

@@ -15,8 +15,8 @@ from jsonschema import Draft202012Validator
 from workers import schemas
 from workers.errors import HTTPStatusError, InvalidMessage
 from workers.handler import _entity_messages
-from workers.pipeline.extract import Block
 from workers.pipeline.entities import Entity, Mention
+from workers.pipeline.extract import Block
 from workers.pipeline.record import (
     ARTICLE_SCHEMA_VERSION,
     DEADLETTER_SCHEMA_VERSION,
@@ -270,8 +270,8 @@ def test_entity_messages_validate_and_are_keyed_by_label_and_name():
 
 @pytest.mark.parametrize("value", [
     b'{"url": "https://e.com/a"}',
-    b'{"url": "https://e.com/a", "source": "feed", "submitted_at": "2024-02-07T10:00:00Z",'
-    b' "metadata": {"title": "T", "published": "Wed, 07 Feb 2024", "x": [1]}}',
+    (b'{"url": "https://e.com/a", "source": "feed", "submitted_at": "2024-02-07T10:00:00Z",'
+     b' "metadata": {"title": "T", "published": "Wed, 07 Feb 2024", "x": [1]}}'),
     b'{"url": "https://e.com/a", "source": null, "metadata": null}',
     b'"https://e.com/a"',
 ])

@@ -6,7 +6,13 @@ import pytest
 
 from workers import schemas
 from workers.settings import Settings
-from workers.topics import TopicSpec, TopicState, topic_problems, topic_specs, topics_markdown
+from workers.topics import (
+    TopicSpec,
+    TopicState,
+    topic_problems,
+    topic_specs,
+    topics_markdown,
+)
 
 
 def spec_of(role: str, settings: Settings | None = None) -> TopicSpec:
