@@ -210,9 +210,10 @@ def test_seed_record_carries_the_submission_context(outputs, pages):
 # -- consuming ---------------------------------------------------------------------------------------
 
 
-def _run(args: list[str], env: dict[str, str], stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(args, env={**os.environ, **env}, input=stdin, capture_output=True, timeout=timeout, check=False,
-                          cwd=ROOT)
+def _run(args: list[str], env: dict[str, str], stdin: bytes | None = None,
+         timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(args, env={**os.environ, **env}, input=stdin, capture_output=True, timeout=timeout,
+                          check=False, cwd=ROOT)
 
 
 def _example(env, *extra: str) -> subprocess.CompletedProcess:
