@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 import socket
+import ssl
 import stat
 import struct
 import subprocess
@@ -368,3 +371,153 @@ def test_metadata_request_bodies_match_the_protocol() -> None:
     assert broker.metadata_request_body(4) == b"\x00\x00\x00\x00\x00"
     assert broker.metadata_request_body(8) == b"\x00\x00\x00\x00\x00\x00\x00"
     assert broker.parse_metadata_broker_count(struct.pack(">ii", 0, 2), 3) == 2
+
+
+# -- secure mode ----------------------------------------------------------------------------------------------
+
+
+def secure_config() -> broker.BrokerConfig:
+    return broker.BrokerConfig(port=29092, controller_port=29093, cluster_id=broker.new_cluster_id(), secure=True)
+
+
+def test_secure_properties_offer_clients_sasl_ssl_only(tmp_path: Path) -> None:
+    secrets = broker.SecureSecrets(admin_password="adminpw", client_password="clientpw", keystore_password="storepw")
+    props = parse_properties(broker.server_properties(secure_config(), tmp_path, secrets))
+
+    assert props["listeners"] == "SASL_SSL://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093"
+    assert props["advertised.listeners"] == "SASL_SSL://127.0.0.1:29092"
+    assert "PLAINTEXT" not in props["listener.security.protocol.map"]  # no plaintext way in, controller included
+    assert props["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SSL"
+    assert props["listener.name.controller.ssl.client.auth"] == "required"
+    assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+    assert props["inter.broker.listener.name"] == "SASL_SSL"
+    assert 'username="admin" password="adminpw"' in props["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+    assert props["ssl.keystore.location"] == str(tmp_path / "tls" / "broker.p12")
+    assert props["ssl.keystore.password"] == "storepw"
+    with pytest.raises(ValueError):
+        broker.server_properties(secure_config(), tmp_path)  # secure without its secrets is a bug
+
+
+def test_make_tls_issues_a_ca_a_loopback_server_cert_and_a_client_cert(tmp_path: Path) -> None:
+    if subprocess.run(["which", "openssl"], capture_output=True).returncode != 0:
+        pytest.skip("openssl not installed")
+    tls = tmp_path / "tls"
+    broker.make_tls(tls, "storepw")
+
+    def verify(purpose: str, cert: str) -> str:
+        done = subprocess.run(["openssl", "verify", "-CAfile", "ca.crt", "-purpose", purpose, cert],
+                              cwd=tls, capture_output=True, text=True)
+        return done.stdout + done.stderr
+
+    assert verify("sslserver", "broker.crt").strip().endswith("OK")
+    assert verify("sslclient", "client.crt").strip().endswith("OK")
+    decoded = ssl._ssl._test_decode_cert(str(tls / "broker.crt"))  # type: ignore[attr-defined]
+    assert ("IP Address", "127.0.0.1") in decoded["subjectAltName"]
+    keystore = subprocess.run(["openssl", "pkcs12", "-in", "broker.p12", "-passin", "pass:storepw", "-nokeys"],
+                              cwd=tls, capture_output=True, text=True)
+    assert keystore.returncode == 0 and "BEGIN CERTIFICATE" in keystore.stdout
+    assert stat.S_IMODE((tls / "client.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tls / "ca.key").stat().st_mode) == 0o600
+    assert not (tls / "broker.key").exists()  # only inside the password-protected keystore
+
+    before = (tls / "ca.crt").read_bytes()
+    broker.make_tls(tls, "storepw")
+    assert (tls / "ca.crt").read_bytes() == before  # made once, kept across restarts
+
+
+def test_secure_configure_writes_private_secrets_and_client_settings(tmp_path: Path) -> None:
+    if subprocess.run(["which", "openssl"], capture_output=True).returncode != 0:
+        pytest.skip("openssl not installed")
+    config = broker.configure(tmp_path, broker.free_port(), secure=True)
+    assert config.secure
+    for private in ("secure.json", "server.properties"):
+        assert stat.S_IMODE((tmp_path / private).stat().st_mode) == 0o600, private
+
+    settings = broker.client_settings(tmp_path)
+    stored = json.loads((tmp_path / "secure.json").read_text())
+    assert settings["NEWSWIRE_BOOTSTRAP_SERVERS"] == config.bootstrap
+    assert settings["NEWSWIRE_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert settings["NEWSWIRE_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert settings["NEWSWIRE_SASL_PASSWORD"] == stored["client_password"] != stored["admin_password"]
+    assert Path(settings["NEWSWIRE_SSL_CAFILE"]).is_file()
+
+    assert broker.configure(tmp_path) == config  # the mode is remembered
+    with pytest.raises(ConfigError) as raised:
+        broker.configure(tmp_path, secure=False)
+    assert_one_line(raised.value.detail)
+    assert "another --dir" in raised.value.detail
+
+
+def test_plaintext_dir_cannot_turn_secure(tmp_path: Path) -> None:
+    broker.configure(tmp_path, broker.free_port())
+    assert broker.client_settings(tmp_path) == {"NEWSWIRE_BOOTSTRAP_SERVERS": broker._load_config(tmp_path).bootstrap}
+    with pytest.raises(ConfigError) as raised:
+        broker.configure(tmp_path, secure=True)
+    assert "plaintext broker" in raised.value.detail and "--secure" in raised.value.detail
+
+
+def test_missing_openssl_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", path_with(tmp_path))
+    with pytest.raises(ConfigError) as raised:
+        broker.make_tls(tmp_path / "tls", "pw")
+    assert_one_line(raised.value.detail)
+    assert "`openssl` was not found" in raised.value.detail and "install" in raised.value.detail
+
+
+def test_scram_client_matches_the_rfc_5802_computation() -> None:
+    """Server side computed independently here, as Kafka's ScramSaslServer does."""
+    client = broker.ScramClient("news,wire", "pencil", nonce="clientnonce")
+    assert client.first_message() == b"n,,n=news=2Cwire,r=clientnonce"
+    salt, iterations = b"salty", 4096
+    server_first = f"r=clientnonceSERVER,s={base64.b64encode(salt).decode()},i={iterations}".encode()
+    final = client.final_message(server_first).decode()
+    without_proof, proof = final.rsplit(",p=", 1)
+    assert without_proof == "c=biws,r=clientnonceSERVER"
+
+    salted = hashlib.pbkdf2_hmac("sha512", b"pencil", salt, iterations)
+    stored_key = hashlib.sha512(hmac.digest(salted, b"Client Key", "sha512")).digest()
+    auth_message = f"n=news=2Cwire,r=clientnonce,{server_first.decode()},{without_proof}".encode()
+    signature = hmac.digest(stored_key, auth_message, "sha512")
+    client_key = bytes(a ^ b for a, b in zip(base64.b64decode(proof), signature))
+    assert hashlib.sha512(client_key).digest() == stored_key  # the server would accept this proof
+
+    server_signature = hmac.digest(hmac.digest(salted, b"Server Key", "sha512"), auth_message, "sha512")
+    client.verify_server_final(b"v=" + base64.b64encode(server_signature))
+    with pytest.raises(ConnectionError):
+        client.verify_server_final(b"v=" + base64.b64encode(b"x" * 64))
+    with pytest.raises(ConnectionError):
+        broker.ScramClient("u", "p", nonce="abc").final_message(b"r=evil,s=c2FsdA==,i=4096")
+
+
+# -- test brokers die with their caller ------------------------------------------------------------------------
+
+
+def test_stop_with_caller_stops_the_child_when_the_caller_is_killed(tmp_path: Path) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux only")
+    pid_file = tmp_path / "child.pid"
+    caller = subprocess.Popen([sys.executable, "-c", f"""
+import subprocess, sys, time
+from workers import broker
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True,
+                         preexec_fn=broker._stop_with_parent())
+open({str(pid_file)!r}, "w").write(str(child.pid))
+time.sleep(120)
+"""])
+    try:
+        for _ in range(200):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            threading.Event().wait(0.05)
+        child = int(pid_file.read_text())
+        assert broker._is_alive(child)
+    finally:
+        caller.kill()  # SIGKILL: no finalizer of the caller runs
+        caller.wait()
+    gone = threading.Event()
+    for _ in range(200):
+        if not broker._is_alive(child):
+            gone.set()
+            break
+        gone.wait(0.05)
+    assert gone.is_set()
