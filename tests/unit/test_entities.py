@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from workers.errors import EnrichError
 from workers.pipeline.entities import (
     STATUS_DISABLED,
     STATUS_NO_TEXT,
@@ -239,20 +240,47 @@ def test_entities_never_run_across_a_line_break(recognizer):
     assert_mentions_point_at_their_names(result, "Design classics", text)
 
 
+@pytest.fixture(scope="module")
+def small_chunks() -> EntityRecognizer:
+    """Chunks of 2,000 characters, so chunking is exercised on small texts (model shared)."""
+    return EntityRecognizer(EntityConfig(max_chars=2_000))
+
+
 @pytest.mark.parametrize(
     "text",
     [
         "\x00\x01\x02 control characters \x7f",
-        "🙂" * 2_000,
-        "x" * 120_000,  # one "word" longer than max_chars: cut hard
-        ("word " * 30_000).strip(),  # no paragraph breaks: cut at spaces
+        "🙂" * 300,
+        "x" * 5_000,  # one "word" longer than max_chars: cut hard
+        ("word " * 2_000).strip(),  # no paragraph breaks: cut at spaces
         "\n\n\n" * 1_000 + "London is big." + "\n" * 5_000,
         "<html><body><p>Markup that was never extracted, Paris</p></body></html>",
         "– — … “ ” « » ‹ › ¿ ¡ · • ‰ ″ ′",
+        "Broken \ud800 surrogate from a bad decoder, then London and Paris in one sentence.",
     ],
-    ids=["control", "emoji", "one-long-token", "no-breaks", "mostly-newlines", "markup", "punctuation"],
+    ids=["control", "emoji", "one-long-token", "no-breaks", "mostly-newlines", "markup", "punctuation",
+         "lone-surrogate"],
 )
-def test_odd_texts_do_not_crash(recognizer, text):
-    result = recognizer.enrich("", text, "en")
+def test_odd_texts_do_not_crash(small_chunks, text):
+    result = small_chunks.enrich("", text, "en")
     assert result.status in {STATUS_OK, STATUS_UNSUPPORTED_LANGUAGE}
     assert_mentions_point_at_their_names(result, "", text)
+
+
+class _BrokenPipeline:
+    """Stands in for a spaCy pipeline that fails on the input."""
+
+    def make_doc(self, content: str):
+        raise RuntimeError("tokenizer exploded")
+
+
+def test_ner_failure_is_an_enrich_error_that_survives_the_pool():
+    broken = EntityRecognizer(EntityConfig())
+    broken._nlp = _BrokenPipeline()  # type: ignore[assignment]
+    with pytest.raises(EnrichError) as caught:
+        broken.enrich(TITLE, TEXT, "en")
+    assert caught.value.code == "enrich_failed" and caught.value.stage == "enrich"
+    assert "tokenizer exploded" in str(caught.value)
+    assert pickle.loads(pickle.dumps(caught.value)).code == "enrich_failed"
+    # Records that need no NER never reach the pipeline, so they still succeed.
+    assert broken.enrich(None, "", None).status == STATUS_NO_TEXT

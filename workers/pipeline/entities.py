@@ -40,14 +40,16 @@ How NER runs:
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from ..errors import ConfigError
+from ..errors import ConfigError, EnrichError
 from ._merge import Entity, Mention, RawMention, is_plausible_name, merge_mentions, trim_span
-from .language import choose_language
+from .language import SAMPLE_CHARS, choose_language, normalise_language_tag
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -69,6 +71,8 @@ __all__ = [
     "STATUS_DISABLED",
 ]
 
+logger = logging.getLogger(__name__)
+
 STATUS_OK = "ok"
 STATUS_UNSUPPORTED_LANGUAGE = "unsupported_language"
 STATUS_NO_TEXT = "no_text"
@@ -80,6 +84,7 @@ _NOT_FOR_NER = ("parser", "tagger", "lemmatizer", "attribute_ruler", "senter", "
 # Shared embedding components: kept only when the NER listens to them.
 _EMBEDDERS = ("tok2vec", "transformer")
 _TITLE_SEPARATOR = "\n\n"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(slots=True)
@@ -150,6 +155,9 @@ class EntityRecognizer:
 
     def make_doc(self, content: str) -> Doc:
         """Tokenise and mark a sentence start after every line break."""
+        if _SURROGATE.search(content):
+            # spaCy cannot hash lone surrogates; one char for one keeps offsets.
+            content = _SURROGATE.sub("\ufffd", content)
         doc = self.nlp.make_doc(content)
         # spaCy keeps any whitespace other than one space as its own token, so
         # every line break sits in a space token.
@@ -168,12 +176,22 @@ class EntityRecognizer:
         return self.enrich_many([(title, text, declared_language)])[0]
 
     def enrich_many(self, items: Sequence[tuple[str | None, str, str | None]]) -> list[Enrichment]:
+        """Enrich several articles, their chunks batched through one ``nlp.pipe``.
+
+        Raises :class:`ConfigError` if the model cannot be loaded and
+        :class:`EnrichError` if NER fails on the input; never for the language.
+        """
         jobs = [self._plan(title, text, declared) for title, text, declared in items]
         runnable = [i for i, job in enumerate(jobs) if job.status == STATUS_OK]
         if runnable:
-            stream = ((self.make_doc(seg.content), seg) for seg in self._segments(jobs, runnable))
-            for doc, seg in self.nlp.pipe(stream, as_tuples=True, batch_size=self.config.batch_size):
-                self._collect(jobs[seg.item], doc, seg)
+            nlp = self.nlp  # a load failure is a ConfigError, not the article's fault
+            try:
+                stream = ((self.make_doc(seg.content), seg) for seg in self._segments(jobs, runnable))
+                for doc, seg in nlp.pipe(stream, as_tuples=True, batch_size=self.config.batch_size):
+                    self._collect(jobs[seg.item], doc, seg)
+                return [self._finish(job) for job in jobs]
+            except Exception as exc:
+                raise EnrichError(f"{type(exc).__name__}: {exc}") from exc
         return [self._finish(job) for job in jobs]
 
     # -- steps ----------------------------------------------------------------
@@ -183,8 +201,13 @@ class EntityRecognizer:
         text = text or ""
         if not title.strip() and not text.strip():
             return _Job(title, text, None, 0.0, STATUS_NO_TEXT)
-        language, confidence = choose_language(f"{title}\n{text}" if title else text, declared,
-                                               self.config.languages)
+        head = text[:SAMPLE_CHARS]  # detection reads no further; no copy of a huge text
+        try:
+            language, confidence = choose_language(f"{title}\n{head}" if title else head, declared,
+                                                   self.config.languages)
+        except Exception:  # language never fails a record
+            logger.warning("language identification failed", exc_info=True)
+            language, confidence = normalise_language_tag(declared), 0.0
         if not self.config.enabled:
             status = STATUS_DISABLED
         elif language is None or language not in self.config.languages:
