@@ -12,8 +12,9 @@ controller at once) on 127.0.0.1 for development and the integration tests:
   (the broker's stdout and stderr).  Stopping and starting again on the same
   directory keeps topics, offsets and ports;
 * :func:`start` returns once the broker answers a real Kafka request
-  (ApiVersions, then a Metadata request listing the broker), and the broker
-  keeps running in its own session after the caller exits.
+  (ApiVersions, then a Metadata request listing the broker; in secure mode
+  after a SCRAM login over verified TLS), and the broker keeps running in its
+  own session after the caller exits.
 
 ``secure=True`` (``--secure``) serves clients on SASL_SSL only: a throwaway
 CA and broker certificate made with ``openssl``, SCRAM-SHA-512 users created
@@ -46,9 +47,9 @@ import shutil
 import signal
 import socket
 import ssl
+import string
 import struct
 import subprocess
-import string
 import sys
 import tempfile
 import threading
@@ -74,6 +75,10 @@ __all__ = [
     "stop",
     "status",
     "client_settings",
+    "make_tls",
+    "SecureSecrets",
+    "ScramClient",
+    "new_cluster_id",
     "free_port",
     "server_properties",
     "configure",
@@ -211,14 +216,20 @@ def ensure_jars() -> Path:
     """Resolve the Kafka server jars into :func:`jar_cache_dir` once and return that directory.
 
     A complete cache (marker file with the current pom's hash, every listed jar
-    present) is used as is, without ``mvn``.  Resolution goes to a temporary
-    sibling directory that replaces the cache only when Maven succeeded, under
-    a file lock, so concurrent starts neither run Maven twice nor see half a cache.
+    present) is used as is, without ``mvn``; so is a ``NEWSWIRE_KAFKA_CACHE``
+    that holds ``kafka_2.13-<version>.jar`` without a marker (e.g. the
+    ``libs/`` of a Kafka distribution), which is never written to.
+    Resolution goes to a temporary sibling directory that replaces the cache
+    only when Maven succeeded, under a file lock, so concurrent starts neither
+    run Maven twice nor see half a cache.
     """
     cache = jar_cache_dir()
     pom = _packaged("pom.xml")
     pom_hash = _pom_hash()
     if _cache_is_complete(cache, pom_hash):
+        return cache
+    provided = os.environ.get("NEWSWIRE_KAFKA_CACHE") and not (cache / CACHE_MARKER).exists()
+    if provided and (cache / f"kafka_2.13-{KAFKA_VERSION}.jar").is_file():
         return cache
     cache.parent.mkdir(parents=True, exist_ok=True)
     with _file_lock(cache.parent / f".{cache.name}.lock"):
@@ -584,10 +595,9 @@ def _is_alive(pid: int) -> bool:
             return True
         del _children[pid]
         return False
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.parent.parent.is_dir() and Path("/proc/self").exists():
+    if Path("/proc/self").exists():
         try:
-            state = stat.read_text().rsplit(")", 1)[1].split()[0]
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             return False
         return state not in {"Z", "X"}  # a zombie has exited; its parent just has not reaped it

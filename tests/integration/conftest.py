@@ -74,6 +74,11 @@ def external_bootstrap() -> str | None:
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     external = external_bootstrap()
     if external:
+        plaintext = os.environ.get("NEWSWIRE_SECURITY_PROTOCOL", "PLAINTEXT").upper() == "PLAINTEXT"
+        first = external.split(",")[0].strip()
+        if plaintext and not broker.probe(first, timeout_s=10):
+            pytest.fail(f"the broker given by NEWSWIRE_TEST_BOOTSTRAP/NEWSWIRE_BOOTSTRAP_SERVERS ({external}) does not "
+                        "answer Kafka requests; start it or unset the variable to let the tests start one", pytrace=False)
         yield KafkaBroker(bootstrap=external, dir=None)
         return
     dir = tmp_path_factory.mktemp("kafka-broker")

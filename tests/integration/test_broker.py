@@ -252,3 +252,12 @@ def test_session_fixture_gives_a_serving_broker(kafka_bootstrap: str, broker_dir
     assert broker.probe(kafka_bootstrap)
     if broker_dir is not None:  # started by this session, not reused
         assert broker.status(broker_dir).bootstrap == kafka_bootstrap
+
+
+async def test_session_broker_restarts_on_its_port_with_its_data(kafka_broker: Any) -> None:
+    topic = f"restart-{uuid.uuid4().hex[:8]}"
+    await produce(kafka_broker.bootstrap, topic, b"before the outage")
+    kafka_broker.stop()  # skips when the broker is external
+    assert not broker.probe(kafka_broker.bootstrap, timeout_s=1)
+    kafka_broker.start()
+    assert await consume_first(kafka_broker.bootstrap, topic) == b"before the outage"

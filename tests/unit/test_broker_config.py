@@ -208,6 +208,16 @@ def test_complete_cache_is_used_without_maven(monkeypatch: pytest.MonkeyPatch, t
     assert broker.ensure_jars() == cache
 
 
+def test_a_provided_jar_directory_is_used_as_is(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    libs = tmp_path / "kafka_2.13-4.1.1" / "libs"  # e.g. an unpacked Kafka distribution, no marker
+    libs.mkdir(parents=True)
+    (libs / f"kafka_2.13-{broker.KAFKA_VERSION}.jar").write_bytes(b"PK")
+    monkeypatch.setenv("NEWSWIRE_KAFKA_CACHE", str(libs))
+    monkeypatch.setenv("PATH", path_with(tmp_path))  # no mvn
+    assert broker.ensure_jars() == libs
+    assert sorted(p.name for p in libs.iterdir()) == [f"kafka_2.13-{broker.KAFKA_VERSION}.jar"]  # untouched
+
+
 @pytest.mark.parametrize("damage", ["stale pom hash", "jar missing"])
 def test_incomplete_cache_is_resolved_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, damage: str) -> None:
     cache = tmp_path / "cache"
