@@ -27,19 +27,35 @@ _TITLE_SEPARATORS = re.compile(r"\s+(?:[|–—·•»]|-{1,2}|::)\s+")
 _LONG_PARAGRAPH = 120  # characters
 
 
+def _key(text: str) -> str:
+    return " ".join(re.sub(r"[\W_]+", " ", text.casefold()).split())
+
+
+def _without_site(text: str, site: str | None) -> str:
+    """Drop the separator-delimited parts of a title that are the site's name."""
+    parts = _TITLE_SEPARATORS.split(text)
+    if site and len(parts) > 1:
+        kept = [p for p in parts if _key(p) != _key(site)]
+        if kept and len(kept) < len(parts):
+            return " - ".join(kept)
+    return text
+
+
 def page_headline(raw_html: str) -> str | None:
     """The page's headline, independent of the extractor under test:
-    og:title, else twitter:title, else the first <h1>, else <title> minus a site suffix."""
+    og:title (minus og:site_name), else twitter:title, else the first <h1>,
+    else the longest part of <title>."""
     try:
         tree = lxml_html.fromstring(raw_html)
     except Exception:
         return None
+    sites = tree.xpath('//meta[@property="og:site_name"]/@content')
+    site = " ".join(sites[0].split()) if sites else None
     for prop in ("og:title", "twitter:title"):
         for meta in tree.xpath(f'//meta[@property="{prop}" or @name="{prop}"]/@content'):
             text = " ".join(meta.split())
             if text:
-                parts = _TITLE_SEPARATORS.split(text)
-                return max(parts, key=len) if len(parts) > 1 else text
+                return _without_site(text, site)
     for h1 in tree.iter("h1"):
         text = " ".join(h1.text_content().split())
         if text:

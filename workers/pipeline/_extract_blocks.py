@@ -151,6 +151,33 @@ def _table_block(el: _Element) -> RawBlock | None:
     return RawBlock("table", "\n".join(rows), link_chars, len(rows))
 
 
+_BLOCK_TAGS = frozenset({"p", "head", "list", "quote", "table"})
+
+
+def _is_layout_table(el: _Element) -> bool:
+    """A table used for page layout: some cell holds paragraphs/headings/lists."""
+    return any(
+        isinstance(child.tag, str) and child.tag in _BLOCK_TAGS
+        for cell in el.iter("cell")
+        for child in cell
+    )
+
+
+def _walk_layout_table(el: _Element, out: list[RawBlock]) -> None:
+    """Each cell of a layout table is a container: its blocks join the article flow."""
+    for cell in el.iter("cell"):
+        if cell.getparent() is not None and cell.getparent().getparent() is not el:
+            continue  # cells of nested tables are reached through their own table
+        if any(isinstance(c.tag, str) and c.tag in _BLOCK_TAGS for c in cell):
+            if cell.text and cell.text.strip():
+                out.append(RawBlock("paragraph", clean_space(cell.text)))
+            _walk(cell, out)
+        else:
+            text, links = _text_of(cell)
+            if text:
+                out.append(RawBlock("paragraph", text, links))
+
+
 def _heading_level(el: _Element) -> int:
     rend = el.get("rend") or ""
     if len(rend) == 2 and rend[0] == "h" and rend[1].isdigit():
@@ -169,6 +196,8 @@ def _walk(el: _Element, out: list[RawBlock]) -> None:
             block = RawBlock("heading", " ".join(text.split()), links, level=_heading_level(child))
         elif tag == "list":
             block = _list_block(child)
+        elif tag == "table" and _is_layout_table(child):
+            _walk_layout_table(child, out)
         elif tag == "table":
             block = _table_block(child)
         elif tag == "quote":
@@ -183,7 +212,7 @@ def _walk(el: _Element, out: list[RawBlock]) -> None:
             block = RawBlock("paragraph", text, links)
         if block is not None and block.text:
             out.append(block)
-        if tag in _CONTAINERS and child.tail and child.tail.strip():
+        if child.tail and child.tail.strip():
             out.append(RawBlock("paragraph", clean_space(child.tail)))
 
 

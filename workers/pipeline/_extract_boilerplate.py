@@ -159,20 +159,28 @@ _TAIL_HEADINGS = {
     "leave a comment", "join the conversation", "share this", "share this article", "share", "newsletter",
     "sign up", "subscribe", "about the author", "lesen sie auch", "mehr zum thema", "lire aussi",
     "à lire aussi", "sur le même sujet", "lee también", "leia também", "leggi anche", "explore further",
-    "most read in", "something to consider", "more in this category", "in other news",
+    "most read in", "something to consider", "more in this category", "in other news", "partner news",
+    "partner content", "from our partners", "around the web", "promoted stories", "sponsored stories",
+    "from the web", "paid content", "promoted content", "you may be interested in", "suggested reading",
 }
 
 # Short blocks only: a long paragraph that mentions a newsletter is article text.
 _MAX_WORDS_TEXT_RULE = 60
 _MAX_WORDS_LEADIN = 30
+# Under a "Related"/"Top stories" label, blurbs up to this length are teasers.
+_MAX_WORDS_TEASER = 30
+_MIN_WORDS_PROSE = 20
 
 
-def is_boilerplate_text(text: str, title_key: str = "") -> bool:
+def is_boilerplate_text(text: str, title_keys: tuple[str, ...] = ()) -> bool:
     """True for a block that is template text.
 
-    ``title_key`` (the normalised headline) keeps "Read more: <this headline>"
-    for the dedupe stage, which counts it as a title repeat.
+    ``title_keys`` (the normalised headline forms) keep "Read more: <this
+    headline>" for the dedupe stage, which counts it as a title repeat.
     """
+    words = word_count(text)
+    if words > _MAX_WORDS_TEXT_RULE and words > 80:
+        return False  # every rule below is about short blocks; most paragraphs stop here
     key = normalise(text)
     if not key:
         return True
@@ -180,9 +188,8 @@ def is_boilerplate_text(text: str, title_key: str = "") -> bool:
         return True
     if _BARE_URL.match(text) or _BARE_DATETIME.match(text):
         return True
-    words = word_count(text)
     if words <= _MAX_WORDS_LEADIN and _LEADIN.match(text):
-        if not (title_key and title_key in key):
+        if not any(f" {t} " in f" {key} " for t in title_keys if t):
             return True
     if words <= _MAX_WORDS_CONTACT and _EMAIL.search(text):
         return True
@@ -224,17 +231,30 @@ def _is_link_line(block: RawBlock) -> bool:
     return block.type in ("paragraph", "heading") and block.link_ratio >= 0.9 and word_count(block.text) <= 25
 
 
-def strip_boilerplate(blocks: list[RawBlock], title_key: str = "") -> tuple[list[RawBlock], int]:
+def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) -> tuple[list[RawBlock], int]:
     """Drop template blocks; return the kept blocks and how many were removed."""
     kept: list[RawBlock] = []
     removed = 0
     skipping_tail_section = False
-    for block in blocks:
+    # prose_after[i]: a long prose paragraph occurs at or after block i; a label such
+    # as "Most read" mid-article (its widget already gone) must not eat the article
+    prose_after = [False] * (len(blocks) + 1)
+    for i in range(len(blocks) - 1, -1, -1):
+        b = blocks[i]
+        prose_after[i] = prose_after[i + 1] or (
+            b.type in ("paragraph", "quote") and b.link_ratio < 0.3 and word_count(b.text) > _MIN_WORDS_PROSE
+        )
+    for index, block in enumerate(blocks):
         if skipping_tail_section:
             # after a "Related"/"Comments"/... heading, drop until a heading that is not template
             if block.type == "heading" and not is_tail_heading(block.text) and not is_boilerplate_text(block.text):
                 skipping_tail_section = False
-            elif block.type in ("list", "heading") or block.link_ratio > 0.5 or is_boilerplate_text(block.text):
+            elif (
+                block.type in ("list", "heading")
+                or block.link_ratio > 0.5
+                or (word_count(block.text) <= _MAX_WORDS_TEASER and not prose_after[index + 1])
+                or is_boilerplate_text(block.text)
+            ):
                 removed += 1
                 continue
             else:
@@ -245,7 +265,7 @@ def strip_boilerplate(blocks: list[RawBlock], title_key: str = "") -> tuple[list
             skipping_tail_section = True
             removed += 1
             continue
-        if block.type != "table" and is_boilerplate_text(block.text, title_key):
+        if block.type != "table" and is_boilerplate_text(block.text, title_keys):
             removed += 1
             continue
         kept.append(block)

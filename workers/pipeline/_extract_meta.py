@@ -25,6 +25,7 @@ __all__ = ["PageMeta", "read_metadata", "clean_authors"]
 @dataclass(slots=True)
 class PageMeta:
     title: str | None = None
+    title_variants: list[str] = field(default_factory=list)  # other declared forms of the headline
     h1: str | None = None
     authors: list[str] = field(default_factory=list)
     published: str | None = None  # date (YYYY-MM-DD)
@@ -242,28 +243,35 @@ def clean_authors(raw: Iterable[str]) -> list[str]:
     return out
 
 
+_BYLINE_XPATH = (
+    '//*[@rel="author" or @itemprop="author" or contains(@class, "byline") or contains(@class, "uthor")]'
+)
+_BYLINE_CLASSES = re.compile(r"byline|author[-_]?name|authorname|author__name|^author$|\bauthor\b", re.IGNORECASE)
+
+
 def _byline_from_page(tree: HtmlElement) -> list[str]:
-    """Visible byline: rel=author links, then elements whose class/itemprop says author/byline."""
-    found: list[str] = []
-    for link in tree.xpath('//a[contains(concat(" ", normalize-space(@rel), " "), " author ")]'):
-        text = link.text_content().strip()
-        if text:
-            found.append(text)
-    if found:
-        return found
-    for el in tree.xpath(
-        '//*[@itemprop="author"] | //*[contains(@class, "byline") or contains(@class, "author-name")'
-        ' or contains(@class, "authorName") or contains(@class, "author__name")]'
-    ):
-        if el.tag in ("meta", "link", "script", "style"):
+    """Visible byline: rel=author links, then elements whose itemprop/class says author/byline.
+
+    One XPath pass with cheap tests; the class filter is applied in Python."""
+    rel_links: list[str] = []
+    others: list[str] = []
+    for el in tree.xpath(_BYLINE_XPATH):
+        if el.tag in ("meta", "link", "script", "style", "body", "html", "article", "main", "section"):
+            continue
+        if el.get("rel") == "author":
+            text = el.text_content().strip()
+            if text:
+                rel_links.append(text)
+            continue
+        if len(others) >= 3:
+            continue
+        if el.get("itemprop") != "author" and not _BYLINE_CLASSES.search(el.get("class") or ""):
             continue
         name = el.find('.//*[@itemprop="name"]')
         text = (name if name is not None else el).text_content().strip()
         if text and len(text) < 100:
-            found.append(text)
-        if len(found) >= 3:
-            break
-    return found
+            others.append(text)
+    return rel_links or others
 
 
 # -- dates ---------------------------------------------------------------------
@@ -405,7 +413,7 @@ def _choose_title(
     declared = [t for t in (og, ld, html_title) if t]
     for h1 in h1s[:3]:
         key = normalise(h1)
-        if not key:
+        if not key or _site_part(h1, site_name, host):
             continue
         for t in declared:
             tk = normalise(t)
@@ -418,10 +426,57 @@ def _choose_title(
             return _strip_site_affix(t, site_name, host, fallback_longest=False)
     if html_title:
         for h1 in h1s[:3]:
-            if len(normalise(h1).split()) >= 2 and _overlap(h1, html_title) >= 0.6:
+            if (
+                len(normalise(h1).split()) >= 2
+                and not _site_part(h1, site_name, host)
+                and _overlap(h1, html_title) >= 0.6
+            ):
                 return h1
         return _strip_site_affix(html_title, site_name, host, fallback_longest=True)
     return h1s[0] if h1s else None
+
+
+_MIN_PART_WORDS = 5
+
+
+def _title_variants(
+    meta: PageMeta,
+    metas: dict[str, list[str]],
+    og_title: str | None,
+    ld_title: str | None,
+    h1s: list[str],
+    html_title: str | None,
+    host: str | None,
+) -> list[str]:
+    """Every other form in which the page declares its headline (og/twitter/JSON-LD
+    titles, the first <h1>, <title> without the site), for the dedupe stage:
+    templates repeat whichever form they were built with."""
+    candidates = [og_title, ld_title, _clean_title(_meta(metas, "twitter:title"))]
+    candidates += [_strip_site_affix(t, meta.site_name, host, fallback_longest=False) for t in candidates if t]
+    if html_title:
+        candidates.append(_strip_site_affix(html_title, meta.site_name, host, fallback_longest=True))
+    if h1s:
+        candidates.append(h1s[0])
+    # "Kicker: Headline – 'Quote'" - each long enough part is a form of the headline too
+    for text in [meta.title, *candidates]:
+        if text:
+            parts = _TITLE_SEPARATORS.split(text)
+            if len(parts) > 1:
+                candidates += [p for p in parts if len(normalise(p).split()) >= _MIN_PART_WORDS]
+    seen = {normalise(meta.title)} if meta.title else set()
+    variants: list[str] = []
+    for text in candidates:
+        if not text:
+            continue
+        key = normalise(text)
+        # two words, or a long unspaced (CJK/Thai) string
+        if not (len(key.split()) >= 2 or len(key) >= 8):
+            continue
+        if key in seen or _site_part(text, meta.site_name, host):
+            continue
+        seen.add(key)
+        variants.append(text)
+    return variants
 
 
 # -- entry point -----------------------------------------------------------------
@@ -466,14 +521,10 @@ def read_metadata(tree: HtmlElement, url: str | None) -> PageMeta:
     title_el = tree.find(".//title")
     html_title = _clean_title(title_el.text_content()) if title_el is not None else None
     ld_title = article.get("headline") or article.get("name")
-    meta.title = _choose_title(
-        _clean_title(_meta(metas, "og:title", "twitter:title", "dc.title")),
-        _clean_title(ld_title if isinstance(ld_title, str) else None),
-        h1s,
-        html_title,
-        meta.site_name,
-        host,
-    )
+    og_title = _clean_title(_meta(metas, "og:title", "twitter:title", "dc.title"))
+    ld_title = _clean_title(ld_title if isinstance(ld_title, str) else None)
+    meta.title = _choose_title(og_title, ld_title, h1s, html_title, meta.site_name, host)
+    meta.title_variants = _title_variants(meta, metas, og_title, ld_title, h1s, html_title, host)
 
     # authors: JSON-LD, <meta name=author>, article:author (names only), visible byline
     raw_authors = _names(article.get("author")) or _names(article.get("creator"))

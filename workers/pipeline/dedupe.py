@@ -37,9 +37,11 @@ import re
 from dataclasses import dataclass, field
 
 from workers.pipeline._extract_text import normalise, word_count
-from workers.pipeline.extract import Block
+from collections.abc import Iterable
 
-__all__ = ["DedupeResult", "dedupe_blocks", "is_title_repeat"]
+from workers.pipeline.extract import Block, ExtractedArticle
+
+__all__ = ["DedupeResult", "dedupe_article", "dedupe_blocks", "is_title_repeat"]
 
 _ELLIPSIS = re.compile(r"(?:\.\s*\.\s*\.|…)\s*[\"'”’»)]*\s*$")
 # "Read more: X", "ALSO READ | X", "Related » X", "Watch - X" ... up to four words then a separator
@@ -144,27 +146,44 @@ def _paragraph_keys(blocks: list[Block]) -> list[str]:
     return [normalise(b.text) for b in blocks if b.type in ("paragraph", "list", "table")]
 
 
-def dedupe_blocks(blocks: list[Block], title: str | None) -> DedupeResult:
+def _is_any_title(text: str, keys: list[str], block_type: str, max_words: int) -> bool:
+    # a block much longer than every title form cannot be one (cheap exit for prose)
+    if word_count(text) > max_words:
+        return False
+    return any(is_title_repeat(text, k) or _contains_title(text, k, block_type) for k in keys)
+
+
+def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterable[str] = ()) -> DedupeResult:
+    """Remove the template's repetitions from ``blocks`` (see the module doc).
+
+    ``alt_titles`` are other forms in which the page declares its headline
+    (``ExtractedArticle.title_variants``); their repeats count as title repeats.
+    """
     result = DedupeResult(blocks=[])
     removed = result.removed
-    title_key = normalise(title) if title else ""
+    keys: list[str] = []
+    for text in (title, *alt_titles):
+        key = normalise(text) if text else ""
+        if key and key not in keys:
+            keys.append(key)
+    # longest title form + a kicker / lead-in / site affix
+    max_words = max((len(k.split()) for k in keys), default=0) + _MAX_KICKER_WORDS + 4
 
-    # 1. title repeats (block level, then list lines)
+    # 1. title repeats: whole blocks, a title heading a longer block, single lines
     stage1: list[Block] = []
     for block in blocks:
-        if title_key and (
-            is_title_repeat(block.text, title_key) or _contains_title(block.text, title_key, block.type)
-        ):
+        if keys and _is_any_title(block.text, keys, block.type, max_words):
             removed["title_repeats"] += 1
             continue
-        if title_key:
-            rest = cut_leading_title(block.text, title_key)
+        for key in keys:
+            rest = cut_leading_title(block.text, key)
             if rest is not None:
                 removed["title_repeats"] += 1
                 block = Block(block.type, rest)
-        if title_key and block.type == "list" and "\n" in block.text:
+                break
+        if keys and block.type != "table" and "\n" in block.text:
             lines = block.text.split("\n")
-            kept = [line for line in lines if not is_title_repeat(line, title_key)]
+            kept = [line for line in lines if not _is_any_title(line, keys, "line", max_words)]
             if len(kept) < len(lines):
                 removed["title_repeats"] += len(lines) - len(kept)
                 if not kept:
@@ -212,3 +231,9 @@ def dedupe_blocks(blocks: list[Block], title: str | None) -> DedupeResult:
         previous_key = key
     result.blocks = out
     return result
+
+
+def dedupe_article(article: ExtractedArticle) -> DedupeResult:
+    """``dedupe_blocks`` with everything the extraction stage knows about the headline:
+    the chosen title and the other forms the page declares it in."""
+    return dedupe_blocks(article.blocks, article.title, alt_titles=article.title_variants)
