@@ -225,6 +225,16 @@ def _top_entities_line(record: dict, top: int = 5) -> str:
     return "top entities: " + ", ".join(f"{e['name']} ({e['label']})" for e in record["entities"][:top])
 
 
+async def _committed(bootstrap: str, group: str) -> dict:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items()}
+
+
 def test_example_consumer_prints_the_seed_title_and_top_entities(outputs, env):
     seed = next(orjson.loads(v) for _, _, v, h in outputs["articles"] if h["trace_id"] == b"trace-seed")
     group = f"{env['NEWSWIRE_GROUP_ID']}-example"
@@ -236,7 +246,10 @@ def test_example_consumer_prints_the_seed_title_and_top_entities(outputs, env):
     assert "Antony Blinken (PERSON)" in text
     assert "Harbour bridge reopens after repairs" in text
 
-    # The group committed what it printed: run again, it has nothing new to show.
+    # The group committed what it printed (offset = next message to read, per partition) ...
+    committed = asyncio.run(_committed(env["NEWSWIRE_BOOTSTRAP_SERVERS"], group))
+    assert sum(committed.values()) == len(outputs["articles"]), committed
+    # ... so running it again has nothing new to show.
     again = _example(env, "--group", group, "--from-beginning", "--timeout", "3")
     assert again.returncode == 0 and again.stdout == b"", again.stdout
 
