@@ -273,6 +273,10 @@ class _BrokenPipeline:
     def make_doc(self, content: str):
         raise RuntimeError("tokenizer exploded")
 
+    def pipe(self, stream, **kwargs):
+        for doc, context in stream:  # pulling the stream tokenises, like spaCy
+            yield doc, context
+
 
 def test_ner_failure_is_an_enrich_error_that_survives_the_pool():
     broken = EntityRecognizer(EntityConfig())
