@@ -236,7 +236,8 @@ def ensure_jars() -> Path:
         if _cache_is_complete(cache, pom_hash):
             return cache
         mvn = _require_tool("mvn", "install Apache Maven 3.8+ (e.g. `apt-get install maven`) so the Kafka "
-                                   f"{KAFKA_VERSION} jars can be fetched, or set NEWSWIRE_KAFKA_CACHE to a directory that holds them")
+                                   f"{KAFKA_VERSION} jars can be fetched, or set NEWSWIRE_KAFKA_CACHE to a "
+                                   "directory that holds them")
         staging = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
         try:
             (staging / "pom.xml").write_bytes(pom)
@@ -754,7 +755,7 @@ def metadata_request_body(version: int) -> bytes:
 
 def parse_metadata_broker_count(body: bytes, version: int) -> int:
     offset = 4 if version >= 3 else 0  # throttle_time_ms
-    (count,) = struct.unpack_from(">i", body, offset)
+    count: int = struct.unpack_from(">i", body, offset)[0]
     return count
 
 
@@ -786,7 +787,7 @@ class ScramClient:
         without_proof = f"c=biws,r={nonce}"
         self._auth_message = f"{self._client_first_bare},{text},{without_proof}"
         signature = hmac.digest(hashlib.sha512(client_key).digest(), self._auth_message.encode(), "sha512")
-        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
         self._server_key = hmac.digest(salted, b"Server Key", "sha512")
         return f"{without_proof},p={base64.b64encode(proof).decode()}".encode()
 

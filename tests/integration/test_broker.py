@@ -80,8 +80,9 @@ async def consume_first(bootstrap: str, topic: str) -> bytes:
         message = await asyncio.wait_for(consumer.getone(), CLIENT_TIMEOUT_S)
     finally:
         await consumer.stop()
-    assert message.value is not None
-    return message.value
+    value = message.value
+    assert isinstance(value, bytes)
+    return value
 
 
 class TestPlaintextBrokerThroughTheCli:
@@ -185,8 +186,9 @@ async def consume_first_with(options: dict[str, Any], topic: str) -> bytes:
         message = await asyncio.wait_for(consumer.getone(), CLIENT_TIMEOUT_S)
     finally:
         await consumer.stop()
-    assert message.value is not None
-    return message.value
+    value = message.value
+    assert isinstance(value, bytes)
+    return value
 
 
 class TestSecureBroker:

@@ -459,8 +459,8 @@ def test_secure_configure_writes_private_secrets_and_client_settings(tmp_path: P
 
 
 def test_plaintext_dir_cannot_turn_secure(tmp_path: Path) -> None:
-    broker.configure(tmp_path, broker.free_port())
-    assert broker.client_settings(tmp_path) == {"NEWSWIRE_BOOTSTRAP_SERVERS": broker._load_config(tmp_path).bootstrap}
+    config = broker.configure(tmp_path, broker.free_port())
+    assert broker.client_settings(tmp_path) == {"NEWSWIRE_BOOTSTRAP_SERVERS": config.bootstrap}
     with pytest.raises(ConfigError) as raised:
         broker.configure(tmp_path, secure=True)
     assert "plaintext broker" in raised.value.detail and "--secure" in raised.value.detail
@@ -488,7 +488,7 @@ def test_scram_client_matches_the_rfc_5802_computation() -> None:
     stored_key = hashlib.sha512(hmac.digest(salted, b"Client Key", "sha512")).digest()
     auth_message = f"n=news=2Cwire,r=clientnonce,{server_first.decode()},{without_proof}".encode()
     signature = hmac.digest(stored_key, auth_message, "sha512")
-    client_key = bytes(a ^ b for a, b in zip(base64.b64decode(proof), signature))
+    client_key = bytes(a ^ b for a, b in zip(base64.b64decode(proof), signature, strict=True))
     assert hashlib.sha512(client_key).digest() == stored_key  # the server would accept this proof
 
     server_signature = hmac.digest(hmac.digest(salted, b"Server Key", "sha512"), auth_message, "sha512")
