@@ -45,8 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newswire", description="Streaming ingestion worker for news on Kafka.")
     sub = parser.add_subparsers(dest="command")
 
-    from . import broker
+    from . import broker, schemas
     broker.add_cli(sub)
+    schemas.add_cli(sub)
 
     p = sub.add_parser("worker", help="run a worker in the consumer group")
     p.set_defaults(handler=_cmd_worker)

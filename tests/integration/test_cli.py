@@ -12,6 +12,7 @@ from tests.helpers.expectations import SEED_HTML, assert_seed_record
 from tests.helpers.kafka import unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
 from workers.devserver import PageServer
+from workers.schemas import validate_record
 
 
 def newswire(*args: str, env: dict[str, str] | None = None, input: bytes | None = None, timeout: float = 180):
@@ -24,7 +25,9 @@ def test_extract_prints_the_seed_record():
     assert result.returncode == 0, result.stderr.decode()
     lines = result.stdout.splitlines()
     assert len(lines) == 1
-    assert_seed_record(orjson.loads(lines[0]))
+    record = orjson.loads(lines[0])
+    assert_seed_record(record)
+    validate_record("article", record)
 
 
 def test_extract_keeps_input_order_and_reports_failures(tmp_path):
@@ -33,6 +36,8 @@ def test_extract_keeps_input_order_and_reports_failures(tmp_path):
     result = newswire("extract", "--no-entities", str(empty), str(SEED_HTML), str(tmp_path / "missing.html"))
     assert result.returncode == 1
     first, second, third = (orjson.loads(line) for line in result.stdout.splitlines())
+    validate_record("deadletter", first)
+    validate_record("article", second)
     assert first["error"] == "empty_text" and first["stage"] == "extract"
     assert second["title"].startswith("Blinken") and second["entities"] == []
     assert second["entities_status"] == "disabled"

@@ -9,6 +9,7 @@ from tests.helpers.expectations import SEED_HTML, assert_seed_record
 from tests.helpers.kafka import collect, produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
 from workers.devserver import PageServer, Route
+from workers.schemas import validate_record
 
 GOOD_PAGE = """<html lang="en"><head><title>Harbour bridge reopens after repairs</title></head><body>
 <article><h1>Harbour bridge reopens after repairs</h1>
@@ -60,6 +61,10 @@ async def test_urls_become_records_and_failures_dead_letters(kafka_bootstrap, wo
                           until=lambda f: len(f[topics[0]]) >= 2 and len(f[topics[1]]) >= 6, timeout=180)
     articles = {v["url"]: (k, v, h) for k, v, h in found[topics[0]]}
     letters = found[topics[1]]
+    for _, article, _ in found[topics[0]]:
+        validate_record("article", article)
+    for _, letter, _ in letters:
+        validate_record("deadletter", letter)
     assert len(articles) == 2, worker.log_tail()
     assert len(letters) == 6, letters
 

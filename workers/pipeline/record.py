@@ -16,12 +16,17 @@ from typing import Any
 import orjson
 
 from ..errors import NewswireError
+from ._merge import Entity
+from .extract import Block
 
 __all__ = [
     "ARTICLE_SCHEMA_VERSION",
     "DEADLETTER_SCHEMA_VERSION",
     "ArticleRecord",
     "DeadLetter",
+    "EntityMessage",
+    "ENTITY_SCHEMA_VERSION",
+    "entity_messages",
     "content_hash",
     "dead_letter",
     "dumps",
@@ -30,6 +35,7 @@ __all__ = [
 
 ARTICLE_SCHEMA_VERSION = "1.0"
 DEADLETTER_SCHEMA_VERSION = "1.0"
+ENTITY_SCHEMA_VERSION = "1.0"
 
 
 def utc_now_iso() -> str:
@@ -62,9 +68,9 @@ class ArticleRecord:
     image: str | None
     text: str
     word_count: int
-    blocks: list[Any]
-    entities: list[Any]
-    facts: list[Any]
+    blocks: list[Block]
+    entities: list[Entity]
+    facts: list[Entity]
     entities_status: str
     removed: dict[str, int]
     content_hash: str
@@ -90,6 +96,34 @@ class DeadLetter:
     id: str | None = None
     source: str | None = None
     schema_version: str = DEADLETTER_SCHEMA_VERSION
+
+
+@dataclass(slots=True)
+class EntityMessage:
+    """One (article, entity) pair on the entity stream, keyed "LABEL:name"."""
+
+    article_id: str
+    url: str
+    title: str | None
+    published: str | None
+    site_name: str | None
+    language: str | None
+    name: str
+    label: str
+    count: int
+    salience: float
+    schema_version: str = ENTITY_SCHEMA_VERSION
+
+    @property
+    def key(self) -> bytes:
+        return f"{self.label}:{self.name}".encode()
+
+
+def entity_messages(record: ArticleRecord) -> list[EntityMessage]:
+    return [EntityMessage(article_id=record.id, url=record.canonical_url, title=record.title,
+                          published=record.published, site_name=record.site_name, language=record.language,
+                          name=e.name, label=e.label, count=e.count, salience=e.salience)
+            for e in record.entities]
 
 
 def dead_letter(err: NewswireError, *, url: str | None, raw: bytes | None = None,
