@@ -16,7 +16,9 @@ send them) and a robots.txt.  For each concurrency it fetches ``--urls`` URLs
 
 Baseline and newswire runs alternate in adjacent pairs (``--repeat`` pairs);
 the table gives the median pages/s of each, the median of the per-pair ratios
-newswire / baseline, and the range of those ratios.
+newswire / baseline, the range of those ratios, and the client's CPU time per
+page (the server runs in another process, so it is not counted).  On a shared,
+loaded machine the CPU time per page is the steadier of the two figures.
 """
 
 from __future__ import annotations
@@ -152,21 +154,25 @@ def main(argv: list[str] | None = None) -> None:
         urls = [f"http://127.0.0.1:{port}/page/{i % n_pages}?n={i}" for i in range(args.urls)]
         print(f"{args.urls} URLs over {n_pages} pages from 127.0.0.1 ({'gzip' if args.gzip else 'identity'}), "
               f"median of {args.repeat} paired runs; server in a separate process")
-        print(f"{'concurrency':>11}  {'baseline p/s':>12}  {'newswire p/s':>12}  {'ratio':>6}  {'ratio range':>11}")
+        print(f"{'concurrency':>11}  {'baseline p/s':>12}  {'newswire p/s':>12}  {'ratio':>6}  {'ratio range':>11}"
+              f"  {'CPU us/page base':>16}  {'newswire':>8}")
         for concurrency in levels:
-            base_runs, ours_runs, ratios = [], [], []
+            rates: dict[str, list[float]] = {"baseline": [], "newswire": []}
+            cpu: dict[str, list[float]] = {"baseline": [], "newswire": []}
+            ratios = []
             for r in range(args.repeat):
                 # Alternate which goes first, and pair adjacent runs: the machine's load drifts.
-                order = (run_baseline, run_newswire) if r % 2 == 0 else (run_newswire, run_baseline)
-                rates = {}
-                for runner in order:
+                order = [("baseline", run_baseline), ("newswire", run_newswire)]
+                for name, runner in order if r % 2 == 0 else order[::-1]:
+                    cpu_started = time.process_time()
                     seconds, _ = asyncio.run(runner(urls, concurrency))
-                    rates[runner] = len(urls) / seconds
-                base_runs.append(rates[run_baseline])
-                ours_runs.append(rates[run_newswire])
-                ratios.append(rates[run_newswire] / rates[run_baseline])
-            print(f"{concurrency:>11}  {statistics.median(base_runs):>12.0f}  {statistics.median(ours_runs):>12.0f}"
-                  f"  {statistics.median(ratios):>6.2f}  {min(ratios):>5.2f}-{max(ratios):<5.2f}")
+                    cpu[name].append((time.process_time() - cpu_started) / len(urls) * 1e6)
+                    rates[name].append(len(urls) / seconds)
+                ratios.append(rates["newswire"][-1] / rates["baseline"][-1])
+            print(f"{concurrency:>11}  {statistics.median(rates['baseline']):>12.0f}"
+                  f"  {statistics.median(rates['newswire']):>12.0f}"
+                  f"  {statistics.median(ratios):>6.2f}  {min(ratios):>5.2f}-{max(ratios):<5.2f}"
+                  f"  {statistics.median(cpu['baseline']):>16.0f}  {statistics.median(cpu['newswire']):>8.0f}")
     finally:
         server.terminate()
         server.join(5)
