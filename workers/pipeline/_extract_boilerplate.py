@@ -85,11 +85,13 @@ _PATTERNS = [
     r"^click to share on\b",
     r"\bshare (?:on|via) (?:facebook|twitter|x|linkedin|whatsapp|email|reddit)\b",
     # subscribe / newsletter / paywall
-    r"\bsign up (?:for|to) (?:our|the)\b.*\bnewsletter",
+    r"\bsign up (?:for|to)\b.{0,60}\bnewsletters?\b",
+    r"\bsubscribe (?:to|for)\b.{0,60}\bnewsletters?\b",
+    r"\bnewsletters?\b.{0,80}\b(?:in|to|into) your inbox\b",
+    r"\b(?:in|to|into) your inbox\b.{0,80}\bnewsletters?\b",
+    r"\bby subscribing to\b.{0,40}\bnewsletters?\b",
     r"\bsubscribe to (?:our|the)\b.*\b(?:newsletter|channel|podcast|feed)",
     r"^(?:get|receive) (?:our|the) [\w\s]{0,40}newsletter",
-    r"\bnewsletter\b.*\b(?:sign up|subscribe|inbox|delivered)",
-    r"\b(?:sign up|subscribe)\b.*\bnewsletter\b",
     r"^subscribe (?:now|today|for)\b",
     r"\balready (?:a )?subscriber\b",
     r"\bthis (?:article|content|story) is (?:for|available to) subscribers\b",
@@ -129,7 +131,6 @@ _PATTERNS = [
     r"^(?:additional reporting|reporting|writing|editing|compiled|contributing)\s*(?:by\b|:)",
     # calls to action
     r"^click here\b",
-    r"\b(?:inbox|delivered|subscrib\w*)\b.*\bnewsletters?\b",
     r"^if you (?:enjoyed|liked|found|appreciate[d]?) (?:this|our) (?:article|story|post|journalism|reporting)\b",
     r"^(?:support|become a member|donate)\b.{0,60}\b(?:journalism|reporting|member)\b",
 ]

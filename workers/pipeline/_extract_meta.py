@@ -28,8 +28,7 @@ class PageMeta:
     title_variants: list[str] = field(default_factory=list)  # other declared forms of the headline
     h1: str | None = None
     authors: list[str] = field(default_factory=list)
-    published: str | None = None  # date (YYYY-MM-DD)
-    published_at: str | None = None  # full ISO 8601 as declared, when it carries a time
+    published: str | None = None  # ISO 8601: datetime with offset when declared so, else the date
     site_name: str | None = None
     language: str | None = None
     description: str | None = None
@@ -282,7 +281,7 @@ _ISO = re.compile(
 
 
 def _iso(value: str | None) -> tuple[str, str | None] | None:
-    """(date, full ISO datetime or None) from an ISO-like string, or None."""
+    """(date, ISO datetime with offset or None) from an ISO-like string, or None."""
     if not value:
         return None
     m = _ISO.match(value)
@@ -294,12 +293,11 @@ def _iso(value: str | None) -> tuple[str, str | None] | None:
     date = f"{y}-{mo}-{d}"
     if hh is None:
         return date, None
-    full = f"{date}T{hh}:{mm}:{ss or '00'}"
-    if tz:
-        if tz != "Z" and ":" not in tz:
-            tz = tz[:3] + ":" + tz[3:]
-        full += "+00:00" if tz == "Z" else tz
-    return date, full
+    if not tz:
+        return date, None  # a wall-clock time without offset is ambiguous: keep the date
+    if tz != "Z" and ":" not in tz:
+        tz = tz[:3] + ":" + tz[3:]
+    return date, f"{date}T{hh}:{mm}:{ss or '00'}{'+00:00' if tz == 'Z' else tz}"
 
 
 def _page_date(tree: HtmlElement) -> tuple[str, str | None] | None:
@@ -555,7 +553,8 @@ def read_metadata(tree: HtmlElement, url: str | None) -> PageMeta:
     if not got:
         got = _page_date(tree) or _htmldate(tree, url)
     if got:
-        meta.published, meta.published_at = got
+        date, with_offset = got
+        meta.published = with_offset or date
 
     # language as declared: <html lang>, content-language, og:locale, JSON-LD inLanguage
     root = tree.getroottree().getroot()

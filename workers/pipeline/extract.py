@@ -67,7 +67,7 @@ class ExtractedArticle:
     title: str | None
     blocks: list[Block]
     authors: list[str]
-    published: str | None  # ISO 8601 date (YYYY-MM-DD)
+    published: str | None  # ISO 8601: "2024-02-07T09:30:00+00:00" when the page gives time and offset, else "2024-02-07"
     site_name: str | None
     language: str | None
     description: str | None
@@ -75,11 +75,13 @@ class ExtractedArticle:
     tags: list[str]
     image: str | None
     boilerplate_blocks: int
-    # extra, optional: the declared publication datetime with offset when the page gives a time
-    published_at: str | None = None
     # extra, optional: other forms the page declares its headline in (og:title, JSON-LD
     # headline, <h1>, <title> without the site); dedupe removes repeats of these too
     title_variants: list[str] = field(default_factory=list)
+
+
+# Below this much non-heading text a page has no article (a lone nav label, "Home").
+_MIN_TEXT_CHARS = 20
 
 
 def render_text(blocks: list[Block]) -> str:
@@ -183,7 +185,7 @@ def _extract(html: str, url: str | None) -> ExtractedArticle:
             removed += 1
         else:
             kept.append(block)
-    if not any(b.type != "heading" for b in kept):
+    if sum(len(b.text) for b in kept if b.type != "heading") < _MIN_TEXT_CHARS:
         raise EmptyText("no article text left after boilerplate removal")
 
     return ExtractedArticle(
@@ -198,6 +200,5 @@ def _extract(html: str, url: str | None) -> ExtractedArticle:
         tags=meta.tags,
         image=meta.image,
         boilerplate_blocks=removed,
-        published_at=meta.published_at,
         title_variants=meta.title_variants,
     )
