@@ -1031,6 +1031,8 @@ def _cmd_start(args: argparse.Namespace) -> int:
     before = status(path)
     if before.running and args.secure in (None, before.secure):
         _say(f"broker already running (pid {before.pid}) in {path}")
+        if args.port is not None and before.bootstrap != f"{HOST}:{args.port}":
+            _say(f"(--port {args.port} not applied: stop the broker first to move it)")
         _print_address(before)
         return 0
     try:

@@ -22,6 +22,8 @@ from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
 from workers import broker
+from workers.kafka_options import aiokafka_options
+from workers.settings import Settings
 
 CLIENT_TIMEOUT_S = 60
 
@@ -208,6 +210,14 @@ class TestSecureBroker:
         options = secure_broker.client_options()
         await produce_with(options, "secure-smoke", b"over SASL_SSL")
         assert await consume_first_with(options, "secure-smoke") == b"over SASL_SSL"
+
+    async def test_printed_settings_configure_newswire_clients(self, secure_broker: SecureBroker) -> None:
+        """What `start --secure` prints, read by workers.settings, gives working client options (mTLS included)."""
+        settings = Settings.from_env(secure_broker.settings)
+        options = aiokafka_options(settings)
+        assert options["security_protocol"] == "SASL_SSL"
+        await produce_with(options, "secure-settings", b"configured from the printed settings")
+        assert await consume_first_with(options, "secure-settings") == b"configured from the printed settings"
 
     async def test_client_certificate_is_accepted_for_mtls(self, secure_broker: SecureBroker) -> None:
         settings = secure_broker.settings
