@@ -10,9 +10,8 @@
   one worker per interval and adding workers spreads the feeds.
 * A poll's new entries go to the URL topic (``source`` = feed URL, metadata
   ``title`` / ``published`` / ``feed`` / ``label``), its state to the
-  ``feed-state`` table (keyed like the subscriptions: Faust's default
-  partitioner on the same key, the same partition), and a summary to the feed
-  status topic for ``newswire feeds list``.
+  ``feed-state`` table (in the partition of the subscription), and a summary
+  to the feed status topic for ``newswire feeds list``.
 
 Polls pause while the worker rebalances or recovers its tables, so a new owner
 of a partition never polls with a half-recovered state.
@@ -26,6 +25,7 @@ import time
 from datetime import datetime, timezone
 
 import orjson
+from faust.streams import current_event
 
 from workers.app import app, settings, topics
 from workers.errors import InvalidMessage, NewswireError
@@ -54,10 +54,8 @@ status_topic = _raw_topic(FEEDS.feeds_status_topic)
 # bytes keys and values: Faust's "raw" codec, our own JSON inside.
 subscriptions = app.Table("feed-subscriptions", key_type=bytes, value_type=bytes,
                           partitions=settings.topic_partitions, help="feed URL -> subscription and its partition")
-# Written by poll tasks, outside any stream: the partition comes from the producer's
-# partitioner on the feed URL, which is the partition of the subscription itself.
 feed_state = app.Table("feed-state", key_type=bytes, value_type=bytes, partitions=settings.topic_partitions,
-                       use_partitioner=True, help="feed URL -> FeedState (validators, seen entries, schedule)")
+                       help="feed URL -> FeedState (validators, seen entries, schedule)")
 
 
 class FeedRunner:
@@ -154,6 +152,9 @@ class FeedRunner:
                 # with the stored state; submitting here could submit entries twice.
                 return
             await self._submit(result)
+            # The local cache keeps the new state even if the table write fails, so a
+            # broken write never turns into polling (and submitting) every tick.
+            self._states[key] = (feed_state.get(key), result.state)
             raw = result.state.to_json()
             feed_state[key] = raw
             self._states[key] = (raw, result.state)
@@ -194,6 +195,24 @@ class FeedRunner:
 RUNNER = FeedRunner()
 
 
+def _state_partition(key: bytes) -> int:
+    """A feed's state goes to the partition of its subscription.
+
+    Poll tasks write the state outside any stream, where Faust cannot take the
+    partition from the current event; the subscription table remembers it.
+    """
+    cached = RUNNER._subs.get(key)
+    if cached is not None:
+        return cached[1]
+    event = current_event()
+    if event is None:
+        raise KeyError(f"no subscription partition known for {key!r}")
+    return event.message.partition
+
+
+feed_state.partition_for_key = _state_partition  # type: ignore[method-assign]
+
+
 def _observe(result: PollResult) -> None:
     outcome = result.outcome if result.outcome in (OK, NOT_MODIFIED) else "failed"
     FEED_METRICS.polls.labels(outcome=outcome).inc()
@@ -223,8 +242,8 @@ async def follow_subscriptions(stream) -> None:
             log.warning("feed subscription without a key ignored", extra={"stage": "feed"})
             continue
         if value is None:  # tombstone: the feed was removed
-            subscriptions.pop(key, None)
             feed_state.pop(key, None)
+            subscriptions.pop(key, None)
             RUNNER.forget(key)
             await status_topic.send(key=key, value=None)
             continue

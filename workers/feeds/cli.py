@@ -217,8 +217,8 @@ async def _read_compacted(settings: Settings, names: list[str]) -> list[dict[byt
                                 isolation_level="read_committed")
     await consumer.start()
     try:
-        partitions = [TopicPartition(name, p) for name in names
-                      for p in sorted(await consumer.partitions_for_topic(name) or ())]
+        # ensure_topics has checked that both topics have this many partitions
+        partitions = [TopicPartition(name, p) for name in names for p in range(settings.topic_partitions)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
