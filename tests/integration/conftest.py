@@ -70,6 +70,20 @@ def external_bootstrap() -> str | None:
     return None
 
 
+def start_on_a_free_port(tmp_path_factory: pytest.TempPathFactory, attempts: int = 3) -> tuple[Path, broker.BrokerStatus]:
+    """Start a broker in a fresh directory; another process may take the chosen port first, so try a few."""
+    for attempt in range(1, attempts + 1):
+        dir = tmp_path_factory.mktemp("kafka-broker")
+        try:
+            return dir, broker.start(broker.free_port(), dir, stop_with_caller=True)
+        except ConfigError as exc:  # BrokerStartFailed included
+            if "in use" in exc.detail and attempt < attempts:
+                continue
+            log_tail = getattr(exc, "log_tail", "")
+            pytest.fail(f"the test broker did not start: {exc.detail}\n{log_tail}".rstrip(), pytrace=False)
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
     external = external_bootstrap()
@@ -81,13 +95,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
                         "answer Kafka requests; start it or unset the variable to let the tests start one", pytrace=False)
         yield KafkaBroker(bootstrap=external, dir=None)
         return
-    dir = tmp_path_factory.mktemp("kafka-broker")
-    try:
-        started = broker.start(broker.free_port(), dir, stop_with_caller=True)
-    except broker.BrokerStartFailed as exc:
-        pytest.fail(f"the test broker did not start: {exc.detail}\n{exc.log_tail}", pytrace=False)
-    except ConfigError as exc:
-        pytest.fail(f"the test broker cannot start: {exc.detail}", pytrace=False)
+    dir, started = start_on_a_free_port(tmp_path_factory)
     assert started.bootstrap is not None
     try:
         yield KafkaBroker(bootstrap=started.bootstrap, dir=dir)
