@@ -1,7 +1,9 @@
 """Prometheus metrics of the worker, defined once.
 
-The agents and the pipeline observer update these; ``/metrics`` on the
-worker's web port serves them.  Labels never carry URLs, ids or secrets, so
+The handler and the pipeline observer update the counters and histograms
+where things happen; :mod:`workers.observability` samples the gauges that
+have to be looked at (lag, assignment, pool depth, event-loop lag);
+``/metrics`` on the worker's web port serves them all.  Labels never carry URLs, ids or secrets, so
 cardinality stays bounded (dead letters are labelled by their stable code).
 """
 
@@ -33,7 +35,8 @@ class Metrics:
         self.pool_queue = Gauge("newswire_pool_queue_depth", "Pages waiting for or inside the CPU pool.", registry=r)
         self.loop_lag = Histogram("newswire_event_loop_lag_seconds", "Delay of a periodic event-loop tick.",
                                   buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0), registry=r)
-        self.consumer_lag = Gauge("newswire_consumer_lag", "Messages behind the end of each assigned input partition.",
+        self.consumer_lag = Gauge("newswire_consumer_lag", "Messages not yet committed by the group, per assigned partition of the topics the "
+                                          "worker consumes (the URL topic and its internal streams).",
                                   ["topic", "partition"], registry=r)
         self.assigned_partitions = Gauge("newswire_assigned_partitions", "Input partitions assigned to this worker.",
                                          registry=r)

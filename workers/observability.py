@@ -6,13 +6,12 @@ periodically, and one latency that Faust measures best itself:
 
 * event-loop lag: how late a sleeping task wakes up (a blocked loop delays
   every fetch, heartbeat and commit of the worker);
-* consumer lag per assigned input partition: log end offset minus the
-  group's committed offset, the number an autoscaler on lag (KEDA) sees;
+* consumer lag per assigned partition of every topic the worker's agents
+  consume (the URL topic and the internal submissions/records streams): log
+  end offset minus the group's committed offset, the number an autoscaler on
+  lag (KEDA) sees;
 * input partitions assigned to this worker;
-* CPU-pool queue depth: pages submitted to the pool and not yet returned;
-* "publish" stage latency: from handing a record to the producer until the
-  broker acknowledged it, taken from Faust's ``on_send_*`` sensor hooks so the
-  handler needs no timing code of its own.
+* CPU-pool queue depth: pages submitted to the pool and not yet returned.
 
 The sampling functions take plain objects (anything with ``assignment()`` and
 ``highwater(tp)``), so they are unit-tested without Kafka; :func:`install`
@@ -23,10 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from time import monotonic
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Optional, Protocol
-
-from faust.sensors import Sensor
+from typing import Any, Awaitable, Callable, Collection, Iterable, Mapping, Optional, Protocol
 
 from .metrics import METRICS, Metrics
 
@@ -34,7 +30,8 @@ __all__ = [
     "LOOP_PROBE_INTERVAL_S",
     "SAMPLE_INTERVAL_S",
     "ConsumerLagSampler",
-    "PublishLatencySensor",
+    "agent_source_topics",
+    "committed_offsets",
     "install",
     "partition_lag",
     "watch_loop_lag",
@@ -48,11 +45,6 @@ LOOP_PROBE_INTERVAL_S = 0.5
 #: How often consumer lag, assignment and pool depth are sampled.  Prometheus
 #: scrapes every 15-30 s, so this is already finer than anyone will look.
 SAMPLE_INTERVAL_S = 2.0
-
-
-class TopicPartition(Protocol):
-    topic: str
-    partition: int
 
 
 class LagSource(Protocol):
@@ -78,24 +70,30 @@ def partition_lag(highwater: Optional[int], committed: Optional[int]) -> Optiona
 class ConsumerLagSampler:
     """Sets ``newswire_consumer_lag{topic,partition}`` and ``newswire_assigned_partitions``.
 
-    Partitions that were revoked since the last sample lose their series, so a
-    dashboard summing lag over workers does not count a partition twice after a
-    rebalance.
+    Lag is sampled for the assigned partitions of ``source_topics`` (the topics
+    the group consumes and commits; table changelogs, which Faust also assigns,
+    are read for recovery and never committed, so they are left out).
+    ``newswire_assigned_partitions`` counts the partitions of ``input_topic``,
+    the same count ``/readyz`` checks.  Partitions revoked since the last
+    sample lose their series, so a dashboard summing lag over workers does not
+    count a partition twice after a rebalance.
     """
 
-    def __init__(self, topic: str, metrics: Metrics = METRICS) -> None:
-        self.topic = topic
+    def __init__(self, input_topic: str, source_topics: Collection[str] | None = None,
+                 metrics: Metrics = METRICS) -> None:
+        self.input_topic = input_topic
+        self.source_topics = set(source_topics or ()) | {input_topic}
         self.metrics = metrics
-        self._series: set[int] = set()
+        self._series: set[tuple[str, int]] = set()
 
-    def sample(self, consumer: LagSource, committed: Mapping[Any, Optional[int]]) -> dict[int, int]:
-        """Update the gauges from ``consumer`` and return {partition: lag} for the input topic."""
+    def sample(self, consumer: LagSource, committed: Mapping[Any, Optional[int]]) -> dict[tuple[str, int], int]:
+        """Update the gauges from ``consumer``; returns {(topic, partition): lag}."""
         try:
-            assigned = [tp for tp in consumer.assignment() if tp.topic == self.topic]
+            assigned = [tp for tp in consumer.assignment() if tp.topic in self.source_topics]
         except Exception:  # consumer not started yet (or stopping): nothing is assigned
             assigned = []
-        self.metrics.assigned_partitions.set(len(assigned))
-        lags: dict[int, int] = {}
+        self.metrics.assigned_partitions.set(sum(1 for tp in assigned if tp.topic == self.input_topic))
+        lags: dict[tuple[str, int], int] = {}
         for tp in assigned:
             try:
                 highwater = consumer.highwater(tp)
@@ -103,12 +101,12 @@ class ConsumerLagSampler:
                 continue
             lag = partition_lag(highwater, committed.get(tp))
             if lag is not None:
-                lags[tp.partition] = lag
-        for partition, lag in lags.items():
-            self.metrics.consumer_lag.labels(topic=self.topic, partition=str(partition)).set(lag)
-        for gone in self._series - set(lags):
+                lags[(tp.topic, tp.partition)] = lag
+        for (topic, partition), lag in lags.items():
+            self.metrics.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
+        for topic, partition in self._series - set(lags):
             try:
-                self.metrics.consumer_lag.remove(self.topic, str(gone))
+                self.metrics.consumer_lag.remove(topic, str(partition))
             except KeyError:
                 pass
         self._series = set(lags)
@@ -127,22 +125,6 @@ async def watch_loop_lag(observe: Callable[[float], None], interval: float = LOO
         done += 1
 
 
-class PublishLatencySensor(Sensor):
-    """Observes the "publish" stage: send of an article record until the broker's ack."""
-
-    def __init__(self, topic: str, metrics: Metrics = METRICS, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.topic = topic
-        self.metrics = metrics
-
-    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> Any:
-        return monotonic() if topic == self.topic else None
-
-    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
-        if state is not None:
-            self.metrics.observe_stage("publish", monotonic() - state)
-
-
 def committed_offsets(consumer: Any) -> Mapping[Any, Optional[int]]:
     """The group's committed offset per assigned partition, as Faust's consumer tracks it.
 
@@ -155,15 +137,23 @@ def committed_offsets(consumer: Any) -> Mapping[Any, Optional[int]]:
     return getattr(consumer, "_committed_offset", None) or {}
 
 
-def install(app: Any, input_topic: str, articles_topic: str, *,
-            pool_depth: Callable[[], Awaitable[Optional[int]]],
+def agent_source_topics(app: Any) -> set[str]:
+    """Names of the topics the app's agents consume (what its consumer group commits)."""
+    names: set[str] = set()
+    for agent in app.agents.values():
+        names.update(getattr(agent.channel, "topics", ()) or ())
+    return names
+
+
+def install(app: Any, input_topic: str, *, pool_depth: Callable[[], Awaitable[Optional[int]]],
             metrics: Metrics = METRICS) -> None:
-    """Register the loop-lag probe, the sampling timer and the publish sensor on a Faust app.
+    """Register the loop-lag probe and the sampling timer on a Faust app.
 
     ``pool_depth`` returns the CPU pool's queue depth, or ``None`` while the
-    pool is not up yet.
+    pool is not up yet.  The agents' topics are looked up at every sample, so
+    agents registered after this call are included.
     """
-    sampler = ConsumerLagSampler(input_topic, metrics)
+    sampler = ConsumerLagSampler(input_topic, metrics=metrics)
 
     @app.task
     async def _loop_lag_probe() -> None:
@@ -172,11 +162,10 @@ def install(app: Any, input_topic: str, articles_topic: str, *,
     @app.timer(SAMPLE_INTERVAL_S)
     async def _sample_gauges() -> None:
         try:
+            sampler.source_topics = agent_source_topics(app) | {input_topic}
             sampler.sample(app.consumer, committed_offsets(app.consumer))
             depth = await pool_depth()
             if depth is not None:
                 metrics.pool_queue.set(depth)
         except Exception:  # a metrics sample must never take the worker down
             log.exception("sampling the worker gauges failed", extra={"stage": "metrics"})
-
-    app.sensors.add(PublishLatencySensor(articles_topic, metrics))

@@ -11,9 +11,9 @@ check in the JSON body.  A worker that joined a group with more members than
 input partitions is legitimately idle and stays 503: deploy/README.md explains
 why that is what a Kubernetes readiness probe of a Kafka worker should say.
 
-Importing this module also installs the sampled gauges and the publish
-sensor (:mod:`workers.observability`), so ``newswire worker`` gets them with
-the endpoints.
+Importing this module also installs the sampled gauges
+(:mod:`workers.observability`), so ``newswire worker`` gets them with the
+endpoints.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ async def _pool_depth() -> Optional[int]:
     return (await get_pipeline()).pool.pending
 
 
-observability.install(app, settings.input_topic, settings.articles_topic, pool_depth=_pool_depth)
+observability.install(app, settings.input_topic, pool_depth=_pool_depth)
 
 
 @app.page("/healthz")

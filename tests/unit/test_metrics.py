@@ -8,7 +8,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from workers.metrics import Metrics, render
-from workers.observability import ConsumerLagSampler, PublishLatencySensor, committed_offsets, partition_lag, \
+from workers.observability import ConsumerLagSampler, agent_source_topics, committed_offsets, partition_lag, \
     watch_loop_lag
 
 
@@ -66,26 +66,31 @@ def test_partition_lag(highwater, committed, lag):
     assert partition_lag(highwater, committed) == lag
 
 
-def test_lag_sampler_sets_lag_per_assigned_input_partition_only():
+def lag_series(metrics: Metrics) -> dict[tuple[str, str], float]:
+    return {(dict(labels)["topic"], dict(labels)["partition"]): v for (name, labels), v in samples(metrics).items()
+            if name == "newswire_consumer_lag"}
+
+
+def test_lag_sampler_sets_lag_per_assigned_partition_of_the_source_topics_only():
     m = Metrics()
-    consumer = FakeConsumer({TP("urls", 0): 10, TP("urls", 1): 3, TP("urls", 2): None, TP("other", 0): 99})
-    lags = ConsumerLagSampler("urls", m).sample(consumer, {TP("urls", 0): 7, TP("urls", 1): 3})
-    assert lags == {0: 3, 1: 0}
-    s = samples(m)
-    assert s[("newswire_consumer_lag", (("partition", "0"), ("topic", "urls")))] == 3
-    assert s[("newswire_consumer_lag", (("partition", "1"), ("topic", "urls")))] == 0
-    assert not any(name == "newswire_consumer_lag" and dict(labels)["topic"] == "other" for name, labels in s)
-    assert s[("newswire_assigned_partitions", ())] == 3  # partition 2 is assigned, its end not yet known
+    consumer = FakeConsumer({TP("urls", 0): 10, TP("urls", 1): 3, TP("urls", 2): None,
+                             TP("g-submissions", 0): 8, TP("g-seen-changelog", 0): 99})
+    sampler = ConsumerLagSampler("urls", {"g-submissions"}, m)
+    lags = sampler.sample(consumer, {TP("urls", 0): 7, TP("urls", 1): 3, TP("g-submissions", 0): 2})
+    assert lags == {("urls", 0): 3, ("urls", 1): 0, ("g-submissions", 0): 6}
+    assert lag_series(m) == {("urls", "0"): 3, ("urls", "1"): 0, ("g-submissions", "0"): 6}
+    # The changelog is assigned for table recovery but never committed by the group: no lag series.
+    # Partition 2 is assigned; its end is not known yet, so it has no lag series but is counted.
+    assert samples(m)[("newswire_assigned_partitions", ())] == 3
 
 
 def test_lag_sampler_drops_series_of_revoked_partitions():
     m = Metrics()
-    sampler = ConsumerLagSampler("urls", m)
-    sampler.sample(FakeConsumer({TP("urls", 0): 5, TP("urls", 1): 5}), {})
+    sampler = ConsumerLagSampler("urls", metrics=m)
+    assert sampler.sample(FakeConsumer({TP("urls", 0): 5, TP("urls", 1): 5}), {}) == {("urls", 0): 5,
+                                                                                     ("urls", 1): 5}
     sampler.sample(FakeConsumer({TP("urls", 1): 8}), {TP("urls", 1): 8})
-    lag_series = {dict(labels)["partition"]: v for (name, labels), v in samples(m).items()
-                  if name == "newswire_consumer_lag"}
-    assert lag_series == {"1": 0}
+    assert lag_series(m) == {("urls", "1"): 0}
     assert samples(m)[("newswire_assigned_partitions", ())] == 1
 
 
@@ -95,7 +100,7 @@ def test_lag_sampler_with_a_consumer_that_is_not_started():
             raise RuntimeError("consumer not started")
 
     m = Metrics()
-    assert ConsumerLagSampler("urls", m).sample(NotStarted(), {}) == {}
+    assert ConsumerLagSampler("urls", metrics=m).sample(NotStarted(), {}) == {}
     assert samples(m)[("newswire_assigned_partitions", ())] == 0
 
 
@@ -129,12 +134,26 @@ async def test_loop_lag_probe_sees_a_blocked_loop():
     assert seen[0] >= 0.04
 
 
-def test_publish_sensor_times_only_the_articles_topic():
-    m = Metrics()
-    sensor = PublishLatencySensor("articles", m)
-    state = sensor.on_send_initiated(None, "articles", None, 1, 10)
-    other = sensor.on_send_initiated(None, "deadletter", None, 1, 10)
-    sensor.on_send_completed(None, state, None)
-    sensor.on_send_completed(None, other, None)
-    s = samples(m)
-    assert s[("newswire_stage_seconds_count", (("stage", "publish"),))] == 1
+def test_agent_source_topics_are_the_topics_of_the_app_agents():
+    class Channel:
+        def __init__(self, *topics: str) -> None:
+            self.topics = topics
+
+    class Agent:
+        def __init__(self, channel) -> None:
+            self.channel = channel
+
+    class App:
+        agents = {"a": Agent(Channel("urls")), "b": Agent(Channel("g-submissions", "g-records")),
+                  "c": Agent(object())}  # a channel that is not a topic
+
+    assert agent_source_topics(App()) == {"urls", "g-submissions", "g-records"}
+
+
+def test_the_worker_app_samples_all_three_delivery_steps():
+    # Importing the web module installs the timers on the real app (no broker needed).
+    import workers.web  # noqa: F401
+    from workers.app import app, settings, topics
+
+    names = agent_source_topics(app)
+    assert {settings.input_topic, topics.submissions.get_topic_name(), topics.records.get_topic_name()} <= names
