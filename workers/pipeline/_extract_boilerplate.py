@@ -122,6 +122,9 @@ _PATTERNS = [
     # reader-comment moderation notes, in the languages of the pages we see most
     r"\b(?:comments?|comentários?|comentarios?|commentaires?|kommentare?|commenti|reacties)\b.{0,80}"
     r"\b(?:moderat\w*|approv\w*|aprovad\w*|aprobad\w*|freigeschaltet|publiés?|pubblicat\w*)",
+    r"\bmoderat\w*\b.{0,40}\bcomments?\b",
+    # bylines that name no author we know of
+    r"^\W*(?:publicado|published|posted|written|publié|veröffentlicht|pubblicato|escrito)\s+(?:por|by|par|von|da)\b",
     # photo credits and captions that are only a credit
     r"^(?:photo|photograph|image|picture|foto|bild|credit|crédit|crédito|source|fonte|quelle)s?\s*(?:credit)?\s*:\s*\S",
     r"\b(?:photos?|images?|pictures?|fotos?)\s*(?:©|\(c\))",
@@ -136,6 +139,7 @@ _PATTERNS = [
 ]
 _PATTERN_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
 
+_SECTION_BREAK = re.compile(r"^\s*([_*#~=•·-])(?:\s*\1){2,}\s*$")
 _BARE_URL = re.compile(r"^\s*(?:https?://|www\.)\S+\s*$", re.IGNORECASE)
 _BARE_DATETIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?\s*$")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
@@ -184,7 +188,8 @@ def is_boilerplate_text(text: str, title_keys: tuple[str, ...] = ()) -> bool:
         return False  # every rule below is about short blocks; most paragraphs stop here
     key = normalise(text)
     if not key:
-        return True
+        # punctuation only: a section break ("___", "* * *") is part of the text, anything else is debris
+        return not _SECTION_BREAK.match(text)
     if key in _EXACT:
         return True
     if _BARE_URL.match(text) or _BARE_DATETIME.match(text):
@@ -227,6 +232,14 @@ def is_link_list(block: RawBlock) -> bool:
     return block.lead_link_items == block.items
 
 
+def is_headline_link_list(block: RawBlock) -> bool:
+    """A list of at least three links that each read like a headline: a "related
+    stories" box, wherever it sits.  (A list of short linked names is content.)"""
+    if block.type != "list" or block.items < 3 or block.link_items < block.items:
+        return False
+    return word_count(block.text) >= 5 * block.items
+
+
 def _is_link_line(block: RawBlock) -> bool:
     """A short paragraph or heading that is only a link: a teaser headline, a section label."""
     return block.type in ("paragraph", "heading") and block.link_ratio >= 0.9 and word_count(block.text) <= 25
@@ -253,6 +266,7 @@ def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) 
             elif (
                 block.type in ("list", "heading")
                 or block.link_ratio > 0.5
+                or (block.link_ratio >= 0.2 and not prose_after[index + 1])
                 or (word_count(block.text) <= _MAX_WORDS_TEASER and not prose_after[index + 1])
                 or is_boilerplate_text(block.text)
             ):
@@ -267,6 +281,9 @@ def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) 
             removed += 1
             continue
         if block.type != "table" and is_boilerplate_text(block.text, title_keys):
+            removed += 1
+            continue
+        if is_headline_link_list(block):
             removed += 1
             continue
         kept.append(block)

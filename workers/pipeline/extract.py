@@ -134,6 +134,9 @@ def _is_byline_or_dateline(block: RawBlock, meta: PageMeta) -> bool:
         return False
     if not leftover:
         return True
+    # "기사입력 : 2018-09-28 17:32", "Publié le 3 mars 2019": one unknown label word beside a date
+    if has_date and len(leftover) == 1 and len(words) <= 8:
+        return True
     # "5:45 AM PST 11/19/2019 by Jane Doe": an unknown name after "by" next to a date
     return has_date and "by" in words and len(leftover) <= 4 and words.index("by") < len(words) - 1
 
