@@ -9,8 +9,10 @@ injected ``sleep`` rather than by the clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import gzip
+import socket
 import zlib
 from datetime import timezone
 
@@ -238,6 +240,31 @@ async def test_stalled_response_hits_read_timeout(server):
     assert info.value.attempts == 1
 
 
+async def test_connect_timeout():
+    """A listener whose accept queue is full: the kernel drops further SYNs, so the
+    connect hangs until the connect timeout (total and read timeouts are long)."""
+    listener = socket.socket()
+    fillers = []
+    try:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        await asyncio.sleep(0.05)
+        with loopback_only_connections():
+            async with fetcher(connect_timeout_s=0.2, read_timeout_s=5.0, total_timeout_s=5.0, max_attempts=1) as f:
+                with pytest.raises(FetchTimeout):
+                    await f.fetch(f"http://127.0.0.1:{port}/")
+    finally:
+        for sock in [*fillers, listener]:
+            sock.close()
+
+
 # -- size limits and compression ----------------------------------------------------------
 
 
@@ -280,6 +307,25 @@ async def test_gzip_bomb_is_refused(server):
         with pytest.raises(TooLarge) as info:
             await f.fetch(server.url("/bomb"))
     assert "inflates" in info.value.detail
+
+
+async def test_streamed_gzip_bomb_is_refused(server):
+    """No Content-Length: the body is decoded while streaming and stopped at the limit."""
+    bomb = gzip.compress(b"\0" * 20_000_000, compresslevel=9)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/html", "Content-Encoding": "gzip"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            for start in range(0, len(bomb), 4096):
+                await response.write(bomb[start:start + 4096])
+        return response
+
+    server.route("/bomb", handler)
+    async with fetcher(max_bytes=1_000_000) as f:
+        with pytest.raises(TooLarge) as info:
+            await f.fetch(server.url("/bomb"))
+    assert "exceeds" in info.value.detail or "inflates" in info.value.detail
 
 
 async def test_brotli_bomb_is_refused(server):
