@@ -8,6 +8,7 @@ other module handles credentials.
 
 from __future__ import annotations
 
+import functools
 import ssl
 from typing import Any
 
@@ -53,13 +54,30 @@ def faust_broker_urls(settings: Settings) -> list[str]:
 
 
 def faust_credentials(settings: Settings) -> Any:
-    """Faust ``broker_credentials`` built from the same settings (None for PLAINTEXT)."""
+    """Faust ``broker_credentials`` built from the same settings (None for PLAINTEXT).
+
+    Faust hands them to every aiokafka client it makes (consumer, producers,
+    transactional producers, topic admin) through the same keyword arguments
+    as :func:`aiokafka_options`.
+    """
     import faust
 
     context = ssl_context(settings)
     if settings.security_protocol.startswith("SASL"):
-        return faust.SASLCredentials(username=settings.sasl_username, password=settings.sasl_password,
-                                     mechanism=settings.sasl_mechanism, ssl_context=context)
+        return _masked_sasl_credentials(faust.SASLCredentials)(
+            username=settings.sasl_username, password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism, ssl_context=context)
     if context is not None:
         return faust.SSLCredentials(context)
     return None
+
+
+@functools.cache
+def _masked_sasl_credentials(base: type) -> type:
+    """Faust's SASLCredentials whose repr names the mechanism, not the user (the user name is a secret setting)."""
+
+    class MaskedSASLCredentials(base):  # type: ignore[misc]
+        def __repr__(self) -> str:
+            return f"<SASLCredentials: protocol={self.protocol.value} mechanism={self.mechanism.value} username=***>"
+
+    return MaskedSASLCredentials

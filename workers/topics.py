@@ -29,6 +29,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from .errors import ConfigError
+from .kafka_errors import mask_secrets, start_client
 from .kafka_options import aiokafka_options
 from .settings import Settings
 
@@ -47,6 +48,7 @@ log = logging.getLogger("newswire.topics")
 DAY_MS = 86_400_000
 # Kafka error codes create_topics may answer per topic that are not failures.
 _TOPIC_ALREADY_EXISTS = 36
+_NOT_AUTHORISED = {29, 31}  # TOPIC_AUTHORIZATION_FAILED, CLUSTER_AUTHORIZATION_FAILED
 # Configs whose difference breaks the contract; the others only warrant a warning.
 _MUST_MATCH = ("cleanup.policy",)
 _DESCRIBE_ATTEMPTS = 20
@@ -161,10 +163,8 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
     """
     specs = topic_specs(settings) if specs is None else specs
     admin = AIOKafkaAdminClient(**aiokafka_options(settings), request_timeout_ms=15_000)
-    try:
-        await admin.start()
-    except KafkaError as exc:
-        raise ConfigError(f"cannot reach Kafka at {settings.bootstrap_servers}: {exc}") from None
+    # A wrong password, an untrusted CA, TLS against a plaintext port ...: one line naming the cause.
+    await start_client(admin, settings)
     try:
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
@@ -180,8 +180,19 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
         if errors:
             raise TopicMismatch("; ".join(errors))
         return created
+    except KafkaError as exc:  # connected, then refused (ACLs) or no answer: one line, never a traceback
+        raise ConfigError(_refused(exc, settings)) from None
     finally:
         await admin.close()
+
+
+def _refused(exc: KafkaError, settings: Settings) -> str:
+    hint = ""
+    if "Authorization" in type(exc).__name__:
+        hint = (": the SASL user needs Describe, Create and DescribeConfigs on these topics "
+                "(or an admin creates them, see docs/security.md)")
+    return mask_secrets(f"Kafka refused the topic check at {settings.bootstrap_servers} "
+                        f"({type(exc).__name__}: {exc}){hint}", settings)
 
 
 async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> list[str]:
@@ -193,6 +204,8 @@ async def _create(admin: AIOKafkaAdminClient, specs: list[TopicSpec]) -> list[st
             created.append(topic)
         elif code != _TOPIC_ALREADY_EXISTS:
             message = rest[0] if rest and rest[0] else f"Kafka error code {code}"
+            if code in _NOT_AUTHORISED:
+                message += " (the SASL user may not create topics: grant Create, or have an admin create them)"
             failures.append(f"cannot create topic {topic!r}: {message}")
     if failures:
         raise ConfigError("; ".join(failures))
