@@ -174,7 +174,10 @@ def _clean_text(value: object) -> str | None:
 
 
 def _parse_syndication(body: bytes, base_url: str, content_type: str) -> ParsedFeed:
-    headers = {"content-location": base_url}
+    # No content-location: feedparser would resolve every URI in the document against
+    # it (a third of the parse time); entry links are resolved in _canonical instead,
+    # after xml:base, which feedparser still applies.
+    headers: dict[str, str] = {}
     if content_type:
         headers["content-type"] = content_type
     doc = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
