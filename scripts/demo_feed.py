@@ -1,0 +1,79 @@
+"""Feed part of `make demo`: serve an RSS feed of the demo pages, follow it, publish one more story.
+
+Used by scripts/demo.py after the worker is ready::
+
+    from scripts.demo_feed import DemoFeed, newswire_feeds
+
+    feed = DemoFeed.serve(pages, urls[:-1])               # an RSS feed of all pages but the last
+    newswire_feeds(env, "add", feed.url, "--every", "3s", "--source", "demo")
+    ...                                                    # records arrive with source = feed.url
+    feed.publish(urls[-1])                                 # the next poll submits just this one
+    print(newswire_feeds(env, "list"))
+
+Everything is served from 127.0.0.1 by the demo's PageServer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+from workers.devserver import PageServer
+from workers.feeds.devfeeds import Item, ServedFeed, rss_document
+
+__all__ = ["DemoFeed", "newswire_feeds"]
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _page_title(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:  # the demo's own page server
+        match = _TITLE.search(resp.read(200_000))
+    if not match:
+        return url.rsplit("/", 1)[-1]
+    return " ".join(html.unescape(match.group(1).decode("utf-8", "replace")).split())
+
+
+@dataclass
+class DemoFeed:
+    url: str
+    served: ServedFeed
+    items: list[Item] = field(default_factory=list)
+
+    @classmethod
+    def serve(cls, pages: PageServer, urls: list[str], path: str = "/feeds/demo.xml") -> "DemoFeed":
+        now = time.time()
+        items = [Item(url, _page_title(url), now - 60 * (len(urls) - i)) for i, url in enumerate(urls)]
+        served = ServedFeed(rss_document("newswire demo news", list(reversed(items)), link=pages.url("/")))
+        return cls(url=pages.add(path, served), served=served, items=items)
+
+    def publish(self, url: str) -> None:
+        """Add a story to the top of the feed (new ETag: the next poll fetches it in full)."""
+        self.items.append(Item(url, _page_title(url), time.time()))
+        self.served.update(rss_document("newswire demo news", list(reversed(self.items))))
+
+    def summary(self) -> str:
+        s = self.served
+        return f"feed served {s.requests} time(s): {s.requests - s.not_modified} full, {s.not_modified} x 304"
+
+
+def newswire_feeds(env: dict[str, str], *args: str) -> str:
+    """Run `newswire feeds ARGS` (the feeds package's stand-in until workers/cli.py registers it)."""
+    from workers import cli
+
+    module = "workers"
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            cli._parser().parse_args(["feeds", "list"])
+    except SystemExit:
+        module = "workers.feeds"
+    result = subprocess.run([sys.executable, "-m", module, "feeds", *args], env=env, capture_output=True,
+                            text=True, check=True)
+    return result.stdout + result.stderr
