@@ -10,7 +10,7 @@ Codes are documented in README.md ("Dead-letter codes").
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 __all__ = [
     "NewswireError",
@@ -55,12 +55,12 @@ class NewswireError(Exception):
     def __str__(self) -> str:
         return f"{self.error_code}: {self.detail}" if self.detail else self.error_code
 
-    def __reduce__(self):  # errors cross process-pool boundaries: keep every attribute
+    def __reduce__(self) -> tuple[Any, ...]:  # errors cross process-pool boundaries: keep every attribute
         return (_rebuild, (type(self), self.args, self.__dict__))
 
 
-def _rebuild(cls: type, args: tuple, state: dict) -> "NewswireError":
-    err = Exception.__new__(cls)
+def _rebuild(cls: type[NewswireError], args: tuple[Any, ...], state: dict[str, Any]) -> NewswireError:
+    err: NewswireError = Exception.__new__(cls)
     err.args = args
     err.__dict__.update(state)
     return err
