@@ -24,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import socket
 import ssl
+from collections.abc import Iterator
 from typing import Any
 
 from aiokafka.errors import (
@@ -43,6 +45,7 @@ from .settings import Settings
 __all__ = ["KafkaConnectError", "connect_error", "diagnose", "explain", "mask_secrets", "start_client"]
 
 _DIAGNOSE_TIMEOUT_S = 10.0
+_AIOKAFKA_CLIENT_LOGGER = "aiokafka"  # aiokafka.client logs "Unable connect to ..." per server here
 # Settings named in messages.
 _PROTOCOL, _MECHANISM = "NEWSWIRE_SECURITY_PROTOCOL", "NEWSWIRE_SASL_MECHANISM"
 _USER, _PASSWORD = "NEWSWIRE_SASL_USERNAME", "NEWSWIRE_SASL_PASSWORD"
@@ -304,12 +307,44 @@ async def start_client(client: Any, settings: Settings) -> None:
     On failure the client is closed and :class:`KafkaConnectError` raised, with
     the cause in one line (``newswire`` prints it and exits 2).
     """
+    with _held_connection_logs() as held:
+        try:
+            await client.start()
+        except (TimeoutError, OSError, KafkaError, asyncio.IncompleteReadError) as exc:
+            held.clear()  # the error below says it better, in one line
+            error = await connect_error(settings, exc)
+            await _close_quietly(client)
+            raise error from None
+
+
+class _Hold(logging.Filter):
+    """Keeps aiokafka's per-server connection complaints back while a client starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.records.append(record)
+        return False
+
+    def clear(self) -> None:
+        self.records.clear()
+
+
+@contextlib.contextmanager
+def _held_connection_logs() -> Iterator[_Hold]:
+    """aiokafka logs each failed bootstrap server as an error before it gives up; on failure
+    :class:`KafkaConnectError` replaces those lines, on success they are passed on unchanged."""
+    logger = logging.getLogger(_AIOKAFKA_CLIENT_LOGGER)
+    hold = _Hold()
+    logger.addFilter(hold)
     try:
-        await client.start()
-    except (TimeoutError, OSError, KafkaError, asyncio.IncompleteReadError) as exc:
-        error = await connect_error(settings, exc)
-        await _close_quietly(client)
-        raise error from None
+        yield hold
+    finally:
+        logger.removeFilter(hold)
+        for record in hold.records:
+            logger.handle(record)
 
 
 async def _close_quietly(client: Any) -> None:
