@@ -185,7 +185,7 @@ def _partition(key: str, partitions: int) -> int:
     return DefaultPartitioner()(key.encode(), list(range(partitions)), list(range(partitions)))
 
 
-async def test_two_workers_share_the_feeds_and_poll_each_once_per_interval(kafka_bootstrap, feed_env, site,
+async def test_two_workers_share_the_feeds_poll_each_once_per_interval_and_hand_over(kafka_bootstrap, feed_env, site,
                                                                              tmp_path):
     env = feed_env
     partitions = int(env["NEWSWIRE_TOPIC_PARTITIONS"])
@@ -229,6 +229,22 @@ async def test_two_workers_share_the_feeds_and_poll_each_once_per_interval(kafka
 
         urls = submitted_urls(await read_topic(kafka_bootstrap, env["NEWSWIRE_INPUT_TOPIC"]))
         assert len(urls) == 2 * len(feeds) and len(set(urls)) == len(urls)
+
+        # One worker leaves: the other takes its feeds over with their state (no resubmission),
+        # and a new entry in every feed is submitted exactly once.
+        workers[0].terminate()
+        polls = {url: served.requests for url, served in feeds.items()}
+        await wait_for(lambda: all(f.requests >= polls[u] + 2 for u, f in feeds.items()), 120,
+                       "two polls of every feed after the first worker left")
+        assert {agents[-1] for agents in user_agents.values()} == {"newswire-test/w2"}
+        for n, (url, served) in enumerate(feeds.items()):
+            served.update(rss_document(f"Feed {n}", [Item(site.url(f"/a/{n}/{j}"), f"{n}-{j}", T0 + j)
+                                                     for j in range(3)]))
+        unchanged = {url: served.not_modified for url, served in feeds.items()}
+        await wait_for(lambda: all(f.not_modified >= unchanged[u] + 1 for u, f in feeds.items()), 120,
+                       "an unchanged poll of every feed after the new entries")
+        urls = submitted_urls(await read_topic(kafka_bootstrap, env["NEWSWIRE_INPUT_TOPIC"]))
+        assert len(urls) == 3 * len(feeds) and len(set(urls)) == len(urls), sorted(urls)
     finally:
         for worker in workers:
             worker.terminate()

@@ -237,3 +237,41 @@ async def test_submitted_entry_urls_are_canonical(server, fetcher):
     sub = Subscription.create(server.add("/rss.xml", ServedFeed(doc)))
     result = await poller_for(fetcher).poll(sub)
     assert [e.url for e in result.new_entries] == [server.url("/news/a?id=1")]
+
+
+async def test_poll_metrics_count_outcomes_304s_new_items_failures_and_lag(server, fetcher):
+    from datetime import datetime, timezone
+
+    from prometheus_client import CollectorRegistry
+
+    from workers.feeds.metrics import FEED_METRICS, FeedMetrics
+    from workers.metrics import METRICS
+
+    assert METRICS.registry.get_sample_value("newswire_feed_new_items_total") is not None  # on /metrics
+    metrics = FeedMetrics(CollectorRegistry())
+    feed = ServedFeed(rss_document("World", items(server, 0, 2)))
+    sub = Subscription.create(server.add("/rss.xml", feed))
+    poller = poller_for(fetcher)
+    first = await poller.poll(sub)
+    submitted_at = datetime.fromtimestamp(T0 + 60 + 90, timezone.utc)  # newest entry published at T0 + 60
+    metrics.observe_poll(first, now=submitted_at)
+    metrics.observe_poll(await poller.poll(sub, first.state))
+    broken = await poller.poll(Subscription.create(server.url("/missing.xml")))
+    metrics.observe_poll(broken)
+
+    def value(name: str, **labels: str) -> float:
+        for family in metrics.polls.collect() + metrics.new_items.collect() + metrics.not_modified.collect() \
+                + metrics.failures.collect() + metrics.lag.collect():
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return sample.value
+        raise AssertionError(name)
+
+    assert value("newswire_feed_polls_total", outcome="ok") == 1
+    assert value("newswire_feed_polls_total", outcome="not_modified") == 1
+    assert value("newswire_feed_polls_total", outcome="failed") == 1
+    assert value("newswire_feed_failures_total", reason="http_404") == 1
+    assert value("newswire_feed_not_modified_total") == 1
+    assert value("newswire_feed_new_items_total") == 2
+    assert value("newswire_feed_lag_seconds_sum") == 90.0
+    assert FEED_METRICS is not metrics

@@ -36,7 +36,7 @@ from .config import FeedSettings
 from .fetch import FeedFetcher
 from .metrics import FEED_METRICS
 from .model import FeedState, Subscription
-from .poller import NOT_MODIFIED, OK, FeedPoller, PollResult
+from .poller import FeedPoller, PollResult
 
 log = logging.getLogger("newswire.feeds")
 
@@ -159,7 +159,7 @@ class FeedRunner:
             feed_state[key] = raw
             self._states[key] = (raw, result.state)
             await status_topic.send(key=key, value=result.state.status(sub).to_json())
-            _observe(result)
+            FEED_METRICS.observe_poll(result)
         except asyncio.CancelledError:
             raise
         except Exception:  # never let one feed's poll kill the timer or the worker
@@ -211,21 +211,6 @@ def _state_partition(key: bytes) -> int:
 
 
 feed_state.partition_for_key = _state_partition  # type: ignore[method-assign]
-
-
-def _observe(result: PollResult) -> None:
-    outcome = result.outcome if result.outcome in (OK, NOT_MODIFIED) else "failed"
-    FEED_METRICS.polls.labels(outcome=outcome).inc()
-    FEED_METRICS.requests.inc(result.requests)
-    FEED_METRICS.not_modified.inc(result.not_modified)
-    FEED_METRICS.bytes.inc(result.bytes)
-    if result.failed:
-        FEED_METRICS.failures.labels(reason=result.outcome).inc()
-    FEED_METRICS.new_items.inc(len(result.new_entries))
-    newest = result.newest_new_published
-    if newest:
-        published = datetime.fromisoformat(newest.replace("Z", "+00:00"))
-        FEED_METRICS.lag.observe(max(0.0, (datetime.now(timezone.utc) - published).total_seconds()))
 
 
 def _polling_allowed() -> bool:

@@ -6,9 +6,15 @@ stays bounded however many feeds are followed.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from workers.metrics import METRICS
+
+if TYPE_CHECKING:
+    from .poller import PollResult
 
 __all__ = ["FeedMetrics", "FEED_METRICS"]
 
@@ -41,6 +47,21 @@ class FeedMetrics:
         self.feeds_backing_off = Gauge("newswire_feeds_backing_off",
                                        "Feeds of this worker waiting out a failure backoff.", registry=r)
         self.polls_in_flight = Gauge("newswire_feed_polls_in_flight", "Feed polls running now.", registry=r)
+
+    def observe_poll(self, result: "PollResult", now: datetime | None = None) -> None:
+        """Count one finished poll whose new entries were submitted (``now``: submission time)."""
+        self.polls.labels(outcome="failed" if result.failed else result.outcome).inc()
+        self.requests.inc(result.requests)
+        self.not_modified.inc(result.not_modified)
+        self.bytes.inc(result.bytes)
+        if result.failed:
+            self.failures.labels(reason=result.outcome).inc()
+        self.new_items.inc(len(result.new_entries))
+        newest = result.newest_new_published
+        if newest:
+            published = datetime.fromisoformat(newest.replace("Z", "+00:00"))
+            now = now or datetime.now(timezone.utc)
+            self.lag.observe(max(0.0, (now - published).total_seconds()))
 
 
 FEED_METRICS = FeedMetrics(METRICS.registry)
