@@ -19,10 +19,17 @@ this run, on this machine, so the numbers are ratios against a baseline:
 2. **Pool on all cores.**  A ``ProcessPoolExecutor`` (spawn context,
    ``init_worker`` loads the model once per process) driven from an asyncio
    loop with ``run_in_executor``, one article per task, a bounded number in
-   flight.  Speedup = pool docs/s over one-core ``enrich`` docs/s (wall
+   flight.  A 1-worker pool, an all-cores pool at ``--nice`` and one at nice
+   0 stay warm side by side and take turns with a one-core ``enrich`` pass,
+   round after round, so load from elsewhere hits them all alike.  Speedup = pool docs/s over one-core ``enrich`` docs/s (wall
    clock, so it depends on what else runs: the 1-minute load average is
    printed beside it).  Per-core efficiency = docs per CPU-second of the
-   workers (read from /proc) against bare ``nlp.pipe`` per CPU-second.
+   workers (read from /proc) against bare ``nlp.pipe`` per CPU-second.  The
+   workers' scheduler statistics tell how much of the time they ran and how
+   much they were runnable but waiting for a CPU held by other processes; the
+   uncontended estimate is workers x (share of time runnable) x (docs per
+   CPU-second relative to one-core enrich), i.e. what the pool delivers
+   when nothing else competes for the cores.
 3. **Event-loop lag** while the pool runs: a ticker sleeps 5 ms and records
    how late it wakes up; p50/p99/max are reported, next to the lag of an idle
    loop and of a loop that runs NER inline (what happens without the pool).
@@ -42,6 +49,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -108,6 +116,17 @@ def one_core(recognizer: EntityRecognizer, items: list[Item], passes: int) -> di
             for name in candidates}
 
 
+def sched_seconds(pids: list[int]) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of processes,
+    from /proc/<pid>/schedstat: the wait shows starvation by other load."""
+    running = waiting = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/schedstat").read_text().split()
+        running += int(fields[0])
+        waiting += int(fields[1])
+    return running / 1e9, waiting / 1e9
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """user+system CPU time of processes (Linux /proc), for the pool workers."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -161,32 +180,68 @@ def lag_summary(lags: list[float]) -> dict[str, float]:
     }
 
 
-async def run_pool(config: EntityConfig, items: list[Item], workers: int, nice: int,
-                   passes: int) -> dict[str, object]:
+@dataclass
+class PoolRun:
+    """One pool configuration, measured over interleaved rounds."""
+
+    workers: int
+    nice: int
+    walls: list[float] = field(default_factory=list)
+    worker_cpu: float = 0.0
+    worker_running: float = 0.0
+    worker_waiting: float = 0.0
+    lags: list[float] = field(default_factory=list)
+    load: list[float] = field(default_factory=list)
+
+
+async def pool_pass(pool: ProcessPoolExecutor, config: EntityConfig, items: list[Item], in_flight: int) -> None:
+    """Every article once through the pool, ``in_flight`` at a time, from the event loop."""
+    loop = asyncio.get_running_loop()
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one(item: Item) -> None:
+        async with gate:
+            await loop.run_in_executor(pool, enrich_in_worker, config, *item)
+
+    await asyncio.gather(*(one(item) for item in items))
+
+
+async def compare_pools(config: EntityConfig, recognizer: EntityRecognizer, items: list[Item],
+                        runs: list[PoolRun], passes: int) -> list[float]:
+    """Round-robin: one-core ``enrich`` pass, then one pass per pool, ``passes`` times.
+
+    All pools stay warm for the whole comparison, so load from other
+    processes on the machine falls on every configuration alike.  Returns
+    the one-core wall times.
+    """
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=init_worker, initargs=(config, nice)) as pool:
-        loop = asyncio.get_running_loop()
-        # Start every worker and let it load its model before timing.
-        await asyncio.gather(*(loop.run_in_executor(pool, time.sleep, 0.5) for _ in range(workers)))
-        in_flight = asyncio.Semaphore(workers * 2)
-
-        async def one(item: Item) -> None:
-            async with in_flight:
-                await loop.run_in_executor(pool, enrich_in_worker, config, *item)
-
-        async def everything() -> None:
-            for _ in range(passes):
-                await asyncio.gather(*(one(item) for item in items))
-
-        pids = list(pool._processes)  # private, but the only way to the worker pids
-        cpu_before, load_before = cpu_seconds(pids), os.getloadavg()[0]
-        elapsed, lags = await measure_lag(everything)
-        worker_cpu = cpu_seconds(pids) - cpu_before
-    docs = len(items) * passes
-    return {"workers": workers, "nice": nice, "docs_per_s": docs / elapsed,
-            "docs_per_worker_cpu_s": docs / worker_cpu, "loadavg_1m": [load_before, os.getloadavg()[0]],
-            "lag": lag_summary(lags)}
+    pools = [ProcessPoolExecutor(max_workers=run.workers, mp_context=context,
+                                 initializer=init_worker, initargs=(config, run.nice)) for run in runs]
+    loop = asyncio.get_running_loop()
+    one_core_walls: list[float] = []
+    try:
+        for pool, run in zip(pools, runs):  # start every worker; each loads its model once
+            await asyncio.gather(*(loop.run_in_executor(pool, time.sleep, 0.5) for _ in range(run.workers)))
+        for _ in range(passes):
+            started = time.perf_counter()
+            for item in items:
+                recognizer.enrich(*item)
+            one_core_walls.append(time.perf_counter() - started)
+            for pool, run in zip(pools, runs):
+                pids = list(pool._processes)  # private, but the only way to the worker pids
+                cpu_before, (running_before, waiting_before) = cpu_seconds(pids), sched_seconds(pids)
+                run.load.append(os.getloadavg()[0])
+                elapsed, lags = await measure_lag(lambda: pool_pass(pool, config, items, 2 * run.workers))
+                run.worker_cpu += cpu_seconds(pids) - cpu_before
+                running_after, waiting_after = sched_seconds(pids)
+                run.worker_running += running_after - running_before
+                run.worker_waiting += waiting_after - waiting_before
+                run.walls.append(elapsed)
+                run.lags.extend(lags)
+    finally:
+        for pool in pools:
+            pool.shutdown()
+    return one_core_walls
 
 
 async def idle_lag(seconds: float) -> dict[str, float]:
@@ -213,10 +268,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool size (default: cores)")
     parser.add_argument("--nice", type=int, default=10, help="niceness of pool workers")
     parser.add_argument("--json", action="store_true", help="print one JSON summary line only")
+    parser.add_argument("--limit", type=int, default=0, help="use only the first N texts (smoke runs)")
     args = parser.parse_args()
 
     load_at_start = os.getloadavg()[0]
     items = load_items()
+    if args.limit:
+        items = items[:args.limit]
     chars = sum(len(spacy_input(item)) for item in items)
     config = EntityConfig()
     recognizer = EntityRecognizer(config)
@@ -225,13 +283,17 @@ def main() -> int:
     single = one_core(recognizer, items, args.passes)
     idle = asyncio.run(idle_lag(1.0))
     inline = asyncio.run(inline_lag(recognizer, items[:20]))
-    pools = [asyncio.run(run_pool(config, items, args.workers, nice, args.passes))
-             for nice in dict.fromkeys((args.nice, 0))]
+    runs = [PoolRun(1, args.nice), PoolRun(args.workers, args.nice)]
+    if args.nice != 0:
+        runs.append(PoolRun(args.workers, 0))
+    one_core_walls = asyncio.run(compare_pools(config, recognizer, items, runs, args.passes))
 
+    docs = len(items)
+    one_core_each = docs / min(one_core_walls)
+    one_worker = docs / min(runs[0].walls)
     spacy_wall, spacy_cpu = single["spacy_pipe"]["wall"], single["spacy_pipe"]["cpu"]
-    each_wall = single["stage_enrich_each"]["wall"]
     summary = {
-        "docs": len(items),
+        "docs": docs,
         "chars": chars,
         "cores": os.cpu_count(),
         "loadavg_1m_at_start": load_at_start,
@@ -239,13 +301,25 @@ def main() -> int:
         "ratio_vs_spacy_pipe": {
             name: {"wall": round(rates["wall"] / spacy_wall, 3), "cpu": round(rates["cpu"] / spacy_cpu, 3)}
             for name, rates in single.items() if name != "spacy_pipe"},
+        "one_core_enrich_interleaved_docs_per_s": round(one_core_each, 2),
         "pool": [
-            {**p, "docs_per_s": round(p["docs_per_s"], 2),
-             "docs_per_worker_cpu_s": round(p["docs_per_worker_cpu_s"], 2),
-             "loadavg_1m": [round(x, 2) for x in p["loadavg_1m"]],
-             "speedup_vs_one_core_enrich": round(p["docs_per_s"] / each_wall, 3),
-             "per_core_cpu_vs_spacy_pipe": round(p["docs_per_worker_cpu_s"] / spacy_cpu, 3)}
-            for p in pools
+            {"workers": run.workers, "nice": run.nice,
+             "docs_per_s": round(docs / min(run.walls), 2),
+             "speedup_vs_one_core_enrich": round(docs / min(run.walls) / one_core_each, 3),
+             "speedup_vs_one_worker_pool": round(docs / min(run.walls) / one_worker, 3),
+             "docs_per_worker_cpu_s": round(docs * len(run.walls) / run.worker_cpu, 2),
+             "per_core_cpu_vs_spacy_pipe": round(docs * len(run.walls) / run.worker_cpu / spacy_cpu, 3),
+             # Share of worker-time on a CPU, and runnable but starved by other load.
+             "worker_on_cpu": round(run.worker_running / (sum(run.walls) * run.workers), 3),
+             "worker_starved": round(run.worker_waiting / (sum(run.walls) * run.workers), 3),
+             # What the pool would do with the cores to itself: every worker busy
+             # whenever it was runnable, at its measured per-CPU-second rate.
+             "estimated_speedup_uncontended": round(
+                 run.workers * min(1.0, (run.worker_running + run.worker_waiting) / (sum(run.walls) * run.workers))
+                 * (docs * len(run.walls) / run.worker_cpu) / single["stage_enrich_each"]["cpu"], 3),
+             "lag": lag_summary(run.lags),
+             "loadavg_1m": [round(x, 2) for x in run.load]}
+            for run in runs
         ],
         "lag_idle": idle,
         "lag_ner_inline_no_pool": inline,
@@ -259,14 +333,17 @@ def main() -> int:
     for name, rates in single.items():
         print(f"  {name:<18} {rates['wall']:7.2f} docs/s  {rates['cpu']:7.2f} docs/cpu-s   "
               f"ratio wall {rates['wall'] / spacy_wall:.3f}  cpu {rates['cpu'] / spacy_cpu:.3f}")
-    print("\npool (asyncio + ProcessPoolExecutor, spawn, one article per task):")
+    print(f"\npool (asyncio + ProcessPoolExecutor, spawn, one article per task), rounds interleaved with "
+          f"one-core enrich at {one_core_each:.2f} docs/s:")
     for p in summary["pool"]:
         lag = p["lag"]
-        print(f"  workers={p['workers']} nice={p['nice']:>2}: {p['docs_per_s']:7.2f} docs/s wall, "
-              f"speedup {p['speedup_vs_one_core_enrich']:.2f}x vs one-core enrich; "
+        print(f"  workers={p['workers']} nice={p['nice']:>2}: {p['docs_per_s']:7.2f} docs/s, "
+              f"speedup {p['speedup_vs_one_core_enrich']:.2f}x vs one-core enrich, "
+              f"{p['speedup_vs_one_worker_pool']:.2f}x vs 1-worker pool; "
               f"{p['docs_per_worker_cpu_s']:.2f} docs/cpu-s per worker = {p['per_core_cpu_vs_spacy_pipe']:.3f} "
               f"of spacy_pipe; loop lag p50 {lag['p50_ms']} ms, p99 {lag['p99_ms']} ms, max {lag['max_ms']} ms; "
-              f"load {p['loadavg_1m'][0]:.1f}->{p['loadavg_1m'][1]:.1f}")
+              f"load {p['loadavg_1m']}; workers on CPU {p['worker_on_cpu']:.0%}, starved {p['worker_starved']:.0%}, "
+              f"uncontended speedup estimate {p['estimated_speedup_uncontended']:.2f}x")
     print(f"\nloop lag idle:            p99 {idle['p99_ms']} ms, max {idle['max_ms']} ms")
     print(f"loop lag NER inline:      p99 {inline['p99_ms']} ms, max {inline['max_ms']} ms (why the pool exists)")
     print("\n" + json.dumps(summary))
