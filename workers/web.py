@@ -4,9 +4,12 @@
 (the response is produced on that loop): a liveness probe.
 
 ``/readyz`` answers 200 only when the worker is doing its job: a member of
-the consumer group with at least one input partition assigned (partitions are
-only assigned through a live group membership, so this also says it is
-connected to Kafka), and the CPU pool up.  Otherwise 503, with the failing
+the consumer group with at least one partition assigned of the URL topic and
+of each internal stream its agents read (partitions are only assigned through
+a live group membership, so this also says it is connected to Kafka), and the
+CPU pool up.  The streams are co-partitioned, so a worker holding URL
+partitions but none of a stream's was assigned while that stream's topic did
+not exist yet; it would route URLs that nobody in it processes.  Otherwise 503, with the failing
 check in the JSON body.  A worker that joined a group with more members than
 input partitions is legitimately idle and stays 503: deploy/README.md explains
 why that is what a Kubernetes readiness probe of a Kafka worker should say.
@@ -24,18 +27,39 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import observability
 from .agents import get_pipeline, pipeline_ready
-from .app import app, settings
+from .app import app, settings, topics
 from .metrics import render
 
-__all__ = ["readiness", "assigned_input_partitions"]
+__all__ = ["readiness", "assigned_input_partitions", "stream_topics"]
+
+# The internal streams of the delivery topology (workers.app.Topics), read by the agents.
+_STREAM_ROLES = ("submissions", "records")
 
 
 def readiness() -> dict[str, bool]:
     """The readiness checks by name; ready when all are true."""
+    assigned = _assigned_topics()
     return {
-        "partitions_assigned": assigned_input_partitions() > 0,
+        "partitions_assigned": all(topic in assigned for topic in stream_topics()),
         "pool_up": pipeline_ready(),
     }
+
+
+def stream_topics() -> set[str]:
+    """The URL topic and the internal streams: a working member holds partitions of each."""
+    names = {settings.input_topic}
+    for role in _STREAM_ROLES:
+        topic = getattr(topics, role, None)
+        if topic is not None:
+            names.add(topic.get_topic_name())
+    return names
+
+
+def _assigned_topics() -> set[str]:
+    try:
+        return {tp.topic for tp in app.consumer.assignment()}
+    except Exception:  # consumer not started yet
+        return set()
 
 
 def assigned_input_partitions() -> int:

@@ -157,3 +157,18 @@ def test_the_worker_app_samples_all_three_delivery_steps():
 
     names = agent_source_topics(app)
     assert {settings.input_topic, topics.submissions.get_topic_name(), topics.records.get_topic_name()} <= names
+
+
+def test_readiness_needs_partitions_of_the_url_topic_and_of_every_internal_stream(monkeypatch):
+    import workers.web as web
+
+    streams = web.stream_topics()
+    assert web.settings.input_topic in streams and len(streams) == 3
+    monkeypatch.setattr(web, "pipeline_ready", lambda: True)
+    monkeypatch.setattr(web, "_assigned_topics", lambda: {web.settings.input_topic})
+    # URL partitions alone: assigned while a stream's topic did not exist yet, nobody processes what it routes.
+    assert web.readiness() == {"partitions_assigned": False, "pool_up": True}
+    monkeypatch.setattr(web, "_assigned_topics", lambda: streams | {"newswire-seen-changelog"})
+    assert web.readiness() == {"partitions_assigned": True, "pool_up": True}
+    monkeypatch.setattr(web, "pipeline_ready", lambda: False)
+    assert web.readiness() == {"partitions_assigned": True, "pool_up": False}
