@@ -216,3 +216,33 @@ def test_facts_merge_only_identical_readings():
 
 def test_no_mentions_give_no_entities():
     assert merge_mentions([], text="") == []
+
+
+def test_surname_in_the_title_merges_with_the_full_name_in_the_text():
+    title = "Blinken heads to Doha"
+    text = "Secretary of State Antony Blinken flew to Doha."
+    mentions = spans(title, ("Blinken", "PERSON"), ("Doha", "GPE"), field="title") + spans(
+        text, ("Antony Blinken", "PERSON"), ("Doha", "GPE"))
+    entities = by_name(merge_mentions(mentions, text=text))
+    blinken = entities["Antony Blinken"]
+    assert [(m.field, m.start, m.end) for m in blinken.mentions] == [("title", 0, 7), ("text", 19, 33)]
+    assert entities["Doha"].count == 2
+
+
+def test_honorific_and_possessive_forms_join_the_person():
+    text = "Benjamin Netanyahu spoke. Mr. Netanyahu's office said Netanyahu would travel."
+    raw = []
+    for surface in ("Benjamin Netanyahu", "Mr. Netanyahu's", "Netanyahu"):
+        start = text.index(surface, 0 if surface != "Netanyahu" else text.index("said"))
+        s, e = trim_span(text, start, start + len(surface), "PERSON")
+        raw.append(RawMention(text[s:e], "PERSON", "text", s, e))
+    [person] = merge_mentions(raw, text=text)
+    assert (person.name, person.count, person.aliases) == ("Benjamin Netanyahu", 3, ["Netanyahu"])
+
+
+def test_multi_word_partial_name_merges_into_the_one_longer_name():
+    text = "Mohammed bin Abdulrahman Al Thani met him. Al Thani later left."
+    entities = merge_mentions(
+        spans(text, ("Mohammed bin Abdulrahman Al Thani", "PERSON"), ("Al Thani", "PERSON")), text=text)
+    [person] = entities
+    assert person.name == "Mohammed bin Abdulrahman Al Thani" and person.count == 2
