@@ -20,9 +20,11 @@ of a partition never polls with a half-recovered state.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from datetime import datetime, timezone
+from typing import Callable
 
 import orjson
 from faust.streams import current_event
@@ -41,6 +43,7 @@ from .poller import FeedPoller, PollResult
 log = logging.getLogger("newswire.feeds")
 
 FEEDS = FeedSettings.from_settings(settings)
+RETRY_AFTER_ERROR_S = 30.0
 
 
 def _raw_topic(name: str):
@@ -61,7 +64,8 @@ feed_state = app.Table("feed-state", key_type=bytes, value_type=bytes, partition
 class FeedRunner:
     """This worker's polling: which feeds it owns, which are due, and the tasks polling them."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
         self._poller: FeedPoller | None = None
         self._in_flight: dict[bytes, asyncio.Task[None]] = {}
         self._subs: dict[bytes, tuple[bytes, int, Subscription]] = {}  # key -> (raw, partition, decoded)
@@ -119,8 +123,10 @@ class FeedRunner:
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == FEEDS.feeds_topic}
 
     def start_due_polls(self, now: float) -> int:
+        """Start polls for the due feeds of this worker's active partitions, most overdue first."""
         active = self.active_partitions()
-        owned = backing_off = started = 0
+        owned = backing_off = 0
+        due: list[tuple[float, bytes, int, Subscription, FeedState]] = []
         for key, raw in list(subscriptions.items()):
             decoded = self.subscription(key, raw)
             if decoded is None:
@@ -131,15 +137,17 @@ class FeedRunner:
             owned += 1
             state = self.state(key, sub)
             backing_off += state.failures > 0
-            if key in self._in_flight or len(self._in_flight) >= FEEDS.feeds_max_concurrent_polls:
-                continue
-            if self.poller.due_at(sub, state) <= now:
-                self._in_flight[key] = asyncio.ensure_future(self._poll(key, partition, sub, state))
-                started += 1
+            due_at = self.poller.due_at(sub, state)
+            if due_at <= now and key not in self._in_flight:
+                due.append((due_at, key, partition, sub, state))
+        free = max(0, FEEDS.feeds_max_concurrent_polls - len(self._in_flight))
+        due.sort(key=lambda item: item[0])
+        for _, key, partition, sub, state in due[:free]:
+            self._in_flight[key] = asyncio.ensure_future(self._poll(key, partition, sub, state))
         FEED_METRICS.feeds_owned.set(owned)
         FEED_METRICS.feeds_backing_off.set(backing_off)
         FEED_METRICS.polls_in_flight.set(len(self._in_flight))
-        return started
+        return min(free, len(due))
 
     async def _poll(self, key: bytes, partition: int, sub: Subscription, state: FeedState) -> None:
         task = asyncio.current_task()
@@ -164,6 +172,11 @@ class FeedRunner:
             raise
         except Exception:  # never let one feed's poll kill the timer or the worker
             log.exception("feed poll task failed", extra={"stage": "feed"})
+            # Nothing was recorded (e.g. Kafka is down): poll again later, not at every tick.
+            now = self._clock()
+            retry_at = now + min(sub.interval_s, RETRY_AFTER_ERROR_S)
+            self._states[key] = (feed_state.get(key), dataclasses.replace(
+                state, last_poll_at=now, next_poll_at=retry_at, backoff_until=max(state.backoff_until, retry_at)))
         finally:
             if self._in_flight.get(key) is task:
                 del self._in_flight[key]
@@ -244,7 +257,7 @@ async def follow_subscriptions(stream) -> None:
 @app.timer(interval=FEEDS.feeds_tick_s)
 async def poll_due_feeds() -> None:
     if _polling_allowed():
-        RUNNER.start_due_polls(time.time())
+        RUNNER.start_due_polls(RUNNER._clock())
 
 
 @app.on_before_shutdown.connect

@@ -1,0 +1,140 @@
+"""The worker's feed runner without a broker: ownership, due order, submissions, failure handling.
+
+The Faust tables and topics of workers.feeds.agents are replaced by dicts and
+recording fakes; the poller is a fake that returns prepared results.  What
+crosses Kafka is tested in tests/integration/test_feeds.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import orjson
+import pytest
+
+from workers.feeds import agents
+from workers.feeds.model import FeedState, Subscription
+from workers.feeds.parse import FeedEntry
+from workers.feeds.poller import FeedPoller, PollConfig, PollResult
+from workers.pipeline.submission import decode_submission
+
+pytestmark = pytest.mark.timeout(20)
+
+NOW = 1_800_000_000.0
+
+
+class FakeTopic:
+    def __init__(self, fail: bool = False) -> None:
+        self.sent: list[tuple[bytes, bytes | None]] = []
+        self.fail = fail
+
+    async def send(self, key: bytes, value: bytes | None):
+        if self.fail:
+            raise RuntimeError("broker down")
+        self.sent.append((key, value))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+class FakePoller(FeedPoller):
+    def __init__(self) -> None:
+        super().__init__(fetcher=None, config=PollConfig(), clock=lambda: NOW)  # type: ignore[arg-type]
+        self.polled: list[str] = []
+        self.entries: dict[str, list[FeedEntry]] = {}
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def poll(self, subscription: Subscription, state: FeedState | None = None) -> PollResult:
+        self.polled.append(subscription.url)
+        await self.release.wait()
+        new_state = dataclasses.replace(state or self.new_state(subscription), last_poll_at=NOW,
+                                        next_poll_at=NOW + subscription.interval_s, polls=1)
+        return PollResult(subscription=subscription, state=new_state, new_entries=self.entries.get(subscription.url, []))
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    runner = agents.FeedRunner(clock=lambda: NOW + 60)
+    runner._poller = FakePoller()
+    subs: dict[bytes, bytes] = {}
+    monkeypatch.setattr(agents, "RUNNER", runner)
+    monkeypatch.setattr(agents, "subscriptions", subs)
+    monkeypatch.setattr(agents, "feed_state", {})
+    monkeypatch.setattr(agents, "status_topic", FakeTopic())
+    monkeypatch.setattr(agents, "topics", dataclasses.make_dataclass("T", ["input"])(FakeTopic()))
+    monkeypatch.setattr(agents, "_polling_allowed", lambda: True)
+    monkeypatch.setattr(agents.FeedRunner, "active_partitions", lambda self: {0, 2})
+    monkeypatch.setattr(agents, "FEEDS", dataclasses.replace(agents.FEEDS, feeds_max_concurrent_polls=2))
+    return runner
+
+
+def subscribe(url: str, partition: int, **kwargs) -> Subscription:
+    sub = Subscription.create(url, **kwargs)
+    agents.subscriptions[sub.key] = orjson.dumps({"partition": partition, "subscription": orjson.loads(sub.to_json())})
+    return sub
+
+
+async def settle(runner: agents.FeedRunner) -> None:
+    while runner._in_flight:
+        await asyncio.sleep(0.01)
+
+
+async def test_only_enabled_feeds_of_active_partitions_are_polled_most_overdue_first(runner):
+    subscribe("https://a.example/rss", 0)
+    subscribe("https://b.example/rss", 1)  # another worker's partition (standby copy here)
+    subscribe("https://c.example/rss", 2, enabled=False)
+    late = subscribe("https://d.example/rss", 2)
+    early = subscribe("https://e.example/rss", 0)
+    agents.feed_state[late.key] = FeedState(url=late.url, next_poll_at=NOW - 100).to_json()
+    agents.feed_state[early.key] = FeedState(url=early.url, next_poll_at=NOW - 50).to_json()
+    agents.feed_state[Subscription.create("https://a.example/rss").key] = \
+        FeedState(url="https://a.example/rss", next_poll_at=NOW + 100).to_json()  # not due yet
+
+    started = runner.start_due_polls(NOW)
+    await settle(runner)
+    assert started == 2
+    assert runner.poller.polled == ["https://d.example/rss", "https://e.example/rss"]
+    assert agents.FEED_METRICS.feeds_owned._value.get() == 3
+
+
+async def test_new_entries_are_submitted_with_the_feed_as_source_then_state_and_status_stored(runner):
+    sub = subscribe("https://news.example/rss", 0, source="world")
+    runner.poller.entries[sub.url] = [FeedEntry("https://news.example/a", "A", "2026-11-25T10:00:00Z"),
+                                      FeedEntry("https://news.example/b", None, None)]
+    runner.start_due_polls(NOW + 60)
+    await settle(runner)
+    sent = agents.topics.input.sent
+    assert [key for key, _ in sent] == [b"https://news.example/a", b"https://news.example/b"]
+    first = decode_submission(sent[0][1])
+    assert first.source == sub.url
+    assert first.metadata == {"title": "A", "published": "2026-11-25T10:00:00Z", "feed": sub.url, "label": "world"}
+    assert decode_submission(sent[1][1]).metadata == {"feed": sub.url, "label": "world"}
+    assert FeedState.from_json(agents.feed_state[sub.key]).polls == 1
+    (status_key, status_value), = agents.status_topic.sent
+    assert status_key == sub.key and orjson.loads(status_value)["source"] == "world"
+    assert runner.start_due_polls(NOW + 61) == 0  # polled: not due again before its interval
+
+
+async def test_a_feed_removed_during_its_poll_submits_nothing(runner):
+    sub = subscribe("https://news.example/rss", 0)
+    runner.poller.entries[sub.url] = [FeedEntry("https://news.example/a")]
+    runner.poller.release.clear()
+    runner.start_due_polls(NOW + 60)
+    await asyncio.sleep(0.01)
+    del agents.subscriptions[sub.key]
+    runner.poller.release.set()
+    await settle(runner)
+    assert agents.topics.input.sent == [] and agents.feed_state == {}
+
+
+async def test_a_failed_submission_is_retried_later_not_at_every_tick(runner, monkeypatch):
+    sub = subscribe("https://news.example/rss", 0, interval_s=600)
+    runner.poller.entries[sub.url] = [FeedEntry("https://news.example/a")]
+    monkeypatch.setattr(agents.topics, "input", FakeTopic(fail=True))
+    runner.start_due_polls(NOW + 60)
+    await settle(runner)
+    assert agents.feed_state == {}  # nothing recorded: the entries are still new
+    assert runner.start_due_polls(NOW + 61) == 0
+    assert runner.poller.polled == [sub.url]
