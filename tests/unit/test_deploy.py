@@ -37,7 +37,7 @@ SECRET_FILE_NAMES = {env_name(f) + "_FILE" for f in setting_fields() if f.metada
 # What no deployment of the worker can leave to the defaults (they point at this machine or at nothing).
 REQUIRED = {"NEWSWIRE_BOOTSTRAP_SERVERS", "NEWSWIRE_INPUT_TOPIC", "NEWSWIRE_ARTICLES_TOPIC",
             "NEWSWIRE_DEADLETTER_TOPIC", "NEWSWIRE_GROUP_ID", "NEWSWIRE_WEB_HOST", "NEWSWIRE_WEB_PORT"}
-CRD_KINDS = {"ScaledObject", "TriggerAuthentication", "PodMonitor"}
+CRD_KINDS = {"ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"}
 DEFAULT_SHUTDOWN_S = next(f.default for f in setting_fields() if f.name == "shutdown_timeout_s")
 
 
@@ -250,6 +250,44 @@ def test_pod_monitor_scrapes_the_metrics_port():
     assert monitor["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     assert endpoint["port"] == worker_container()["ports"][0]["name"] and endpoint["path"] == "/metrics"
+
+
+def exported_metric_names() -> set[str]:
+    """Every series name /metrics can carry (base names with their _total/_bucket/... suffixes)."""
+    from workers.metrics import Metrics
+
+    names = set()
+    for family in Metrics().registry.collect():
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+        names.update(family.name + suffix for suffix in suffixes[family.type])
+    return names
+
+
+def test_alert_rules_use_only_metrics_the_worker_exports():
+    rule = k8s("PrometheusRule")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    rules = [r for group in rule["spec"]["groups"] for r in group["rules"]]
+    assert len(rules) >= 4
+    exported = exported_metric_names()
+    for r in rules:
+        assert set(r) <= {"alert", "expr", "for", "labels", "annotations"}, r["alert"]
+        assert re.fullmatch(r"Newswire[A-Za-z]+", r["alert"]) and r["labels"]["severity"]
+        used = set(re.findall(r"newswire_[a-z_]+", r["expr"]))
+        assert used and used <= exported, (r["alert"], used - exported)
+        assert r["expr"].count("(") == r["expr"].count(")"), r["alert"]
+
+
+def test_deploy_readme_documents_every_metric_and_file():
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    from workers.metrics import Metrics
+
+    for family in Metrics().registry.collect():
+        shown = family.name + ("_total" if family.type == "counter" else "")
+        assert f"`{shown}`" in readme, shown
+    for path, _ in k8s_documents():
+        assert path.name in readme, path.name
+    for name in ("Dockerfile", "docker-compose.yml", "requirements.lock", "lock.py", "submit-demo.sh"):
+        assert name in readme, name
 
 
 # -- docker compose ------------------------------------------------------------------
