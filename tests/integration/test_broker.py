@@ -1,8 +1,8 @@
-"""``newswire broker`` end to end: a real Kafka broker started, used, stopped and restarted through the CLI.
+"""``newswire broker`` end to end: real Kafka brokers started, used, stopped and restarted through the CLI.
 
 The CLI runs as ``python -m workers.broker`` in a subprocess, as a user would
-run it; this module's broker is its own (own port and directory), separate
-from the session broker of conftest.py.
+run it.  Each test class has its own broker (own port and directory), stopped
+when the class ends; the last tests check the session broker of conftest.py.
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ def cli_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliBroker]:
         broker.stop(dir)  # belt and braces: never leave a broker behind
 
 
-async def produce(bootstrap: str, topic: str, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+async def produce(options: dict[str, Any] | str, topic: str, value: bytes) -> None:
+    """Send one message; ``options`` are aiokafka client options, or just a plaintext bootstrap address."""
+    options = {"bootstrap_servers": options} if isinstance(options, str) else options
+    producer = AIOKafkaProducer(acks="all", **options)
     await producer.start()
     try:
         await asyncio.wait_for(producer.send_and_wait(topic, value), CLIENT_TIMEOUT_S)
@@ -74,9 +76,11 @@ async def produce(bootstrap: str, topic: str, value: bytes) -> None:
         await producer.stop()
 
 
-async def consume_first(bootstrap: str, topic: str) -> bytes:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"test-{uuid.uuid4().hex}",
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+async def consume_first(options: dict[str, Any] | str, topic: str) -> bytes:
+    """The first message of ``topic``, read by a new consumer group from the earliest offset."""
+    options = {"bootstrap_servers": options} if isinstance(options, str) else options
+    consumer = AIOKafkaConsumer(topic, group_id=f"test-{uuid.uuid4().hex}", auto_offset_reset="earliest",
+                                enable_auto_commit=False, **options)
     await consumer.start()
     try:
         message = await asyncio.wait_for(consumer.getone(), CLIENT_TIMEOUT_S)
@@ -171,28 +175,6 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
         broker.stop(dir)
 
 
-async def produce_with(options: dict[str, Any], topic: str, value: bytes) -> None:
-    producer = AIOKafkaProducer(acks="all", **options)
-    await producer.start()
-    try:
-        await asyncio.wait_for(producer.send_and_wait(topic, value), CLIENT_TIMEOUT_S)
-    finally:
-        await producer.stop()
-
-
-async def consume_first_with(options: dict[str, Any], topic: str) -> bytes:
-    consumer = AIOKafkaConsumer(topic, group_id=f"test-{uuid.uuid4().hex}", auto_offset_reset="earliest",
-                                enable_auto_commit=False, **options)
-    await consumer.start()
-    try:
-        message = await asyncio.wait_for(consumer.getone(), CLIENT_TIMEOUT_S)
-    finally:
-        await consumer.stop()
-    value = message.value
-    assert isinstance(value, bytes)
-    return value
-
-
 class TestSecureBroker:
     """``start --secure``: SASL_SSL with SCRAM-SHA-512 only; no plaintext way in."""
 
@@ -208,24 +190,24 @@ class TestSecureBroker:
 
     async def test_scram_client_produces_and_consumes(self, secure_broker: SecureBroker) -> None:
         options = secure_broker.client_options()
-        await produce_with(options, "secure-smoke", b"over SASL_SSL")
-        assert await consume_first_with(options, "secure-smoke") == b"over SASL_SSL"
+        await produce(options, "secure-smoke", b"over SASL_SSL")
+        assert await consume_first(options, "secure-smoke") == b"over SASL_SSL"
 
     async def test_printed_settings_configure_newswire_clients(self, secure_broker: SecureBroker) -> None:
         """What `start --secure` prints, read by workers.settings, gives working client options (mTLS included)."""
         settings = Settings.from_env(secure_broker.settings)
         options = aiokafka_options(settings)
         assert options["security_protocol"] == "SASL_SSL"
-        await produce_with(options, "secure-settings", b"configured from the printed settings")
-        assert await consume_first_with(options, "secure-settings") == b"configured from the printed settings"
+        await produce(options, "secure-settings", b"configured from the printed settings")
+        assert await consume_first(options, "secure-settings") == b"configured from the printed settings"
 
     async def test_client_certificate_is_accepted_for_mtls(self, secure_broker: SecureBroker) -> None:
         settings = secure_broker.settings
         context = create_ssl_context(cafile=settings["NEWSWIRE_SSL_CAFILE"], certfile=settings["NEWSWIRE_SSL_CERTFILE"],
                                      keyfile=settings["NEWSWIRE_SSL_KEYFILE"])
         options = secure_broker.client_options(ssl_context=context)
-        await produce_with(options, "secure-mtls", b"with a client certificate")
-        assert await consume_first_with(options, "secure-mtls") == b"with a client certificate"
+        await produce(options, "secure-mtls", b"with a client certificate")
+        assert await consume_first(options, "secure-mtls") == b"with a client certificate"
 
     async def test_wrong_password_is_refused(self, secure_broker: SecureBroker) -> None:
         producer = AIOKafkaProducer(**secure_broker.client_options(password="not-the-password"))
