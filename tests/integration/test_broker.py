@@ -242,6 +242,16 @@ class TestSecureBroker:
         assert again.stdout_lines == secure_broker.started.stdout_lines
 
 
+    async def test_restart_keeps_the_credentials_and_certificates(self, secure_broker: SecureBroker) -> None:
+        options = secure_broker.client_options()
+        await produce(options, "secure-restart", b"kept")
+        assert run_cli("stop", "--dir", str(secure_broker.dir)).returncode == 0
+        restarted = run_cli("start", "--dir", str(secure_broker.dir))  # the directory remembers --secure
+        assert restarted.returncode == 0, "\n".join(restarted.stderr_lines)
+        assert restarted.stdout_lines == secure_broker.started.stdout_lines
+        assert await consume_first(options, "secure-restart") == b"kept"
+
+
 def test_session_fixture_gives_a_serving_broker(kafka_bootstrap: str, broker_dir: Path | None) -> None:
     assert broker.probe(kafka_bootstrap)
     if broker_dir is not None:  # started by this session, not reused
