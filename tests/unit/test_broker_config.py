@@ -307,6 +307,19 @@ def test_a_broker_that_exits_during_start_shows_the_cause(tmp_path: Path) -> Non
     assert "INFO starting" in raised.value.log_tail and "old run" not in raised.value.log_tail
 
 
+def test_a_bind_failure_during_start_says_to_pick_another_port(tmp_path: Path) -> None:
+    config = broker.BrokerConfig(port=broker.free_port(), controller_port=broker.free_port(), cluster_id="x")
+    with open(tmp_path / "broker.log", "w") as log:
+        crashing = subprocess.Popen(
+            [sys.executable, "-c", "print('[2026] ERROR [KafkaRaftServer nodeId=1] Fatal error during broker startup. "
+             "org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:9092: "
+             "Address already in use.'); raise SystemExit(1)"], stdout=log, stderr=subprocess.STDOUT)
+    with pytest.raises(broker.BrokerStartFailed) as raised:
+        broker._wait_ready(crashing, config, tmp_path, 0, timeout_s=30)
+    assert_one_line(raised.value.detail)
+    assert f"port {config.port}" in raised.value.detail and "--port" in raised.value.detail
+
+
 # -- readiness probe -----------------------------------------------------------------------------------
 
 
