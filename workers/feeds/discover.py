@@ -18,9 +18,10 @@ from lxml import etree
 
 from workers.errors import NewswireError
 from workers.pipeline.charset import decode_html
+from workers.pipeline.fetch import Fetcher
 from workers.pipeline.urls import canonicalize_url
 
-from .fetch import FeedFetcher
+from .fetch import fetch_feed
 from .parse import parse_feed
 
 __all__ = ["DiscoveredFeed", "discover_feeds", "feed_links", "robots_sitemaps", "FEED_LINK_TYPES"]
@@ -89,11 +90,11 @@ def robots_sitemaps(robots_txt: str, base_url: str) -> list[DiscoveredFeed]:
     return list(found.values())
 
 
-async def discover_feeds(fetcher: FeedFetcher, site_url: str) -> list[DiscoveredFeed]:
+async def discover_feeds(fetcher: Fetcher, site_url: str) -> list[DiscoveredFeed]:
     """The feeds of the site at ``site_url``: its home page's feed links, then its robots.txt sitemaps."""
     found: dict[str, DiscoveredFeed] = {}
     try:
-        page = await fetcher.fetch_document(site_url)
+        page = await fetch_feed(fetcher, site_url)
     except NewswireError:
         page = None
     if page is not None and page.body:
@@ -111,7 +112,7 @@ async def discover_feeds(fetcher: FeedFetcher, site_url: str) -> list[Discovered
                 found[url] = DiscoveredFeed(url=url, kind=kind, title=parsed.title, found_in="url")
     robots_url = urljoin(site_url, "/robots.txt")
     try:
-        robots = await fetcher.fetch_document(robots_url)
+        robots = await fetch_feed(fetcher, robots_url)
     except NewswireError:
         robots = None
     if robots is not None and robots.body:

@@ -37,7 +37,9 @@ from typing import Callable
 
 from workers.errors import NewswireError
 
-from .fetch import FeedFetcher, FeedResponse
+from workers.pipeline.fetch import Fetcher
+
+from .fetch import FeedResponse, fetch_feed
 from .model import FeedState, SeenEntries, Subscription, entry_fingerprint
 from .parse import ChildSitemap, FeedEntry, ParsedFeed, parse_feed
 
@@ -82,7 +84,7 @@ class PollResult:
 
 
 class FeedPoller:
-    def __init__(self, fetcher: FeedFetcher, config: PollConfig | None = None, *,
+    def __init__(self, fetcher: Fetcher, config: PollConfig | None = None, *,
                  clock: Callable[[], float] = time.time, rng: random.Random | None = None) -> None:
         self.fetcher = fetcher
         self.config = config or PollConfig()
@@ -173,7 +175,7 @@ class FeedPoller:
 
     async def _get(self, result: PollResult, url: str, etag: str | None, last_modified: str | None) -> FeedResponse:
         result.requests += 1
-        response = await self.fetcher.fetch_feed(url, etag=etag, last_modified=last_modified)
+        response = await fetch_feed(self.fetcher, url, etag=etag, last_modified=last_modified)
         result.bytes += len(response.body)
         result.not_modified += response.not_modified
         return response
