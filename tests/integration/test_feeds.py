@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from tests.helpers.kafka import collect, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
-from workers.devserver import PageServer
+from workers.devserver import PageServer, Route
 from workers.feeds.devfeeds import Item, ServedFeed, rss_document
 
 pytestmark = pytest.mark.timeout(400)
@@ -56,8 +57,6 @@ class FeedWorker(WorkerProcess):
 
 
 def newswire(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    import os
-
     result = subprocess.run([*_newswire_command(), *args], env={**os.environ, **env}, capture_output=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr.decode()
@@ -248,3 +247,22 @@ async def test_two_workers_share_the_feeds_poll_each_once_per_interval_and_hand_
     finally:
         for worker in workers:
             worker.terminate()
+
+
+async def test_discover_adds_a_sites_feeds_and_sitemaps(feed_env, site):
+    env = feed_env
+    site.add_page("/", '<html><head><title>Harbour news</title>'
+                       '<link rel="alternate" type="application/rss+xml" title="Harbour" href="/feeds/harbour.xml">'
+                       '<link rel="alternate" type="application/atom+xml" href="/feeds/harbour.atom"></head></html>')
+    site.add("/robots.txt", Route(200, "text/plain", b"User-agent: *\nAllow: /\nSitemap: /news-sitemap.xml\n"))
+    out = newswire(env, "feeds", "add", "--discover", site.url("/"), "--every", "5m", "--source", "harbour")
+    assert b"found rss" in out.stderr and b"robots.txt" in out.stderr
+    listed = {f["url"]: f for f in map(orjson.loads, newswire(env, "feeds", "list", "--json").stdout.splitlines())}
+    assert {url: (f["kind"], f["interval_s"], f["source"], f["status"]["last_status"]) for url, f in listed.items()} == {
+        site.url("/feeds/harbour.xml"): ("rss", 300.0, "harbour", "new"),
+        site.url("/feeds/harbour.atom"): ("atom", 300.0, "harbour", "new"),
+        site.url("/news-sitemap.xml"): ("sitemap", 300.0, "harbour", "new"),
+    }
+    nothing = subprocess.run([*_newswire_command(), "feeds", "add", "--discover", "http://127.0.0.1:1/"],
+                             env={**os.environ, **env}, capture_output=True, timeout=120)
+    assert nothing.returncode == 1 and b"no feeds found" in nothing.stderr

@@ -18,6 +18,7 @@ from workers.feeds.model import FeedState, Subscription
 from workers.feeds.parse import FeedEntry
 from workers.feeds.poller import FeedPoller, PollConfig, PollResult
 from workers.pipeline.submission import decode_submission
+from workers.schemas import validate_record
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -111,6 +112,8 @@ async def test_new_entries_are_submitted_with_the_feed_as_source_then_state_and_
     assert first.source == sub.url
     assert first.metadata == {"title": "A", "published": "2026-11-25T10:00:00Z", "feed": sub.url, "label": "world"}
     assert decode_submission(sent[1][1]).metadata == {"feed": sub.url, "label": "world"}
+    for _, value in sent:  # the message contract of the URL topic
+        validate_record("submission", value)
     assert FeedState.from_json(agents.feed_state[sub.key]).polls == 1
     (status_key, status_value), = agents.status_topic.sent
     assert status_key == sub.key and orjson.loads(status_value)["source"] == "world"
