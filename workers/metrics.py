@@ -9,7 +9,9 @@ cardinality stays bounded (dead letters are labelled by their stable code).
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from importlib import metadata
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 __all__ = ["METRICS", "Metrics", "render"]
 
@@ -40,9 +42,19 @@ class Metrics:
                                   ["topic", "partition"], registry=r)
         self.assigned_partitions = Gauge("newswire_assigned_partitions", "Input partitions assigned to this worker.",
                                          registry=r)
+        # Which version each pod runs, e.g. to watch a rollout: newswire_build_info{version="0.1.0"} 1.
+        self.build = Info("newswire_build", "Version of the running newswire worker.", registry=r)
+        self.build.info({"version": _version()})
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_seconds.labels(stage=stage).observe(seconds)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("newswire")
+    except metadata.PackageNotFoundError:  # running from a source tree without installing
+        return "unknown"
 
 
 METRICS = Metrics()

@@ -257,7 +257,8 @@ def exported_metric_names() -> set[str]:
 
     names = set()
     for family in Metrics().registry.collect():
-        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",),
+                    "info": ("_info",)}
         names.update(family.name + suffix for suffix in suffixes[family.type])
     return names
 
@@ -281,7 +282,7 @@ def test_deploy_readme_documents_every_metric_and_file():
     from workers.metrics import Metrics
 
     for family in Metrics().registry.collect():
-        shown = family.name + ("_total" if family.type == "counter" else "")
+        shown = family.name + {"counter": "_total", "info": "_info"}.get(family.type, "")
         assert f"`{shown}`" in readme, shown
     for path, _ in k8s_documents():
         assert path.name in readme, path.name

@@ -47,10 +47,17 @@ def test_every_operator_metric_is_exported():
     for name in ("newswire_records_published_total", "newswire_dead_letters_total", "newswire_urls_in_flight",
                  "newswire_pool_queue_depth", "newswire_event_loop_lag_seconds_count", "newswire_consumer_lag",
                  "newswire_assigned_partitions", "newswire_messages_received_total",
-                 "newswire_stage_seconds_bucket"):
+                 "newswire_stage_seconds_bucket", "newswire_build_info"):
         assert name in names, name
     stages = {dict(labels)["stage"] for name, labels in samples(m) if name == "newswire_stage_seconds_count"}
     assert stages == {"fetch", "extract", "dedupe", "enrich", "publish"}
+
+
+def test_build_info_carries_the_installed_version():
+    from importlib import metadata
+
+    (labels,) = [dict(labels) for name, labels in samples(Metrics()) if name == "newswire_build_info"]
+    assert labels == {"version": metadata.version("newswire")}
 
 
 def test_metrics_instances_do_not_share_a_registry():
