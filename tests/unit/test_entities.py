@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import re
@@ -277,6 +278,9 @@ class _BrokenPipeline:
         for doc, context in stream:  # pulling the stream tokenises, like spaCy
             yield doc, context
 
+    def memory_zone(self):
+        return contextlib.nullcontext()
+
 
 def test_ner_failure_is_an_enrich_error_that_survives_the_pool():
     broken = EntityRecognizer(EntityConfig())
@@ -288,3 +292,11 @@ def test_ner_failure_is_an_enrich_error_that_survives_the_pool():
     assert pickle.loads(pickle.dumps(caught.value)).code == "enrich_failed"
     # Records that need no NER never reach the pipeline, so they still succeed.
     assert broken.enrich(None, "", None).status == STATUS_NO_TEXT
+
+
+def test_strings_interned_for_an_article_are_freed_afterwards(recognizer):
+    strings = recognizer.nlp.vocab.strings
+    before = len(strings)
+    unseen = " ".join(f"Zqx{i}wvk" for i in range(300))
+    recognizer.enrich("Unseen words", f"Mayor Jane Qwertzuiop spoke in London. {unseen}", "en")
+    assert len(strings) <= before + 5  # not +300: the memory zone released them
