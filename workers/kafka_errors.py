@@ -25,9 +25,11 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
+import signal
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiokafka.errors import (
@@ -42,7 +44,7 @@ from .errors import ConfigError
 from .kafka_options import aiokafka_options
 from .settings import Settings
 
-__all__ = ["KafkaConnectError", "connect_error", "diagnose", "explain", "mask_secrets", "start_client"]
+__all__ = ["FATAL_CAUSES", "CredentialWatch", "KafkaConnectError", "connect_error", "diagnose", "explain", "mask_secrets", "start_client"]
 
 _DIAGNOSE_TIMEOUT_S = 10.0
 _AIOKAFKA_CLIENT_LOGGER = "aiokafka"  # aiokafka.client logs "Unable connect to ..." per server here
@@ -354,3 +356,87 @@ async def _close_quietly(client: Any) -> None:
     with contextlib.suppress(Exception):  # already broken: closing is best effort
         await close()
 
+
+
+# -- after start: credentials that stop working ----------------------------------------------
+
+# Causes that retrying cannot fix: the worker must stop (non-zero) so that an operator, or
+# the platform restarting it with a rotated secret, can.  Unreachable brokers are not among
+# them: clients ride out broker restarts.
+FATAL_CAUSES = frozenset({"sasl_auth_failed", "sasl_mechanism", "sasl_not_enabled", "sasl_required",
+                          "certificate_untrusted", "hostname_mismatch", "certificate_expired",
+                          "client_certificate_refused", "plaintext_to_tls", "tls_to_plaintext"})
+
+
+def _default_on_failure(error: KafkaConnectError) -> None:
+    """Log the cause once and stop the worker the graceful way (Faust's SIGTERM handling)."""
+    logging.getLogger("newswire.kafka").critical(error.detail, extra={"stage": "kafka", "error": error.code})
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+class CredentialWatch(logging.Filter):
+    """Stops a running worker whose Kafka connections are refused for good (password changed, CA rotated ...).
+
+    aiokafka retries a refused login forever and only logs each attempt, so a
+    worker whose credentials broke after start would spin while /readyz says
+    ready.  This watch sits on the ``aiokafka`` logger as a filter that lets
+    every record through (a filter, not a handler: the worker's logging
+    dictConfig replaces the handlers of that logger, not its filters); a logged connection
+    failure with a fatal cause (:data:`FATAL_CAUSES`) starts a check: fresh
+    connections with the same settings (:func:`diagnose`), ``confirmations``
+    times ``recheck_s`` apart, so a broker that refuses logins for a moment
+    while restarting does not stop the worker.  A confirmed failure is kept in
+    :attr:`failure` and handed to ``on_failure`` (default: log one critical line
+    and SIGTERM this process, i.e. Faust's graceful stop); ``newswire worker``
+    then exits with code 2 and prints the cause (see docs/security.md).
+    """
+
+    def __init__(self, settings: Settings, *, on_failure: Callable[[KafkaConnectError], None] | None = None,
+                 recheck_s: float = 5.0, confirmations: int = 2,
+                 check: Callable[[Settings], Awaitable[KafkaConnectError | None]] = diagnose) -> None:
+        super().__init__()
+        self.settings = settings
+        self.on_failure = on_failure or _default_on_failure
+        self.check = check
+        self.recheck_s = recheck_s
+        self.confirmations = max(1, confirmations)
+        self.failure: KafkaConnectError | None = None
+        self._checking: asyncio.Task[None] | None = None
+
+    def install(self, logger_name: str = _AIOKAFKA_CLIENT_LOGGER) -> CredentialWatch:
+        # aiokafka.client logs each refused connection ("Unable connect to node ...") on this logger itself.
+        logging.getLogger(logger_name).addFilter(self)
+        return self
+
+    def uninstall(self, logger_name: str = _AIOKAFKA_CLIENT_LOGGER) -> None:
+        logging.getLogger(logger_name).removeFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            self._observe(record)
+        return True  # only watching: every record is logged as before
+
+    def _observe(self, record: logging.LogRecord) -> None:
+        if self.failure is not None or (self._checking is not None and not self._checking.done()):
+            return
+        refused = [arg for arg in (record.args or ()) if isinstance(arg, BaseException)
+                   and explain(arg, self.settings, "")[0] in FATAL_CAUSES] if isinstance(record.args, tuple) else []
+        if not refused:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # logged outside the event loop: nothing to schedule on
+            return
+        self._checking = loop.create_task(self._confirm())
+
+    async def _confirm(self) -> None:
+        found: KafkaConnectError | None = None
+        for attempt in range(self.confirmations):
+            if attempt:
+                await asyncio.sleep(self.recheck_s)
+            found = await self.check(self.settings)
+            if found is None or found.cause not in FATAL_CAUSES:
+                return  # a fresh connection works (or fails only transiently): keep going
+        assert found is not None
+        self.failure = found
+        self.on_failure(found)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import logging.config
 import socket
 import ssl
 
@@ -16,6 +18,7 @@ from aiokafka.errors import (
 
 from workers.errors import ConfigError
 from workers.kafka_errors import (
+    CredentialWatch,
     KafkaConnectError,
     diagnose,
     explain,
@@ -206,3 +209,107 @@ async def test_start_client_passes_a_working_client_through():
     client = Fine(RuntimeError())
     await start_client(client, settings())
     assert client.started and not client.closed
+
+
+# -- CredentialWatch: credentials that break after start ------------------------------------------
+
+
+class Checks:
+    """Stands in for diagnose(): answers from a script, counts calls."""
+
+    def __init__(self, *answers: KafkaConnectError | None) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    async def __call__(self, s: Settings) -> KafkaConnectError | None:
+        self.calls += 1
+        return self.answers.pop(0) if self.answers else None
+
+
+def refused_login() -> KafkaConnectError:
+    return KafkaConnectError("cannot connect ...: SASL authentication failed", cause="sasl_auth_failed")
+
+
+async def watch_logs(watch: CredentialWatch, exc: BaseException) -> None:
+    logger = logging.getLogger("aiokafka")
+    watch.install()
+    try:
+        logger.error("Unable connect to node with id %s: %s", 1, exc)
+        logger.error("Unable connect to node with id %s: %s", 1, exc)  # a second one while checking: no second check
+        for _ in range(20):
+            await asyncio.sleep(0)
+            if watch._checking is not None and watch._checking.done():
+                break
+        if watch._checking is not None:
+            await watch._checking
+    finally:
+        watch.uninstall()
+
+
+async def test_confirmed_refusal_stops_the_worker_once():
+    failures: list[KafkaConnectError] = []
+    checks = Checks(refused_login(), refused_login())
+    watch = CredentialWatch(settings(), on_failure=failures.append, recheck_s=0, check=checks)
+    await watch_logs(watch, SaslAuthenticationFailed("Authentication failed"))
+    assert checks.calls == 2 and len(failures) == 1
+    assert watch.failure is failures[0] and watch.failure.cause == "sasl_auth_failed"
+
+
+async def test_a_refusal_that_does_not_last_keeps_the_worker():
+    failures: list[KafkaConnectError] = []
+    checks = Checks(refused_login(), None)  # the broker accepted the login on the second look (restart)
+    watch = CredentialWatch(settings(), on_failure=failures.append, recheck_s=0, check=checks)
+    await watch_logs(watch, SaslAuthenticationFailed("Authentication failed"))
+    assert checks.calls == 2 and failures == [] and watch.failure is None
+
+
+async def test_an_unreachable_broker_is_not_a_reason_to_stop():
+    checks = Checks(refused_login())
+    watch = CredentialWatch(settings(), on_failure=lambda e: None, recheck_s=0, check=checks)
+    await watch_logs(watch, ConnectionRefusedError(111, "refused"))
+    assert checks.calls == 0 and watch.failure is None
+
+
+async def test_an_untrusted_certificate_after_a_ca_rotation_counts():
+    untrusted = KafkaConnectError("... not trusted", cause="certificate_untrusted")
+    failures: list[KafkaConnectError] = []
+    watch = CredentialWatch(settings(), on_failure=failures.append, recheck_s=0,
+                            check=Checks(untrusted, untrusted))
+    await watch_logs(watch, cert_error(19, "self-signed certificate in certificate chain"))
+    assert failures == [untrusted]
+
+
+def test_the_watch_survives_the_worker_logging_config():
+    """The worker's dictConfig replaces the handlers of the aiokafka logger; the watch is a filter and stays."""
+    from workers.logs import faust_logging_config
+
+    watch = CredentialWatch(settings()).install()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, logging.getLogger("aiokafka").level
+    try:
+        logging.config.dictConfig(faust_logging_config(settings()))
+        assert watch in logging.getLogger("aiokafka").filters
+    finally:
+        watch.uninstall()
+        root.handlers[:], root.level = saved[0], saved[1]
+        logging.getLogger("aiokafka").setLevel(saved[2])
+
+
+async def test_start_client_holds_back_aiokafka_complaints_it_replaces(caplog):
+    class Noisy(FailingClient):
+        async def start(self) -> None:
+            logging.getLogger("aiokafka").error("Unable connect to %s: %s", "x:1", "boom")
+            await super().start()
+
+    s = settings(NEWSWIRE_SECURITY_PROTOCOL="PLAINTEXT", NEWSWIRE_BOOTSTRAP_SERVERS=f"127.0.0.1:{closed_port()}")
+    with caplog.at_level(logging.ERROR, logger="aiokafka"), pytest.raises(KafkaConnectError):
+        await start_client(Noisy(KafkaConnectionError("Unable to bootstrap")), s)
+    assert not [r for r in caplog.records if r.name == "aiokafka"]
+
+    class NoisyButFine(Noisy):
+        async def start(self) -> None:
+            logging.getLogger("aiokafka").error("Unable connect to %s: %s", "x:1", "boom")
+
+    with caplog.at_level(logging.ERROR, logger="aiokafka"):
+        await start_client(NoisyButFine(RuntimeError()), s)
+    assert [r.getMessage() for r in caplog.records if r.name == "aiokafka"] == ['Unable connect to x:1: boom']
