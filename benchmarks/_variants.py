@@ -5,9 +5,10 @@ Each variant injects the page's own headline (defined generically by
 
 * ``sticky``: a sticky bar at the top of <body> (``<div class="sticky-title">``)
 * ``h2``:     an ``<h2>`` in the middle of the article, before the middle one of
-              the page's long paragraphs
+              the article's long paragraphs
 * ``readmore``: a "Read more: <headline>" link line right after the article's
               last long paragraph
+  (the article's paragraphs are the page's <p> whose text is in the ground truth)
 * ``all``:    the three at once
 
 The article's true text does not change, so the ground truth stays valid.
@@ -68,32 +69,42 @@ def page_headline(raw_html: str) -> str | None:
     return None
 
 
-def _long_paragraph_positions(raw_html: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of <p ...>...</p> elements with long text, in page order."""
+def _long_paragraph_positions(raw_html: str, truth: str | None = None) -> list[tuple[int, int]]:
+    """(start, end) offsets of <p ...>...</p> elements with long text, in page order.
+
+    With the true article text, only paragraphs of the article count, so that
+    "mid-article" and "after the body" really are inside / right after it (the
+    last long paragraph of a page is often an author bio or a footer)."""
+    truth_key = f" {_key(html_lib.unescape(truth))} " if truth else ""
     spans = []
     for m in re.finditer(r"<p[\s>].*?</p\s*>", raw_html, flags=re.IGNORECASE | re.DOTALL):
-        text = re.sub(r"<[^>]+>", "", m.group(0))
-        if len(" ".join(text.split())) >= _LONG_PARAGRAPH:
-            spans.append((m.start(), m.end()))
+        text = " ".join(html_lib.unescape(re.sub(r"<[^>]+>", "", m.group(0))).split())
+        if len(text) < _LONG_PARAGRAPH:
+            continue
+        if truth_key and f" {_key(text)} " not in truth_key:
+            continue
+        spans.append((m.start(), m.end()))
+    if truth_key and not spans:
+        return _long_paragraph_positions(raw_html)
     return spans
 
 
-def _inject_sticky(raw: str, headline: str) -> str:
+def _inject_sticky(raw: str, headline: str, truth: str | None = None) -> str:
     bar = f'<div class="sticky-title" aria-hidden="true"><span>{html_lib.escape(headline)}</span></div>'
     m = re.search(r"<body[^>]*>", raw, flags=re.IGNORECASE)
     return raw[: m.end()] + bar + raw[m.end() :] if m else bar + raw
 
 
-def _inject_h2(raw: str, headline: str) -> str:
-    spans = _long_paragraph_positions(raw)
+def _inject_h2(raw: str, headline: str, truth: str | None = None) -> str:
+    spans = _long_paragraph_positions(raw, truth)
     if not spans:
         return raw
     start, _ = spans[len(spans) // 2]
     return raw[:start] + f"<h2>{html_lib.escape(headline)}</h2>" + raw[start:]
 
 
-def _inject_readmore(raw: str, headline: str) -> str:
-    spans = _long_paragraph_positions(raw)
+def _inject_readmore(raw: str, headline: str, truth: str | None = None) -> str:
+    spans = _long_paragraph_positions(raw, truth)
     if not spans:
         return raw
     _, end = spans[-1]
@@ -101,11 +112,11 @@ def _inject_readmore(raw: str, headline: str) -> str:
     return raw[:end] + line + raw[end:]
 
 
-def _inject_all(raw: str, headline: str) -> str:
-    return _inject_sticky(_inject_h2(_inject_readmore(raw, headline), headline), headline)
+def _inject_all(raw: str, headline: str, truth: str | None = None) -> str:
+    return _inject_sticky(_inject_h2(_inject_readmore(raw, headline, truth), headline, truth), headline, truth)
 
 
-VARIANTS: dict[str, Callable[[str, str], str]] = {
+VARIANTS: dict[str, Callable[[str, str, str | None], str]] = {
     "sticky": _inject_sticky,
     "h2": _inject_h2,
     "readmore": _inject_readmore,
@@ -113,7 +124,9 @@ VARIANTS: dict[str, Callable[[str, str], str]] = {
 }
 
 
-def make_variant(kind: str, raw_html: str, headline: str | None) -> str:
+def make_variant(kind: str, raw_html: str, headline: str | None, truth: str | None = None) -> str:
+    """The page with its headline injected; ``truth`` (the true article text) places
+    the mid-article and after-the-body injections inside the article."""
     if not headline:
         return raw_html
-    return VARIANTS[kind](raw_html, headline)
+    return VARIANTS[kind](raw_html, headline, truth)

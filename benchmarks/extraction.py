@@ -170,6 +170,7 @@ def run_interleaved(
     for _ in range(max(1, repeat)):
         for page in pages:
             for name, extractor in extractors.items():
+                normalise.cache_clear()  # each page is new in production: no warm cache from an earlier pass
                 started = time.perf_counter()
                 outputs[name][page.key] = extractor(page.html, page.url)
                 elapsed = time.perf_counter() - started
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.variants:
         for kind in VARIANTS:
             variant_pages = [
-                Page(p.key, p.url, make_variant(kind, p.html, p.headline), p.truth, p.headline) for p in pages
+                Page(p.key, p.url, make_variant(kind, p.html, p.headline, p.truth), p.truth, p.headline) for p in pages
             ]
             report(f"variant '{kind}': headline injected", variant_pages, args.repeat, args.worst)
     return 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lxml.etree import _Element
 
-from workers.pipeline._extract_text import clean_space
+from workers.pipeline._extract_text import clean_space, word_count
 
 __all__ = ["RawBlock", "body_to_blocks"]
 
@@ -29,6 +29,11 @@ class RawBlock:
     link_items: int = 0  # list items whose text is (almost) entirely a link
     lead_link_items: int = 0  # list items that open with a link (teaser lists: "<a>Headline</a> blurb")
     level: int = 0  # heading level when known (h2 -> 2)
+    words: int = -1  # word count, filled in once by body_to_blocks
+
+    def __post_init__(self) -> None:
+        if self.words < 0:
+            self.words = word_count(self.text)
 
     @property
     def link_ratio(self) -> float:

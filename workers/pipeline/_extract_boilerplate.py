@@ -68,76 +68,101 @@ _LEADIN = re.compile(
     re.IGNORECASE,
 )
 
-_PATTERNS = [
-    # comment forms and notes
-    r"your email address will not be published",
-    r"required fields are marked",
-    r"you must be logged in to post a comment",
-    r"comments (?:are|have been) closed",
-    r"save my name,? email,? and website",
-    r"notify me of (?:follow-up|new) (?:comments|posts)",
-    r"this site uses akismet",
-    r"^\d+\s+(?:comments?|responses?|replies|thoughts? on)\b",
-    r"^(?:leave|post|add|write) a (?:reply|comment|response)\b",
-    # share / follow
-    r"^share (?:this|on|via|to)\b",
-    r"^(?:follow|like) us on\b",
-    r"^click to share on\b",
-    r"\bshare (?:on|via) (?:facebook|twitter|x|linkedin|whatsapp|email|reddit)\b",
-    # subscribe / newsletter / paywall
-    r"\bsign up (?:for|to)\b.{0,60}\bnewsletters?\b",
-    r"\bsubscribe (?:to|for)\b.{0,60}\bnewsletters?\b",
-    r"\bnewsletters?\b.{0,80}\b(?:in|to|into) your inbox\b",
-    r"\b(?:in|to|into) your inbox\b.{0,80}\bnewsletters?\b",
-    r"\bby subscribing to\b.{0,40}\bnewsletters?\b",
-    r"\bsubscribe to (?:our|the)\b.*\b(?:newsletter|channel|podcast|feed)",
-    r"^(?:get|receive) (?:our|the) [\w\s]{0,40}newsletter",
-    r"^subscribe (?:now|today|for)\b",
-    r"\balready (?:a )?subscriber\b",
-    r"\bthis (?:article|content|story) is (?:for|available to) subscribers\b",
-    # cookies / consent
-    r"\b(?:we|this (?:site|website)) uses? cookies\b",
-    r"\bby (?:continuing to )?(?:using|browsing) (?:this|our) (?:site|website)\b.*\b(?:cookie|agree|accept|privacy)",
-    r"\baccept (?:all )?cookies\b",
-    r"\bcookie (?:policy|settings|preferences)\b",
-    # copyright / legal
-    r"^(?:©|\(c\)|copyright)\s*(?:\d{4})?",
-    r"\ball rights reserved\b",
-    # ads
-    r"^advertisement\b",
-    r"^(?:story|article) continues (?:below|after)\b",
-    # app / social prompts
-    r"^download (?:the|our) (?:app|\w+ app)\b",
-    r"^(?:follow|find) (?:us|\w+) on (?:facebook|twitter|instagram|linkedin|x|telegram|whatsapp|google news)\b",
-    r"^(?:have|got) a (?:news )?tip\b.*\b(?:email|contact|send)\b",
-    r"^(?:this (?:article|story) was )?(?:updated|last updated|first published|published|posted) (?:on|at)?\s*[:\-]?\s*\w+ \d",
-    # reprint / licensing / citation notices
-    r"\bthis copy is for your personal,? non-?commercial use only\b",
-    r"\bthis (?:article|story) has been sent to\b",
-    r"\ban error has occurred,? please try again\b",
-    r"^citation:",
-    r"\bretrieved \d{1,2} \w+ \d{4} from https?://",
-    r"\bthis document is subject to copyright\b",
-    r"\bfor (?:reprint|licensing) (?:and licensing )?(?:rights|requests|information)\b",
-    # reader-comment moderation notes, in the languages of the pages we see most
-    r"\b(?:comments?|comentários?|comentarios?|commentaires?|kommentare?|commenti|reacties)\b.{0,80}"
-    r"\b(?:moderat\w*|approv\w*|aprovad\w*|aprobad\w*|freigeschaltet|publiés?|pubblicat\w*)",
-    r"\bmoderat\w*\b.{0,40}\bcomments?\b",
+# Rules anchored at the start of the block (tried with one ``match``: cheap).
+_ANCHORED = [
+    # comment forms
+    r"\d+\s+(?:comments?|responses?|replies|thoughts? on)\b",
+    r"(?:leave|post|add|write) a (?:reply|comment|response)\b",
+    # share / follow / subscribe
+    r"share (?:this|on|via|to)\b",
+    r"(?:follow|like) us on\b",
+    r"click to share on\b",
+    r"(?:get|receive) (?:our|the) [\w\s]{0,40}newsletter",
+    r"subscribe (?:now|today|for)\b",
+    r"download (?:the|our) (?:app|\w+ app)\b",
+    r"(?:follow|find) (?:us|\w+) on (?:facebook|twitter|instagram|linkedin|x|telegram|whatsapp|google news)\b",
+    r"(?:have|got) a (?:news )?tip\b.*\b(?:email|contact|send)\b",
+    # copyright, ads, update stamps
+    r"(?:©|\(c\)|copyright)\s*(?:\d{4})?",
+    r"advertisement\b",
+    r"(?:story|article) continues (?:below|after)\b",
+    r"(?:this (?:article|story) was )?(?:updated|last updated|first published|published|posted) (?:on|at)?\s*[:\-]?\s*\w+ \d",
+    r"citation:",
     # bylines that name no author we know of
-    r"^\W*(?:publicado|published|posted|written|publié|veröffentlicht|pubblicato|escrito)\s+(?:por|by|par|von|da)\b",
+    r"\W*(?:publicado|published|posted|written|publié|veröffentlicht|pubblicato|escrito)\s+(?:por|by|par|von|da)\b",
     # photo credits and captions that are only a credit
-    r"^(?:photo|photograph|image|picture|foto|bild|credit|crédit|crédito|source|fonte|quelle)s?\s*(?:credit)?\s*:\s*\S",
-    r"\b(?:photos?|images?|pictures?|fotos?)\s*(?:©|\(c\))",
-    r"^(?:photo|image|picture|video)s? (?:by|courtesy of|via)\b",
+    r"(?:photo|photograph|image|picture|foto|bild|credit|crédit|crédito|source|fonte|quelle)s?\s*(?:credit)?\s*:\s*\S",
+    r"(?:photo|image|picture|video)s? (?:by|courtesy of|via)\b",
     # contributor credit lines
-    r"\bcontributed (?:reporting )?to this (?:report|story|article)\b",
-    r"^(?:additional reporting|reporting|writing|editing|compiled|contributing)\s*(?:by\b|:)",
+    r"(?:additional reporting|reporting|writing|editing|compiled|contributing)\s*(?:by\b|:)",
     # calls to action
-    r"^click here\b",
-    r"^if you (?:enjoyed|liked|found|appreciate[d]?) (?:this|our) (?:article|story|post|journalism|reporting)\b",
-    r"^(?:support|become a member|donate)\b.{0,60}\b(?:journalism|reporting|member)\b",
+    r"click here\b",
+    r"if you (?:enjoyed|liked|found|appreciate[d]?) (?:this|our) (?:article|story|post|journalism|reporting)\b",
+    r"(?:support|become a member|donate)\b.{0,60}\b(?:journalism|reporting|member)\b",
 ]
-_PATTERN_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
+_ANCHORED_RE = re.compile("|".join(f"(?:{p})" for p in _ANCHORED), re.IGNORECASE)
+
+# Rules that may match anywhere in a short block, each with the literal words one
+# of which must occur for it to match: a substring test skips the regex search
+# on almost every block (the search is what costs).
+_ANYWHERE: list[tuple[tuple[str, ...], str]] = [
+    # comment forms and notes
+    (("email address",), r"your email address will not be published"),
+    (("required fields",), r"required fields are marked"),
+    (("logged in",), r"you must be logged in to post a comment"),
+    (("closed",), r"comments (?:are|have been) closed"),
+    (("save my name",), r"save my name,? email,? and website"),
+    (("notify me",), r"notify me of (?:follow-up|new) (?:comments|posts)"),
+    (("akismet",), r"this site uses akismet"),
+    (("share on", "share via"), r"\bshare (?:on|via) (?:facebook|twitter|x|linkedin|whatsapp|email|reddit)\b"),
+    # subscribe / newsletter / paywall
+    (("newsletter",), r"\bsign up (?:for|to)\b.{0,60}\bnewsletters?\b"),
+    (("newsletter",), r"\bsubscribe (?:to|for)\b.{0,60}\bnewsletters?\b"),
+    (("newsletter",), r"\bnewsletters?\b.{0,80}\b(?:in|to|into) your inbox\b"),
+    (("newsletter",), r"\b(?:in|to|into) your inbox\b.{0,80}\bnewsletters?\b"),
+    (("newsletter",), r"\bby subscribing to\b.{0,40}\bnewsletters?\b"),
+    (("subscribe to",), r"\bsubscribe to (?:our|the)\b.*\b(?:newsletter|channel|podcast|feed)"),
+    (("subscriber",), r"\balready (?:a )?subscriber\b"),
+    (("subscribers",), r"\bthis (?:article|content|story) is (?:for|available to) subscribers\b"),
+    # cookies / consent
+    (("cookies",), r"\b(?:we|this (?:site|website)) uses? cookies\b"),
+    (("cookie",), r"\bby (?:continuing to )?(?:using|browsing) (?:this|our) (?:site|website)\b.*\b(?:cookie|agree|accept|privacy)"),
+    (("cookies",), r"\baccept (?:all )?cookies\b"),
+    (("cookie",), r"\bcookie (?:policy|settings|preferences)\b"),
+    # copyright / reprints / citation notices
+    (("rights reserved",), r"\ball rights reserved\b"),
+    (("personal",), r"\bthis copy is for your personal,? non-?commercial use only\b"),
+    (("been sent",), r"\bthis (?:article|story) has been sent to\b"),
+    (("error",), r"\ban error has occurred,? please try again\b"),
+    (("retrieved",), r"\bretrieved \d{1,2} \w+ \d{4} from https?://"),
+    (("copyright",), r"\bthis document is subject to copyright\b"),
+    (("reprint", "licensing"), r"\bfor (?:reprint|licensing) (?:and licensing )?(?:rights|requests|information)\b"),
+    # reader-comment moderation notes, in the languages of the pages we see most
+    (
+        ("comment", "coment", "kommentar", "reacties"),
+        r"\b(?:comments?|comentários?|comentarios?|commentaires?|kommentare?|commenti|reacties)\b.{0,80}"
+        r"\b(?:moderat\w*|approv\w*|aprovad\w*|aprobad\w*|freigeschaltet|publiés?|pubblicat\w*)",
+    ),
+    (("moderat",), r"\bmoderat\w*\b.{0,40}\bcomments?\b"),
+    # photo credits
+    (("©", "(c)"), r"\b(?:photos?|images?|pictures?|fotos?)\s*(?:©|\(c\))"),
+    # contributor credit lines
+    (("contributed",), r"\bcontributed (?:reporting )?to this (?:report|story|article)\b"),
+]
+_BY_TRIGGER: dict[str, list[re.Pattern[str]]] = {}
+for _triggers, _pattern in _ANYWHERE:
+    for _trigger in _triggers:
+        _BY_TRIGGER.setdefault(_trigger, []).append(re.compile(_pattern, re.IGNORECASE))
+
+
+def _matches_text_rule(text: str) -> bool:
+    if _ANCHORED_RE.match(text):
+        return True
+    lowered = text.lower()
+    for trigger, patterns in _BY_TRIGGER.items():
+        if trigger in lowered and any(p.search(text) for p in patterns):
+            return True
+    return False
 
 _SECTION_BREAK = re.compile(r"^\s*([_*#~=•·-])(?:\s*\1){2,}\s*$")
 _BARE_URL = re.compile(r"^\s*(?:https?://|www\.)\S+\s*$", re.IGNORECASE)
@@ -177,13 +202,14 @@ _MAX_WORDS_TEASER = 30
 _MIN_WORDS_PROSE = 20
 
 
-def is_boilerplate_text(text: str, title_keys: tuple[str, ...] = ()) -> bool:
+def is_boilerplate_text(text: str, title_keys: tuple[str, ...] = (), words: int | None = None) -> bool:
     """True for a block that is template text.
 
     ``title_keys`` (the normalised headline forms) keep "Read more: <this
     headline>" for the dedupe stage, which counts it as a title repeat.
     """
-    words = word_count(text)
+    if words is None:
+        words = word_count(text)
     if words > _MAX_WORDS_TEXT_RULE and words > 80:
         return False  # every rule below is about short blocks; most paragraphs stop here
     key = normalise(text)
@@ -206,12 +232,17 @@ def is_boilerplate_text(text: str, title_keys: tuple[str, ...] = ()) -> bool:
     first_line = text.split("\n", 1)[0]
     if "\n" in text and normalise(first_line) in _TAIL_HEADINGS and words <= 80:
         return True  # "Tags\nfoo, bar, baz" - a labelled widget flattened into one block
-    if words <= _MAX_WORDS_TEXT_RULE and _PATTERN_RE.search(text):
+    if words <= _MAX_WORDS_TEXT_RULE and _matches_text_rule(text):
         return True
     return False
 
 
 def is_tail_heading(text: str) -> bool:
+    """A label that opens a template section ("Related stories", "More from Politics").
+
+    "Read more: <headline>" is one teaser line, not a label: it never opens a section."""
+    if _LEADIN.match(text) and normalise(text) not in _TAIL_HEADINGS:
+        return False
     key = normalise(text)
     if key in _TAIL_HEADINGS:
         return True
@@ -237,12 +268,12 @@ def is_headline_link_list(block: RawBlock) -> bool:
     stories" box, wherever it sits.  (A list of short linked names is content.)"""
     if block.type != "list" or block.items < 3 or block.link_items < block.items:
         return False
-    return word_count(block.text) >= 5 * block.items
+    return block.words >= 5 * block.items
 
 
 def _is_link_line(block: RawBlock) -> bool:
     """A short paragraph or heading that is only a link: a teaser headline, a section label."""
-    return block.type in ("paragraph", "heading") and block.link_ratio >= 0.9 and word_count(block.text) <= 25
+    return block.type in ("paragraph", "heading") and block.link_ratio >= 0.9 and block.words <= 25
 
 
 def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) -> tuple[list[RawBlock], int]:
@@ -256,7 +287,7 @@ def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) 
     for i in range(len(blocks) - 1, -1, -1):
         b = blocks[i]
         prose_after[i] = prose_after[i + 1] or (
-            b.type in ("paragraph", "quote") and b.link_ratio < 0.3 and word_count(b.text) > _MIN_WORDS_PROSE
+            b.type in ("paragraph", "quote") and b.link_ratio < 0.3 and b.words > _MIN_WORDS_PROSE
         )
     for index, block in enumerate(blocks):
         if skipping_tail_section:
@@ -267,20 +298,20 @@ def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) 
                 block.type in ("list", "heading")
                 or block.link_ratio > 0.5
                 or (block.link_ratio >= 0.2 and not prose_after[index + 1])
-                or (word_count(block.text) <= _MAX_WORDS_TEASER and not prose_after[index + 1])
-                or is_boilerplate_text(block.text)
+                or (block.words <= _MAX_WORDS_TEASER and not prose_after[index + 1])
+                or is_boilerplate_text(block.text, words=block.words)
             ):
                 removed += 1
                 continue
             else:
                 skipping_tail_section = False
-        if (block.type == "heading" or (block.type == "paragraph" and word_count(block.text) <= 4)) and is_tail_heading(
+        if (block.type == "heading" or (block.type == "paragraph" and block.words <= 4)) and is_tail_heading(
             block.text
         ):
             skipping_tail_section = True
             removed += 1
             continue
-        if block.type != "table" and is_boilerplate_text(block.text, title_keys):
+        if block.type != "table" and is_boilerplate_text(block.text, title_keys, block.words):
             removed += 1
             continue
         if is_headline_link_list(block):
@@ -294,7 +325,7 @@ def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) 
         kept.pop()
         removed += 1
     start = 0
-    while start < len(kept) - 1 and _is_link_line(kept[start]) and word_count(kept[start].text) <= 10:
+    while start < len(kept) - 1 and _is_link_line(kept[start]) and kept[start].words <= 10:
         start += 1
     removed += start
     return kept[start:], removed

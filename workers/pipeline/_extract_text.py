@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = ["clean_space", "normalise", "word_count"]
 
@@ -26,6 +27,7 @@ def clean_space(text: str) -> str:
     return _BLANK_LINES.sub("\n", text).strip()
 
 
+@lru_cache(maxsize=4096)  # the stages normalise each block several times; the result depends on the text only
 def normalise(text: str) -> str:
     """Comparison key: NFKC, case-folded, punctuation/quotes/whitespace removed.
 

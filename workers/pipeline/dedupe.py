@@ -175,7 +175,10 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
         if keys and _is_any_title(block.text, keys, block.type, max_words):
             removed["title_repeats"] += 1
             continue
+        block_key = normalise(block.text)
         for key in keys:
+            if not block_key.startswith(key + " "):
+                continue  # cheap exit: the block does not open with this title form
             rest = cut_leading_title(block.text, key)
             if rest is not None:
                 removed["title_repeats"] += 1
