@@ -404,8 +404,13 @@ class CredentialWatch(logging.Filter):
         self._checking: asyncio.Task[None] | None = None
 
     def install(self, logger_name: str = _AIOKAFKA_CLIENT_LOGGER) -> CredentialWatch:
+        """Start watching; returns the watch in charge (one already installed stays in charge: one stop, not two)."""
         # aiokafka.client logs each refused connection ("Unable connect to node ...") on this logger itself.
-        logging.getLogger(logger_name).addFilter(self)
+        logger = logging.getLogger(logger_name)
+        for existing in logger.filters:
+            if isinstance(existing, CredentialWatch):
+                return existing
+        logger.addFilter(self)
         return self
 
     def uninstall(self, logger_name: str = _AIOKAFKA_CLIENT_LOGGER) -> None:

@@ -10,11 +10,13 @@ broker's log are searched for the client password.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,6 +298,103 @@ def test_tls_client_against_a_plaintext_port(secure_broker: SecureBroker, kafka_
     env = {**secure_broker.scram_env(), "NEWSWIRE_BOOTSTRAP_SERVERS": kafka_bootstrap}
     done = newswire(secure_broker, "topics (TLS to plaintext)", "topics", env=env)
     assert_fails_with(done, "speaks plaintext Kafka", "NEWSWIRE_SECURITY_PROTOCOL=SASL_PLAINTEXT")
+
+
+# -- credentials that break after start -------------------------------------------------------------
+
+# `newswire worker` with the CredentialWatch wired as docs/security.md proposes for workers/cli.py.
+# (A file, not `python -c`: the worker's spawn-based process pool re-imports __main__.)
+WATCHED_WORKER = """
+import sys
+
+
+def main() -> int:
+    from workers import cli
+    from workers.kafka_errors import CredentialWatch
+    from workers.settings import Settings
+
+    watch = CredentialWatch(Settings.from_env()).install()
+    try:
+        return cli.main(["worker"])
+    except SystemExit:
+        if watch.failure is not None:
+            print(f"newswire: {watch.failure.detail}", file=sys.stderr, flush=True)
+            raise SystemExit(2) from None
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
+def set_scram_password(secure: SecureBroker, user: str, password: str, workdir: Path) -> None:
+    """Create the SCRAM-SHA-512 user or change its password, as a cluster admin would (kafka-configs)."""
+    java = shutil.which("java")
+    assert java is not None
+    admin_password = json.loads((secure.dir / broker.SECRETS_FILE).read_text())["admin_password"]
+    properties = workdir / "admin.properties"  # the broker's own admin login: only in this 0600 file
+    properties.touch(mode=0o600)
+    properties.write_text(
+        "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{broker.ADMIN_USER}" password="{admin_password}";\n'
+        f"ssl.truststore.type=PEM\nssl.truststore.location={secure.settings['NEWSWIRE_SSL_CAFILE']}\n")
+    done = subprocess.run([java, "-cp", f"{broker.ensure_jars()}/*", "kafka.admin.ConfigCommand",
+                           "--bootstrap-server", secure.bootstrap, "--command-config", str(properties), "--alter",
+                           "--add-config", f"SCRAM-SHA-512=[iterations=4096,password={password}]",
+                           "--entity-type", "users", "--entity-name", user],
+                          capture_output=True, timeout=CLI_TIMEOUT_S, check=False)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    secure.outputs += [("kafka-configs stdout", done.stdout)]
+
+
+def test_worker_stops_with_the_cause_when_its_password_is_changed(secure_broker: SecureBroker,
+                                                                    tmp_path: Path) -> None:
+    """The password is changed on the cluster and the broker restarts: the worker's new logins are refused.
+    Without the watch it retries forever and stays 'ready'; with it, it stops and exits 2 with one line."""
+    user, first, second = "svc-rotating", "First-" + uuid.uuid4().hex, "Second-" + uuid.uuid4().hex
+    set_scram_password(secure_broker, user, first, tmp_path)
+    env = secure_broker.scram_env(NEWSWIRE_SASL_USERNAME=user, NEWSWIRE_SASL_PASSWORD=first)
+    driver = tmp_path / "watched_worker.py"
+    driver.write_text(WATCHED_WORKER)
+    worker = WorkerProcess(env, tmp_path, name="rotating-worker")
+    worker.env = {k: v for k, v in worker.env.items() if not k.startswith("NEWSWIRE_") or k in env
+                  or k in ("NEWSWIRE_WEB_PORT", "NEWSWIRE_WEB_HOST", "NEWSWIRE_DATA_DIR", "NEWSWIRE_LOG_FORMAT")}
+    with open(worker.log_path, "ab") as log:
+        worker.proc = subprocess.Popen([sys.executable, str(driver)], env=worker.env, stdout=log,
+                                       stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        worker.wait_ready()
+        set_scram_password(secure_broker, user, second, tmp_path)
+        broker.stop(secure_broker.dir)  # a rolling restart: every connection logs in again
+        broker.start(dir=secure_broker.dir, stop_with_caller=True)
+        code = worker.proc.wait(CLI_TIMEOUT_S)
+    finally:
+        worker.kill()
+    log = worker.log_path.read_bytes()
+    assert code == 2, log.decode()[-3000:]
+    last = log.decode().strip().splitlines()[-1]
+    assert last.startswith("newswire: cannot connect to Kafka at ") and "SASL authentication failed" in last, last
+    critical = [orjson.loads(line) for line in log.splitlines() if line.startswith(b"{") and b'"critical"' in line]
+    assert any(entry["logger"] == "newswire.kafka" and "SASL authentication failed" in entry["message"]
+               for entry in critical), critical
+    assert_no_secret(secure_broker, [("rotating worker log", log)], also=(first, second))
+
+
+# -- newswire submit / tail: the same one line (pending workers/cli.py using start_client) -----------
+
+
+@pytest.mark.xfail(strict=True, reason="workers/cli.py _submit/_tail call client.start() directly (traceback, exit 1); "
+                                       "reported: use workers.kafka_errors.start_client")
+def test_submit_and_tail_with_a_wrong_password_print_one_line(secure_broker: SecureBroker) -> None:
+    wrong = "Wr0ng-" + secure_broker.password[::-1]
+    env = secure_broker.scram_env(NEWSWIRE_SASL_PASSWORD=wrong)
+    submitted = newswire(secure_broker, "submit (wrong password)", "submit", "http://example.com/a", env=env)
+    tailed = newswire(secure_broker, "tail (wrong password)", "tail", "--max", "1", "--timeout", "5", env=env)
+    for done in (submitted, tailed):
+        assert_fails_with(done, "SASL authentication failed (SCRAM-SHA-512)")
+    assert_no_secret(secure_broker, secure_broker.outputs, also=(wrong,))
 
 
 # -- no secret in anything the test saw ------------------------------------------------------------

@@ -313,3 +313,12 @@ async def test_start_client_holds_back_aiokafka_complaints_it_replaces(caplog):
     with caplog.at_level(logging.ERROR, logger="aiokafka"):
         await start_client(NoisyButFine(RuntimeError()), s)
     assert [r.getMessage() for r in caplog.records if r.name == "aiokafka"] == ['Unable connect to x:1: boom']
+
+
+def test_installing_twice_keeps_one_watch_in_charge():
+    first = CredentialWatch(settings()).install()
+    try:
+        assert CredentialWatch(settings()).install() is first
+        assert sum(isinstance(f, CredentialWatch) for f in logging.getLogger("aiokafka").filters) == 1
+    finally:
+        first.uninstall()
