@@ -9,6 +9,7 @@ Precedence per field is documented on each helper; every rule is generic.
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 from dataclasses import dataclass, field
@@ -182,7 +183,8 @@ def _meta(metas: dict[str, list[str]], *keys: str) -> str | None:
 # -- authors -------------------------------------------------------------------
 
 _BY_PREFIX = re.compile(
-    r"^\s*(?:(?:written|posted|published|reported|text|words|story|photos?|report)\s+)?"
+    r"^\s*(?:(?:written|posted|published|reported|text|words|story|photos?|report|analysis|opinion|commentary|"
+    r"review|interview|column|video|illustrations?|reporting)\s+)?"
     r"(?:by|von|par|por|di|da|door|av|af|przez|от|автор|autor(?:a|in)?|author|bylined?)\s*[:\-]?\s+",
     re.IGNORECASE,
 )
@@ -198,9 +200,28 @@ _ROLE_WORDS = {
     "host", "anchor", "critic", "commentator", "director", "head", "lead", "features",
     "feature", "editorial", "board", "newsroom", "wire", "services", "service",
 }
-_SPLIT = re.compile(r"\s*(?:,|;|\||\s&\s|\band\b|\bund\b|\bet\b|\by\b|\be\b|\bi\b|/|\n|•|·)\s*", re.IGNORECASE)
+# Conjunctions split only in lower case between spaces: "Bruce Y. Lee" is one name
+_SPLIT = re.compile(r"\s*(?:,|;|\||\s&\s|\s(?:and|And|AND|und|et|y|e|i)\s|/|\n|•|·)\s*")
 _EMAIL = re.compile(r"\S+@\S+")
-_DATEISH = re.compile(r"\b(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}|(?:19|20)\d{2})\b")
+_DATEISH = re.compile(
+    r"\b(?:\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}|(?:19|20)\d{2}"
+    r"|(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}"
+    r"|^(?:mon|tues|wednes|thurs|fri|satur|sun)day$)\b",
+    re.IGNORECASE,
+)
+# Bylines flattened without spaces: "ERIC TUCKERAssociated Press", "Jeff FoustMonday"
+_GLUED_CAPS = re.compile(r"(?<=[A-Z]{2})(?=[A-Z][a-z])")
+_GLUED_DATE = re.compile(
+    r"(?<=[a-z])(?=(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day|January|February|March|April|June|July|August|"
+    r"September|October|November|December|Updated|Published)"
+)
+# A segment holding one of these beside a name is a job title ("CNN Editor-at-large")
+_STRONG_ROLES = {
+    "reporter", "correspondent", "editor", "writer", "columnist", "contributor", "producer", "journalist",
+    "photographer", "anchor", "critic", "commentator", "intern", "redakteur", "redakteurin", "journaliste",
+    "periodista", "jornalista", "giornalista", "corresponsal", "correspondente",
+}
+_LONE_WORDS = {"by", "von", "par", "por", "di", "da", "door", "and", "und", "et", "y", "e", "staff", "author"}
 
 
 def _is_role(segment: str) -> bool:
@@ -208,11 +229,22 @@ def _is_role(segment: str) -> bool:
     return bool(words) and all(w in _ROLE_WORDS for w in words)
 
 
-def clean_authors(raw: Iterable[str]) -> list[str]:
-    """Author names cleaned of "By", roles, e-mails, dates and duplicates.
+def _is_credential(segment: str) -> bool:
+    """"MS", "RDN", "PhD", "M.D.": a short abbreviation after a name."""
+    letters = re.sub(r"[^\w]", "", segment)
+    return 0 < len(letters) <= 4 and " " not in segment.strip() and (letters.isupper() or letters in ("PhD", "MSc"))
 
-    A segment that is only role words ("Senior Correspondent") is dropped when a
-    name stands beside it and kept when it is all there is ("Staff Reporter").
+
+def _has_strong_role(segment: str) -> bool:
+    return any(w in _STRONG_ROLES for w in re.findall(r"[^\W\d_]+", segment.lower()))
+
+
+def clean_authors(raw: Iterable[str]) -> list[str]:
+    """Author names cleaned of "By", roles, credentials, e-mails, dates and duplicates.
+
+    A segment that is only role words ("Senior Correspondent"), a job title
+    ("CNN Editor-at-large") or a credential ("RDN") is dropped when a name stands
+    beside it; a byline that is only a role is kept ("Staff Reporter").
     """
     out: list[str] = []
     seen: set[str] = set()
@@ -220,10 +252,12 @@ def clean_authors(raw: Iterable[str]) -> list[str]:
         if not value or value.strip().lower().startswith(("http://", "https://", "www.")):
             continue
         value = _EMAIL.sub(" ", value)
+        value = _GLUED_DATE.sub(", ", _GLUED_CAPS.sub(", ", value))
         value = _BY_PREFIX.sub("", value)
         segments = [s.strip(" .:-–—()[]\"'") for s in _SPLIT.split(value)]
         segments = [_BY_PREFIX.sub("", s).strip() for s in segments if s and not _DATEISH.search(s)]
-        names = [s for s in segments if not _is_role(s)]
+        segments = [s for s in segments if s and s.lower() not in _LONE_WORDS or len(segments) == 1]
+        names = [s for s in segments if not _is_role(s) and not _is_credential(s) and not _has_strong_role(s)]
         if not names:
             names = [s for s in segments if s][:1]
         for name in names:
@@ -251,18 +285,27 @@ _BYLINE_CLASSES = re.compile(r"byline|author[-_]?name|authorname|author__name|^a
 def _byline_from_page(tree: HtmlElement) -> list[str]:
     """Visible byline: rel=author links, then elements whose itemprop/class says author/byline.
 
-    One XPath pass with cheap tests; the class filter is applied in Python."""
+    One XPath pass with cheap tests; the class filter is applied in Python.  Only
+    the rel=author links of the first byline count (the same container): links
+    elsewhere on the page name the authors of other stories or of comments."""
     rel_links: list[str] = []
+    byline_box = None
     others: list[str] = []
     for el in tree.xpath(_BYLINE_XPATH):
         if el.tag in ("meta", "link", "script", "style", "body", "html", "article", "main", "section"):
             continue
         if el.get("rel") == "author":
+            parent = el.getparent()
+            box = parent.getparent() if parent is not None and parent.getparent() is not None else parent
+            if byline_box is None:
+                byline_box = box
+            elif box is not byline_box:
+                continue
             text = el.text_content().strip()
             if text:
                 rel_links.append(text)
             continue
-        if len(others) >= 3:
+        if len(others) >= 2:
             continue
         if el.get("itemprop") != "author" and not _BYLINE_CLASSES.search(el.get("class") or ""):
             continue
@@ -270,7 +313,7 @@ def _byline_from_page(tree: HtmlElement) -> list[str]:
         text = (name if name is not None else el).text_content().strip()
         if text and len(text) < 100:
             others.append(text)
-    return rel_links or others
+    return rel_links or others[:1]
 
 
 # -- dates ---------------------------------------------------------------------
@@ -383,6 +426,8 @@ def _strip_site_affix(title: str, site_name: str | None, host: str | None, *, fa
 def _clean_title(text: str | None) -> str | None:
     if not text:
         return None
+    if "&" in text:  # double-escaped entities in meta content ("PG&amp;E")
+        text = html_lib.unescape(text)
     text = " ".join(text.split())
     return text or None
 
@@ -480,6 +525,18 @@ def _title_variants(
 # -- entry point -----------------------------------------------------------------
 
 
+# Entity-type annotations some CMSs append to keywords ("Mark Esper GOVERNMENT_FIGURE PERSON")
+_TYPE_TOKEN = re.compile(r"\b(?:[A-Z]+_[A-Z_]+|PERSON|ORGANIZATION|LOCATION|GEOGRAPHY|EVENT)\b")
+
+
+def _clean_tag(tag: str) -> str:
+    """A tag without entity-type annotations or internal markers ("@hp-top-stories" -> "")."""
+    tag = html_lib.unescape(tag) if "&" in tag else tag
+    if tag.lstrip().startswith(("@", "#!")):
+        return ""
+    return " ".join(_TYPE_TOKEN.sub(" ", tag).split())
+
+
 def _split_keywords(value: Any) -> list[str]:
     if isinstance(value, list):
         out: list[str] = []
@@ -498,9 +555,11 @@ def read_metadata(tree: HtmlElement, url: str | None) -> PageMeta:
     article = _article_object(objects) or {}
 
     # site name: og:site_name, JSON-LD publisher, WebSite name, else the host
-    site = _meta(metas, "og:site_name", "application-name")
+    site = _meta(metas, "og:site_name")
     if not site:
         site = next(iter(_names(article.get("publisher"))), None)
+    if not site:
+        site = _meta(metas, "application-name")
     if not site:
         for obj in objects:
             if "website" in _types(obj) or "organization" in _types(obj) or "newsmediaorganization" in _types(obj):
@@ -510,6 +569,9 @@ def read_metadata(tree: HtmlElement, url: str | None) -> PageMeta:
     if not site and url:
         host = urlsplit(url).hostname or ""
         site = host[4:] if host.startswith("www.") else host or None
+    if site and re.match(r"^\s*(?:https?://|www\.)", site):  # a URL given as the name: its host
+        host_of_site = urlsplit(site if "://" in site else f"http://{site}").hostname or ""
+        site = host_of_site[4:] if host_of_site.startswith("www.") else host_of_site
     meta.site_name = _clean_title(site)
 
     # title
@@ -585,7 +647,7 @@ def read_metadata(tree: HtmlElement, url: str | None) -> PageMeta:
     )
 
     tags: list[str] = []
-    tags += metas.get("article:tag", [])
+    tags += [t for value in metas.get("article:tag", []) for t in _split_keywords(value)]
     tags += _split_keywords(article.get("keywords"))
     tags += _split_keywords(article.get("articleSection"))
     tags += metas.get("article:section", [])
@@ -598,7 +660,7 @@ def read_metadata(tree: HtmlElement, url: str | None) -> PageMeta:
                 tags.append(text)
     seen: set[str] = set()
     for tag in tags:
-        tag = " ".join(tag.split())
+        tag = _clean_tag(tag)
         key = normalise(tag)
         if key and key not in seen and len(tag) <= 80:
             seen.add(key)
