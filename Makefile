@@ -7,12 +7,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration kafka-jars bench lint clean config-docs
+.PHONY: install demo test test-unit test-integration kafka-jars bench lint clean config-docs lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[test]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,6 +39,10 @@ bench: kafka-jars
 	$(BIN)/python benchmarks/fetch.py
 	$(BIN)/python benchmarks/entities.py
 	$(BIN)/python benchmarks/e2e.py
+
+## Re-pin requirements.lock (used by the Makefile and the Dockerfile) from the current venv.
+lock: $(STAMP)
+	$(BIN)/python deploy/lock.py > requirements.lock
 
 config-docs: $(STAMP)
 	$(BIN)/newswire config --markdown
