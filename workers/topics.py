@@ -246,12 +246,19 @@ async def _topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[s
                     extra={"stage": "topics"})
         return _UNREADABLE
     out: dict[str, dict[str, str]] = {}
+    refused = []
     for response in responses:
         for resource in response.resources:
             error_code, _message, _type, name, entries = resource[:5]
             if error_code:
+                refused.append((name, error_code))
                 continue
             out[name] = {entry[0]: entry[1] for entry in entries if entry[1] is not None}
+    if refused and not out:
+        # Typically TOPIC_AUTHORIZATION_FAILED (29) per topic: no DescribeConfigs ACL for this user.
+        log.warning(f"cannot read topic configs (Kafka error code {refused[0][1]} for {refused[0][0]!r}); "
+                    "only partition counts are checked", extra={"stage": "topics"})
+        return _UNREADABLE
     return out
 
 

@@ -404,14 +404,15 @@ def test_outputs_and_broker_log_hold_no_client_secret(secure_broker: SecureBroke
     """Every output collected in this module, and the broker's own log: no client password.
 
     The broker's log is included: Kafka prints its configuration at start with
-    password-type values shown as ``[hidden]``; the admin's inter-broker
-    password lives in server.properties (the broker's own secret), not in the
-    log, and the client password is only in secure.json/client.env (0600).
+    password-type values shown as ``[hidden]``; neither the client's nor the
+    broker's own admin password (in server.properties and secure.json, 0600)
+    may appear in it.
     """
     if not secure_broker.outputs:
         newswire(secure_broker, "config", "config", env=secure_broker.scram_env())
     broker_log = (secure_broker.dir / broker.LOG_FILE).read_bytes()
     assert b"[hidden]" in broker_log  # the configuration dump is there, with its secrets masked
-    assert_no_secret(secure_broker, [*secure_broker.outputs, ("broker.log", broker_log)])
+    admin_password = json.loads((secure_broker.dir / broker.SECRETS_FILE).read_text())["admin_password"]
+    assert_no_secret(secure_broker, [*secure_broker.outputs, ("broker.log", broker_log)], also=(admin_password,))
     for name in (broker.SECRETS_FILE, broker.CLIENT_ENV_FILE):
         assert (secure_broker.dir / name).stat().st_mode & 0o077 == 0

@@ -7,6 +7,7 @@ import logging
 import logging.config
 import socket
 import ssl
+from types import SimpleNamespace
 
 import pytest
 from aiokafka.errors import (
@@ -322,3 +323,62 @@ def test_installing_twice_keeps_one_watch_in_charge():
         assert sum(isinstance(f, CredentialWatch) for f in logging.getLogger("aiokafka").filters) == 1
     finally:
         first.uninstall()
+
+
+# -- the start-up topic check under ACLs (workers/topics.py) ---------------------------------------
+
+
+class FakeAdmin:
+    """An admin client whose broker refuses what the test says (as a cluster with ACLs does)."""
+
+    refuse_list: BaseException | None = None
+    closed = False
+
+    def __init__(self, **options: object) -> None:
+        self.options = options
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        FakeAdmin.closed = True
+
+    async def list_topics(self) -> list[str]:
+        if self.refuse_list is not None:
+            raise self.refuse_list
+        return ["in", "out"]
+
+    async def describe_topics(self, names: list[str]) -> list[dict]:
+        return [{"topic": n, "partitions": [{"replicas": [1]}] * 3} for n in names]
+
+    async def describe_configs(self, resources: list) -> list:
+        # DescribeConfigs answered per topic with TOPIC_AUTHORIZATION_FAILED (29).
+        refused = [(29, "Authorization failed.", 2, r.name, []) for r in resources]
+        return [SimpleNamespace(resources=refused)]
+
+
+async def test_topic_check_without_describe_configs_compares_partitions_only(monkeypatch, caplog):
+    from workers import topics
+
+    monkeypatch.setattr(topics, "AIOKafkaAdminClient", FakeAdmin)
+    s = settings(NEWSWIRE_TOPIC_PARTITIONS="3")
+    specs = [topics.TopicSpec("input", "in", 3, 1, {"cleanup.policy": "delete"}),
+             topics.TopicSpec("articles", "out", 3, 1, {"cleanup.policy": "compact"})]
+    with caplog.at_level(logging.WARNING, logger="newswire.topics"):
+        assert await topics.ensure_topics(s, specs) == []
+    assert any("only partition counts are checked" in r.getMessage() for r in caplog.records)
+
+
+async def test_topic_check_refused_by_acls_is_one_line(monkeypatch):
+    from aiokafka.errors import TopicAuthorizationFailedError
+
+    from workers import topics
+
+    monkeypatch.setattr(topics, "AIOKafkaAdminClient", FakeAdmin)
+    monkeypatch.setattr(FakeAdmin, "refuse_list", TopicAuthorizationFailedError())
+    FakeAdmin.closed = False
+    with pytest.raises(ConfigError) as info:
+        await topics.ensure_topics(settings(), [topics.TopicSpec("input", "in", 3, 1)])
+    message = str(info.value.detail)
+    assert "TopicAuthorizationFailedError" in message and "Describe, Create and DescribeConfigs" in message
+    assert "\n" not in message and PASSWORD not in message and FakeAdmin.closed
