@@ -173,3 +173,14 @@ def test_input_blocks_are_not_mutated():
     snapshot = [Block(b.type, b.text) for b in blocks]
     dedupe_blocks(blocks, TITLE)
     assert blocks == snapshot
+
+
+def test_a_repeated_run_of_blocks_is_a_second_copy_of_the_page():
+    run = [p("Good morning!"), p("Here is the news."), h("Markets")]
+    blocks = [*run, p(P1), p(P2), *run, p(P3)]
+    result = dedupe_blocks(blocks, TITLE)
+    assert texts(result) == ["Good morning!", "Here is the news.", "Markets", P1, P2, P3]
+    assert result.removed["duplicate_paragraphs"] == 3
+    # two short blocks repeated are not a run
+    pair = [p("Good morning!"), p("Here is the news.")]
+    assert len(dedupe_blocks([*pair, p(P1), *pair], TITLE).blocks) == 5

@@ -220,6 +220,16 @@ def test_byline_and_dateline_in_the_body_are_removed():
     assert article.authors == ["Jane Doe"]
 
 
+def test_captions_are_not_mixed_into_paragraphs():
+    html = page(
+        f"<p>{PARAS[0]}</p><figure><img src='a.jpg'><figcaption>Buses wait at the central station on Monday. "
+        f"(Photo: Jane Doe/City Times)</figcaption></figure><p>{PARAS[1]}</p><div class='wp-caption'>"
+        f"<img src='b.jpg'><p class='wp-caption-text'>The new N1 route map shown to councillors.</p></div>"
+        f"<p>{PARAS[2]}</p><p>{PARAS[3]}</p>"
+    )
+    assert extract_text(html) == "\n\n".join(PARAS)
+
+
 # -- blocks -----------------------------------------------------------------------------------
 
 
@@ -300,6 +310,13 @@ def test_title_without_the_site_suffix():
         (["Von Anna Schmidt"], ["Anna Schmidt"]),
         (["https://facebook.com/janedoe"], []),
         (["Jane Doe jane@example.com"], ["Jane Doe"]),
+        (["Analysis by Chris Cillizza, CNN Editor-at-large"], ["Chris Cillizza"]),
+        (["Ilana Muhlstein, MS, RDN"], ["Ilana Muhlstein"]),
+        (["Bruce Y. Lee"], ["Bruce Y. Lee"]),
+        (["ERIC TUCKERAssociated Press"], ["Eric Tucker", "Associated Press"]),
+        (["by Jeff FoustMonday, November 18, 2019"], ["Jeff Foust"]),
+        (["Milan Griffes on September 12"], []),
+        (["Steve Peoples, AP National Political Writer"], ["Steve Peoples"]),
     ],
 )
 def test_authors_are_cleaned(raw_names, expected):

@@ -1,44 +1,50 @@
 """Dedupe stage: the article once, without the template's repetitions.
 
 Rules, applied in document order (text compared by ``normalise``: NFKC,
-case-folded, punctuation/quotes/dashes/whitespace ignored):
+case-folded, punctuation/quotes/dashes/whitespace ignored).  "The title" is
+the headline plus the other forms the page declares it in (``alt_titles``:
+og:title, JSON-LD headline, <h1>, <title> without the site).
 
 * **title repeats** (``title_repeats``): a block that is the title; the title
   cut short with an ellipsis ("Blinken seeks to advance Gaza..."); the title
   behind a lead-in ("Read more: <title>", "ALSO READ | <title>"); the title
-  with a short site/section suffix ("<title> | The Daily Ledger"); a list
-  line that is the title (breadcrumbs, sticky bars) - the line goes, the rest
-  of the list stays.
+  with a short site/section affix ("<title> | The Daily Ledger"); a heading
+  that is the title plus a kicker of at most 8 words, or the title reworded
+  by at most two words; a short paragraph that is a 6+ word title plus at most
+  6 words (a caption); the title opening a longer block when a line break,
+  separator, byline or date follows it (the title is cut, the text kept); a
+  line of a multi-line block that is the title (breadcrumbs, sticky bars).
 * **duplicate headings** (``duplicate_headings``): a heading whose text was
   already seen as a heading or as any earlier block is dropped, so each
   subheading is kept once, at its first occurrence; a table of contents (a
   list whose every line is a heading of the article) is dropped too, counted
   once per line.
 * **duplicate paragraphs** (``duplicate_paragraphs``): a block identical to
-  the block right before it; and a *pull quote*: a short quote block whose
-  whole text also appears inside a paragraph of the article (the magazine
-  device of repeating a sentence in large type).  That is the only repeated
-  text removed: a sentence repeated in two different paragraphs, or a
-  paragraph repeated later with text in between, is genuinely part of the
-  article and stays.
+  the block right before it; a paragraph of 30+ words repeated verbatim
+  anywhere; a run of three or more consecutive blocks repeating an earlier
+  run (a hidden second copy of the page); and a *pull quote*: a short quote
+  block whose whole text also appears inside a paragraph of the article (the
+  magazine device of repeating a sentence in large type).  Nothing else that
+  repeats is removed: a sentence repeated in two paragraphs, a short paragraph
+  or refrain repeated later with text in between, the title's words inside a
+  sentence, are the article's own and stay.
 
-Where each count goes in the published record: ``title_repeats`` and
-``duplicate_headings`` are published as they are; ``duplicate_paragraphs``
-are template repetitions and belong in the record's ``boilerplate_blocks``
-together with ``ExtractedArticle.boilerplate_blocks``.  "Read more: <other
-headline>" lines are removed by the extraction stage (boilerplate), while
-"Read more: <this article's headline>" is left to this stage and counted as
-a title repeat.
+Where each count goes in the published record: all three keys are published
+as they are (``removed.title_repeats`` / ``duplicate_headings`` /
+``duplicate_paragraphs``); ``removed.boilerplate_blocks`` is
+``ExtractedArticle.boilerplate_blocks`` from the extraction stage.  "Read
+more: <other headline>" lines are removed by the extraction stage
+(boilerplate), while "Read more: <this article's headline>" is left to this
+stage and counted as a title repeat.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from workers.pipeline._extract_text import normalise, word_count
-from collections.abc import Iterable
-
 from workers.pipeline.extract import Block, ExtractedArticle
 
 __all__ = ["DedupeResult", "dedupe_article", "dedupe_blocks", "is_title_repeat"]
@@ -64,6 +70,8 @@ _AFTER_TITLE = re.compile(
     re.IGNORECASE,
 )
 _RAW_WORD = re.compile(r"[^\W_]+")
+# Three consecutive blocks repeated verbatim are a copy of the page, whatever their length.
+_RUN = 3
 
 
 @dataclass(slots=True)
@@ -142,6 +150,23 @@ def cut_leading_title(text: str, title_key: str) -> str | None:
     return None
 
 
+def _repeated_runs(keys: list[str]) -> set[int]:
+    """Indices of blocks in a run of ``_RUN`` or more consecutive blocks that repeats
+    an earlier run verbatim: a second copy of (part of) the page, not writing."""
+    first_seen: dict[tuple[str, ...], int] = {}
+    repeated: set[int] = set()
+    for i in range(len(keys) - _RUN + 1):
+        window = tuple(keys[i : i + _RUN])
+        if not all(window):
+            continue
+        earlier = first_seen.get(window)
+        if earlier is None:
+            first_seen[window] = i
+        elif earlier + _RUN <= i:
+            repeated.update(range(i, i + _RUN))
+    return repeated
+
+
 def _paragraph_keys(blocks: list[Block]) -> list[str]:
     return [normalise(b.text) for b in blocks if b.type in ("paragraph", "list", "table")]
 
@@ -205,14 +230,18 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
                 continue
         stage2.append(block)
 
-    # 3. repeated headings, consecutive duplicate blocks, pull quotes
+    # 3. repeated runs, repeated headings, consecutive duplicate blocks, pull quotes
+    repeated_run = _repeated_runs([normalise(b.text) for b in stage2])
     paragraph_keys = _paragraph_keys(stage2)
     seen: set[str] = set()
     seen_long: set[str] = set()
     out: list[Block] = []
     previous_key: str | None = None
-    for block in stage2:
+    for index, block in enumerate(stage2):
         key = normalise(block.text)
+        if index in repeated_run:
+            removed["duplicate_paragraphs"] += 1
+            continue
         if block.type == "heading" and key in seen:
             removed["duplicate_headings"] += 1
             continue
