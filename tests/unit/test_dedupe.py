@@ -50,6 +50,8 @@ def test_removed_has_exactly_the_documented_keys():
         "Read more: Blinken seeks to advance Gaza peace talks\u2026",
         "Blinken seeks to advance Gaza peace talks amid rising tensions | The Daily Ledger",
         "Middle East - Blinken seeks to advance Gaza peace talks amid rising tensions",
+        "Home > World > Blinken seeks to advance Gaza peace talks amid rising tensions",
+        "Blinken seeks to advance Gaza peace talks amid rising tensions Share Tweet Email 12 Comments",
     ],
 )
 def test_every_form_of_the_title_is_removed(repeat):

@@ -189,7 +189,7 @@ _TAIL_HEADINGS = {
     "leave a comment", "join the conversation", "share this", "share this article", "share", "newsletter",
     "sign up", "subscribe", "about the author", "lesen sie auch", "mehr zum thema", "lire aussi",
     "à lire aussi", "sur le même sujet", "lee también", "leia também", "leggi anche", "explore further",
-    "most read in", "something to consider", "more in this category", "in other news", "partner news",
+    "most read in", "more in this category", "in other news", "partner news",
     "partner content", "from our partners", "around the web", "promoted stories", "sponsored stories",
     "from the web", "paid content", "promoted content", "you may be interested in", "suggested reading",
 }

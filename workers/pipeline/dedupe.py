@@ -52,7 +52,12 @@ __all__ = ["DedupeResult", "dedupe_article", "dedupe_blocks", "is_title_repeat"]
 _ELLIPSIS = re.compile(r"(?:\.\s*\.\s*\.|…)\s*[\"'”’»)]*\s*$")
 # "Read more: X", "ALSO READ | X", "Related » X", "Watch - X" ... up to four words then a separator
 _LEADIN = re.compile(r"^\s*[^\W\d_][\w'’ ]{0,40}?\s*(?::|\||»|›|>>|→|–|—|-)\s*(?P<rest>.+)$", re.DOTALL)
-_SUFFIX_SPLIT = re.compile(r"\s+(?:[|–—·•»:]|-{1,2})\s+")
+_SUFFIX_SPLIT = re.compile(r"\s+(?:[|–—·•»›>/:]|-{1,2})\s+")
+# Words of the tool bars that sit beside a sticky title: "<title> Share Tweet Email"
+_TOOL_WORDS = frozenset(
+    "share shares tweet email e mail print comment comments save facebook twitter x linkedin whatsapp "
+    "reddit pinterest copy link listen follow subscribe menu close search top next previous".split()
+)
 # Ellipsis prefixes shorter than this are too generic to be called the title.
 _MIN_PREFIX_WORDS = 4
 _MAX_AFFIX_WORDS = 6
@@ -91,6 +96,11 @@ def is_title_repeat(text: str, title_key: str) -> bool:
         return False
     if key == title_key:
         return True
+    # the title with tool-bar words around it (a sticky bar flattened into one block)
+    if title_key in key:
+        rest = f" {key} ".replace(f" {title_key} ", " ", 1).split()
+        if rest and len(rest) <= 8 and all(w in _TOOL_WORDS or w.isdigit() for w in rest):
+            return True
     # "Headline..." / "Headline…": a cut-off prefix of the title
     if _ELLIPSIS.search(text):
         cut = normalise(_ELLIPSIS.sub("", text))
