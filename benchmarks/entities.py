@@ -51,7 +51,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from workers.pipeline.entities import (
     EntityConfig,
@@ -292,7 +292,7 @@ def main() -> int:
     one_core_each = docs / min(one_core_walls)
     one_worker = docs / min(runs[0].walls)
     spacy_wall, spacy_cpu = single["spacy_pipe"]["wall"], single["spacy_pipe"]["cpu"]
-    summary = {
+    summary: dict[str, Any] = {
         "docs": docs,
         "chars": chars,
         "cores": os.cpu_count(),

@@ -49,7 +49,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Literal, Sequence
 
 from ..errors import ConfigError, EnrichError
 from ._merge import Entity, Mention, RawMention, is_plausible_name, merge_mentions, trim_span
@@ -239,6 +239,7 @@ class EntityRecognizer:
                 yield _Segment(index, job.title, len(job.title), len(job.title), 0)
 
     def _collect(self, job: _Job, doc: Doc, seg: _Segment) -> None:
+        fld: Literal["title", "text"]
         for ent in doc.ents:
             label = ent.label_
             if label in self._drop_labels:

@@ -22,7 +22,7 @@ import threading
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
-    from py3langid.langid import LanguageIdentifier
+    from py3langid.langid import LanguageIdentifier  # type: ignore[import-untyped]
 
 __all__ = [
     "detect_language",
