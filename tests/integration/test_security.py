@@ -10,6 +10,7 @@ broker's log are searched for the client password.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -213,6 +214,37 @@ async def test_worker_with_a_client_certificate(secure_broker: SecureBroker, tmp
     finally:
         worker.terminate()
     assert_no_secret(secure_broker, [*texts, *secure_broker.outputs])
+
+
+# workers/broker.py's secure mode serves SASL_SSL only (a client certificate is verified when given);
+# a second listener with ``ssl.client.auth=required`` and ``client_settings(dir, mtls=True)`` are
+# requested from its owner.  Until then the mTLS-only test is skipped.
+BROKER_HAS_MTLS_LISTENER = "mtls" in inspect.signature(broker.client_settings).parameters
+
+
+@pytest.mark.skipif(not BROKER_HAS_MTLS_LISTENER,
+                    reason="the local secure broker has no SSL listener requiring client certificates yet")
+def test_worker_with_mutual_tls_only(secure_broker: SecureBroker, tmp_path: Path) -> None:
+    """SSL with a client certificate and no SASL: the certificate is the identity."""
+    settings = broker.client_settings(secure_broker.dir, mtls=True)  # type: ignore[call-arg]
+    env = unique_topics_env(settings["NEWSWIRE_BOOTSTRAP_SERVERS"], **settings)
+    assert env["NEWSWIRE_SECURITY_PROTOCOL"] == "SSL" and "NEWSWIRE_SASL_PASSWORD" not in env
+    without_cert = {k: v for k, v in env.items() if k not in MTLS_KEYS}
+    assert_fails_with(newswire(secure_broker, "topics (no client cert)", "topics", env=without_cert),
+                      "client certificate")
+    worker = start_worker(env, tmp_path, "mtls-only-worker")
+    try:
+        worker.wait_ready()
+        with PageServer() as pages:
+            url = pages.add_page("/seed", SEED_HTML.read_bytes())
+            assert newswire(secure_broker, "submit (mTLS only)", "submit", url, env=env).returncode == 0
+            tailed = newswire(secure_broker, "tail (mTLS only)", "tail", "--from-beginning", "--max", "1",
+                              "--timeout", "120", env=env)
+        assert tailed.returncode == 0 and orjson.loads(tailed.stdout.splitlines()[0])["url"] == url
+        texts = worker_texts(worker, "mTLS-only worker")
+    finally:
+        worker.terminate()
+    assert_no_secret(secure_broker, texts)
 
 
 # -- failures: one line naming the cause, exit code 2, quickly ---------------------------------------
