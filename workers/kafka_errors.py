@@ -385,16 +385,19 @@ class CredentialWatch(logging.Filter):
     failure with a fatal cause (:data:`FATAL_CAUSES`) starts a check: fresh
     connections with the same settings (:func:`diagnose`), ``confirmations``
     times ``recheck_s`` apart, so a broker that refuses logins for a moment
-    while restarting does not stop the worker.  A confirmed failure is kept in
+    while restarting does not stop the worker (after a check that passed,
+    refusals start no new one for ``cooldown_s``).  A confirmed failure is kept in
     :attr:`failure` and handed to ``on_failure`` (default: log one critical line
     and SIGTERM this process, i.e. Faust's graceful stop); ``newswire worker``
     then exits with code 2 and prints the cause (see docs/security.md).
     """
 
     def __init__(self, settings: Settings, *, on_failure: Callable[[KafkaConnectError], None] | None = None,
-                 recheck_s: float = 5.0, confirmations: int = 2,
+                 recheck_s: float = 5.0, confirmations: int = 2, cooldown_s: float = 30.0,
                  check: Callable[[Settings], Awaitable[KafkaConnectError | None]] = diagnose) -> None:
         super().__init__()
+        self.cooldown_s = cooldown_s
+        self._quiet_until = 0.0  # loop time before which refusals start no new check (the last one passed)
         self.settings = settings
         self.on_failure = on_failure or _default_on_failure
         self.check = check
@@ -432,6 +435,8 @@ class CredentialWatch(logging.Filter):
             loop = asyncio.get_running_loop()
         except RuntimeError:  # logged outside the event loop: nothing to schedule on
             return
+        if loop.time() < self._quiet_until:
+            return
         self._checking = loop.create_task(self._confirm())
 
     async def _confirm(self) -> None:
@@ -441,7 +446,10 @@ class CredentialWatch(logging.Filter):
                 await asyncio.sleep(self.recheck_s)
             found = await self.check(self.settings)
             if found is None or found.cause not in FATAL_CAUSES:
-                return  # a fresh connection works (or fails only transiently): keep going
+                # Fresh connections work (e.g. only a broker that is not a bootstrap server refuses):
+                # keep going, and do not check on every one of aiokafka's retries.
+                self._quiet_until = asyncio.get_running_loop().time() + self.cooldown_s
+                return
         assert found is not None
         self.failure = found
         self.on_failure(found)

@@ -264,6 +264,14 @@ async def test_a_refusal_that_does_not_last_keeps_the_worker():
     assert checks.calls == 2 and failures == [] and watch.failure is None
 
 
+async def test_after_a_check_that_passed_refusals_wait_for_the_cooldown():
+    checks = Checks(None)
+    watch = CredentialWatch(settings(), on_failure=lambda e: None, recheck_s=0, cooldown_s=3600, check=checks)
+    await watch_logs(watch, SaslAuthenticationFailed("Authentication failed"))
+    await watch_logs(watch, SaslAuthenticationFailed("Authentication failed"))
+    assert checks.calls == 1 and watch.failure is None
+
+
 async def test_an_unreachable_broker_is_not_a_reason_to_stop():
     checks = Checks(refused_login())
     watch = CredentialWatch(settings(), on_failure=lambda e: None, recheck_s=0, check=checks)
