@@ -1,6 +1,6 @@
 """Extraction benchmark: newswire's extract+dedupe stages against plain trafilatura.
 
-    python benchmarks/extraction.py [--data DIR] [--variants] [--worst N] [--repeat N]
+    python benchmarks/extraction.py [--data DIR] [--variants] [--worst N] [--repeat N] [--fast]
 
 DIR has the layout of ``shared/data/extraction-dev``: ``html/<key>.html.gz``
 and ``ground-truth.json`` (``{key: {"articleBody", "url"}}``).  Prints, for
@@ -113,9 +113,12 @@ def contains_headline(text: str | None, headline: str | None) -> bool:
 # -- extractors --------------------------------------------------------------------
 
 
+FAST = False  # --fast: extract_article(fast=True)
+
+
 def newswire_text(html: str, url: str | None) -> str:
     try:
-        article = extract_article(html, url)
+        article = extract_article(html, url, fast=FAST)
     except ExtractError:
         return ""
     return render_text(dedupe_article(article).blocks)
@@ -222,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", action="store_true", help="also score repeated-headline variants")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per page and extractor (fastest counts)")
     parser.add_argument("--worst", type=int, default=0, help="list the N worst pages for newswire")
+    parser.add_argument("--fast", action="store_true", help="newswire with extract_article(fast=True)")
     args = parser.parse_args(argv)
+    global FAST
+    FAST = args.fast
     logging.disable(logging.WARNING)
 
     pages = load_pages(args.data)

@@ -381,3 +381,18 @@ def test_garbage_never_raises_anything_but_extract_errors(html):
         extract_article(html, "https://n.example/a")
     except (EmptyText, ExtractFailed):
         pass
+
+
+def test_fast_mode_meets_the_seed_expectations_too():
+    article = extract_article(SEED_HTML.read_text(encoding="utf-8"), SEED_URL, fast=True)
+    deduped = dedupe_article(article)
+    record = {
+        "title": article.title,
+        "text": render_text(deduped.blocks),
+        "blocks": [{"type": b.type, "text": b.text} for b in deduped.blocks],
+        "published": article.published,
+        "authors": article.authors,
+        "site_name": article.site_name,
+        "language": article.language,
+    }
+    assert_seed_record(record, entities=False)
