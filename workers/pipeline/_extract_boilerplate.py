@@ -80,7 +80,7 @@ _ANCHORED = [
     r"(?:get|receive) (?:our|the) [\w\s]{0,40}newsletter",
     r"subscribe (?:now|today|for)\b",
     r"download (?:the|our) (?:app|\w+ app)\b",
-    r"(?:follow|find) (?:us|\w+) on (?:facebook|twitter|instagram|linkedin|x|telegram|whatsapp|google news)\b",
+    r"(?:follow|find) (?:us|@?\w+) on (?:facebook|twitter|instagram|linkedin|x|telegram|whatsapp|google news)\b",
     r"(?:have|got) a (?:news )?tip\b.*\b(?:email|contact|send)\b",
     # copyright, ads, update stamps
     r"(?:©|\(c\)|copyright)\s*(?:\d{4})?",

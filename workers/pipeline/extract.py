@@ -30,7 +30,7 @@ from workers.errors import EmptyText, ExtractFailed
 from workers.pipeline._extract_blocks import RawBlock, body_to_blocks
 from workers.pipeline._extract_boilerplate import strip_boilerplate
 from workers.pipeline._extract_meta import PageMeta, read_metadata
-from workers.pipeline._extract_text import normalise, word_count
+from workers.pipeline._extract_text import normalise
 
 __all__ = ["BlockType", "Block", "ExtractedArticle", "extract_article", "render_text"]
 
@@ -119,7 +119,9 @@ _DATE_SHAPE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|\d{1,2}:\d{2}|\b(?:19
 
 def _is_byline_or_dateline(block: RawBlock, meta: PageMeta) -> bool:
     """A short body block that only restates the byline and/or the date."""
-    if block.type not in ("paragraph", "heading") or word_count(block.text) > 14:
+    if block.type not in ("paragraph", "heading", "list") or block.words > 14:
+        return False
+    if block.type == "list" and block.items > 1:
         return False
     words = normalise(block.text).split()
     if not words:
