@@ -25,18 +25,30 @@ pytestmark = pytest.mark.timeout(20)
 NOW = 1_800_000_000.0
 
 
-class FakeTopic:
-    def __init__(self, fail: bool = False) -> None:
-        self.sent: list[tuple[bytes, bytes | None]] = []
-        self.fail = fail
+class FakeWriter:
+    """Records what the runner writes; ``fail`` makes the broker unreachable, ``revoked`` the partition gone."""
 
-    async def send(self, key: bytes, value: bytes | None):
+    def __init__(self) -> None:
+        self.records: list[tuple] = []
+        self.fail = False
+        self.revoked = False
+
+    async def write(self, partition: int, records: list[tuple]) -> bool:
         if self.fail:
             raise RuntimeError("broker down")
-        self.sent.append((key, value))
-        done = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+        if self.revoked:
+            return False
+        self.records.extend((partition, *record) for record in records)
+        return True
+
+    def to(self, topic: str) -> list[tuple]:
+        return [(partition, key, value, part) for partition, t, key, value, part in self.records if t == topic]
+
+
+class FakeTable:
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.changelog_topic = type("Changelog", (), {"get_topic_name": staticmethod(lambda: "state-changelog")})()
 
 
 class FakePoller(FeedPoller):
@@ -57,14 +69,11 @@ class FakePoller(FeedPoller):
 
 @pytest.fixture
 def runner(monkeypatch):
-    runner = agents.FeedRunner(clock=lambda: NOW + 60)
+    runner = agents.FeedRunner(clock=lambda: NOW + 60, writer=FakeWriter())
     runner._poller = FakePoller()
-    subs: dict[bytes, bytes] = {}
     monkeypatch.setattr(agents, "RUNNER", runner)
-    monkeypatch.setattr(agents, "subscriptions", subs)
-    monkeypatch.setattr(agents, "feed_state", {})
-    monkeypatch.setattr(agents, "status_topic", FakeTopic())
-    monkeypatch.setattr(agents, "topics", dataclasses.make_dataclass("T", ["input"])(FakeTopic()))
+    monkeypatch.setattr(agents, "subscriptions", {})
+    monkeypatch.setattr(agents, "feed_state", FakeTable())
     monkeypatch.setattr(agents, "_polling_allowed", lambda: True)
     monkeypatch.setattr(agents.FeedRunner, "active_partitions", lambda self: {0, 2})
     monkeypatch.setattr(agents, "FEEDS", dataclasses.replace(agents.FEEDS, feeds_max_concurrent_polls=2))
@@ -88,9 +97,9 @@ async def test_only_enabled_feeds_of_active_partitions_are_polled_most_overdue_f
     subscribe("https://c.example/rss", 2, enabled=False)
     late = subscribe("https://d.example/rss", 2)
     early = subscribe("https://e.example/rss", 0)
-    agents.feed_state[late.key] = FeedState(url=late.url, next_poll_at=NOW - 100).to_json()
-    agents.feed_state[early.key] = FeedState(url=early.url, next_poll_at=NOW - 50).to_json()
-    agents.feed_state[Subscription.create("https://a.example/rss").key] = \
+    agents.feed_state.data[late.key] = FeedState(url=late.url, next_poll_at=NOW - 100).to_json()
+    agents.feed_state.data[early.key] = FeedState(url=early.url, next_poll_at=NOW - 50).to_json()
+    agents.feed_state.data[Subscription.create("https://a.example/rss").key] = \
         FeedState(url="https://a.example/rss", next_poll_at=NOW + 100).to_json()  # not due yet
 
     started = runner.start_due_polls(NOW)
@@ -106,17 +115,20 @@ async def test_new_entries_are_submitted_with_the_feed_as_source_then_state_and_
                                       FeedEntry("https://news.example/b", None, None)]
     runner.start_due_polls(NOW + 60)
     await settle(runner)
-    sent = agents.topics.input.sent
-    assert [key for key, _ in sent] == [b"https://news.example/a", b"https://news.example/b"]
-    first = decode_submission(sent[0][1])
+    sent = runner.writer.to(agents.settings.input_topic)
+    assert [(key, part) for _, key, _, part in sent] == [(b"https://news.example/a", None),
+                                                       (b"https://news.example/b", None)]
+    first = decode_submission(sent[0][2])
     assert first.source == sub.url
     assert first.metadata == {"title": "A", "published": "2026-11-25T10:00:00Z", "feed": sub.url, "label": "world"}
-    assert decode_submission(sent[1][1]).metadata == {"feed": sub.url, "label": "world"}
-    for _, value in sent:  # the message contract of the URL topic
+    assert decode_submission(sent[1][2]).metadata == {"feed": sub.url, "label": "world"}
+    for _, _, value, _ in sent:  # the message contract of the URL topic
         validate_record("submission", value)
-    assert FeedState.from_json(agents.feed_state[sub.key]).polls == 1
-    (status_key, status_value), = agents.status_topic.sent
-    assert status_key == sub.key and orjson.loads(status_value)["source"] == "world"
+    (state,) = runner.writer.to("state-changelog")
+    assert state[0] == 0 and state[1] == sub.key and state[3] == 0  # the subscription's partition
+    assert FeedState.from_json(agents.feed_state.data[sub.key]).polls == 1
+    (status,) = runner.writer.to(agents.FEEDS.feeds_status_topic)
+    assert status[1] == sub.key and status[3] == 0 and orjson.loads(status[2])["source"] == "world"
     assert runner.start_due_polls(NOW + 61) == 0  # polled: not due again before its interval
 
 
@@ -129,15 +141,24 @@ async def test_a_feed_removed_during_its_poll_submits_nothing(runner):
     del agents.subscriptions[sub.key]
     runner.poller.release.set()
     await settle(runner)
-    assert agents.topics.input.sent == [] and agents.feed_state == {}
+    assert runner.writer.records == [] and agents.feed_state.data == {}
 
 
 async def test_a_failed_submission_is_retried_later_not_at_every_tick(runner, monkeypatch):
     sub = subscribe("https://news.example/rss", 0, interval_s=600)
     runner.poller.entries[sub.url] = [FeedEntry("https://news.example/a")]
-    monkeypatch.setattr(agents.topics, "input", FakeTopic(fail=True))
+    runner.writer.fail = True
     runner.start_due_polls(NOW + 60)
     await settle(runner)
-    assert agents.feed_state == {}  # nothing recorded: the entries are still new
+    assert agents.feed_state.data == {}  # nothing recorded: the entries are still new
     assert runner.start_due_polls(NOW + 61) == 0
     assert runner.poller.polled == [sub.url]
+
+
+async def test_a_poll_finished_after_its_partition_was_revoked_records_nothing(runner):
+    sub = subscribe("https://news.example/rss", 0)
+    runner.writer.revoked = True
+    runner.start_due_polls(NOW + 60)
+    await settle(runner)
+    assert agents.feed_state.data == {}
+    assert sub.key not in runner._states or runner._states[sub.key][1].polls == 0

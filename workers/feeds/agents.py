@@ -20,6 +20,7 @@ of a partition never polls with a half-recovered state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -27,10 +28,12 @@ from datetime import datetime, timezone
 from typing import Callable
 
 import orjson
-from faust.streams import current_event
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import ProducerFenced
 
-from workers.app import app, settings, topics
+from workers.app import app, settings
 from workers.errors import InvalidMessage, NewswireError
+from workers.kafka_options import aiokafka_options
 from workers.pipeline.fetch import FetchConfig
 from workers.pipeline.submission import Submission, encode_submission
 
@@ -61,11 +64,73 @@ feed_state = app.Table("feed-state", key_type=bytes, value_type=bytes, partition
                        help="feed URL -> FeedState (validators, seen entries, schedule)")
 
 
+OutRecord = tuple[str, bytes, "bytes | None", "int | None"]  # topic, key, value, partition (None: by key)
+
+
+class KafkaFeedWriter:
+    """Writes a poll's records and returns once the broker has them (False: partition lost).
+
+    ``at_least_once``: through the app's producer, every record acknowledged.
+
+    ``exactly_once``: one Kafka transaction per poll, on a transactional producer
+    of this module's own per feed partition (``<group>-feeds-<partition>``), so
+    the submissions, the state and the status of a poll are committed together
+    or not at all.  Faust's transactions do not fit: they are committed only
+    with consumed offsets, and a timer has none.  A worker that takes a
+    partition over initialises the same transactional id, which fences the
+    previous owner's producer: its late writes fail instead of duplicating.
+    """
+
+    def __init__(self) -> None:
+        self._producers: dict[int, AIOKafkaProducer] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    async def write(self, partition: int, records: list[OutRecord]) -> bool:
+        if app.in_transaction:
+            return await self._write_transaction(partition, records)
+        producer = app.producer
+        futures = [await producer.send(topic, key, value, part, None, None) for topic, key, value, part in records]
+        await asyncio.gather(*futures)
+        return True
+
+    async def _write_transaction(self, partition: int, records: list[OutRecord]) -> bool:
+        async with self._locks.setdefault(partition, asyncio.Lock()):
+            producer = self._producers.get(partition)
+            if producer is None:
+                producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", enable_idempotence=True,
+                                            transactional_id=f"{app.conf.id}-feeds-{partition}")
+                await producer.start()
+                self._producers[partition] = producer
+            try:
+                async with producer.transaction():
+                    futures = [await producer.send(topic, value, key=key, partition=part)
+                               for topic, key, value, part in records]
+                    await asyncio.gather(*futures)
+            except ProducerFenced:
+                await self._drop(partition)
+                return False
+            except BaseException:
+                await self._drop(partition)  # its transaction state is unknown: start afresh next time
+                raise
+        return True
+
+    async def _drop(self, partition: int) -> None:
+        producer = self._producers.pop(partition, None)
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def close(self) -> None:
+        for partition in list(self._producers):
+            await self._drop(partition)
+
+
 class FeedRunner:
     """This worker's polling: which feeds it owns, which are due, and the tasks polling them."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time, writer: KafkaFeedWriter | None = None) -> None:
         self._clock = clock
+        self.writer = writer or KafkaFeedWriter()
         self._poller: FeedPoller | None = None
         self._in_flight: dict[bytes, asyncio.Task[None]] = {}
         self._subs: dict[bytes, tuple[bytes, int, Subscription]] = {}  # key -> (raw, partition, decoded)
@@ -95,7 +160,7 @@ class FeedRunner:
         return partition, sub
 
     def state(self, key: bytes, sub: Subscription) -> FeedState:
-        raw = feed_state.get(key)
+        raw = feed_state.data.get(key)
         cached = self._states.get(key)
         if cached is not None and (cached[0] is raw or (raw is None and cached[0] is None)):
             return cached[1]
@@ -159,14 +224,16 @@ class FeedRunner:
                 # Removed, or handed to another worker meanwhile: its new owner polls it
                 # with the stored state; submitting here could submit entries twice.
                 return
-            await self._submit(result)
-            # The local cache keeps the new state even if the table write fails, so a
-            # broken write never turns into polling (and submitting) every tick.
-            self._states[key] = (feed_state.get(key), result.state)
             raw = result.state.to_json()
-            feed_state[key] = raw
+            records = self._submissions(result)
+            records.append((feed_state.changelog_topic.get_topic_name(), key, raw, partition))
+            records.append((FEEDS.feeds_status_topic, key, result.state.status(sub).to_json(), partition))
+            # Submissions, state and status are written together (one transaction in
+            # exactly_once mode); only then does the state say the entries were submitted.
+            if not await self.writer.write(partition, records):
+                return  # the partition was revoked meanwhile: its new owner polls the feed
+            feed_state.data[key] = raw
             self._states[key] = (raw, result.state)
-            await status_topic.send(key=key, value=result.state.status(sub).to_json())
             FEED_METRICS.observe_poll(result)
         except asyncio.CancelledError:
             raise
@@ -175,27 +242,25 @@ class FeedRunner:
             # Nothing was recorded (e.g. Kafka is down): poll again later, not at every tick.
             now = self._clock()
             retry_at = now + min(sub.interval_s, RETRY_AFTER_ERROR_S)
-            self._states[key] = (feed_state.get(key), dataclasses.replace(
+            self._states[key] = (feed_state.data.get(key), dataclasses.replace(
                 state, last_poll_at=now, next_poll_at=retry_at, backoff_until=max(state.backoff_until, retry_at)))
         finally:
             if self._in_flight.get(key) is task:
                 del self._in_flight[key]
 
-    async def _submit(self, result: PollResult) -> None:
-        if not result.new_entries:
-            return
+    def _submissions(self, result: PollResult) -> list[OutRecord]:
         sub = result.subscription
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-        futures = []
+        now = datetime.fromtimestamp(self._clock(), timezone.utc).isoformat(timespec="seconds")
+        now = now.replace("+00:00", "Z")
+        records: list[OutRecord] = []
         for entry in result.new_entries:
             metadata = {"title": entry.title, "published": entry.published, "feed": sub.url}
             if sub.source:
                 metadata["label"] = sub.source
             value = encode_submission(Submission(url=entry.url, source=sub.url, submitted_at=now,
                                                  metadata={k: v for k, v in metadata.items() if v is not None}))
-            futures.append(await topics.input.send(key=entry.url.encode(), value=value))
-        for fut in futures:
-            await fut  # acknowledged by the broker before the state says "submitted"
+            records.append((settings.input_topic, entry.url.encode(), value, None))
+        return records
 
     async def close(self) -> None:
         for task in list(self._in_flight.values()):
@@ -203,27 +268,10 @@ class FeedRunner:
         self._in_flight.clear()
         if self._poller is not None:
             await self._poller.fetcher.close()
+        await self.writer.close()
 
 
 RUNNER = FeedRunner()
-
-
-def _state_partition(key: bytes) -> int:
-    """A feed's state goes to the partition of its subscription.
-
-    Poll tasks write the state outside any stream, where Faust cannot take the
-    partition from the current event; the subscription table remembers it.
-    """
-    cached = RUNNER._subs.get(key)
-    if cached is not None:
-        return cached[1]
-    event = current_event()
-    if event is None:
-        raise KeyError(f"no subscription partition known for {key!r}")
-    return event.message.partition
-
-
-feed_state.partition_for_key = _state_partition  # type: ignore[method-assign]
 
 
 def _polling_allowed() -> bool:
@@ -243,7 +291,7 @@ async def follow_subscriptions(stream) -> None:
             feed_state.pop(key, None)
             subscriptions.pop(key, None)
             RUNNER.forget(key)
-            await status_topic.send(key=key, value=None)
+            await status_topic.send(key=key, value=None, partition=event.message.partition)
             continue
         try:
             sub = Subscription.from_json(value, default_interval_s=FEEDS.feeds_default_interval_s)
@@ -264,3 +312,4 @@ async def poll_due_feeds() -> None:
 def _stop_polling(app_, **kwargs) -> None:
     for task in list(RUNNER._in_flight.values()):
         task.cancel()
+    asyncio.ensure_future(RUNNER.close())  # fetcher session and transactional producers
