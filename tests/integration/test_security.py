@@ -37,6 +37,7 @@ from workers.kafka_options import aiokafka_options
 from workers.schemas import validate_record
 from workers.settings import Settings
 
+ROOT = Path(__file__).resolve().parents[2]
 CLI_TIMEOUT_S = 180  # a bound against hangs, not a speed assertion
 MTLS_KEYS = ("NEWSWIRE_SSL_CERTFILE", "NEWSWIRE_SSL_KEYFILE")
 
@@ -108,6 +109,17 @@ def newswire(secure: SecureBroker, what: str, *args: str, env: dict[str, str],
     return done
 
 
+def run_example(secure: SecureBroker, *, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+    """examples/consume_articles.py (its own consumer group) over the same secure connection."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "consume_articles.py"), "--group",
+                           f"example-{uuid.uuid4().hex[:8]}", "--from-beginning", "--max", "1", "--timeout", "60"],
+                          env={**clean, **env}, capture_output=True, timeout=CLI_TIMEOUT_S, check=False,
+                          stdin=subprocess.DEVNULL)
+    secure.outputs += [("example consumer: stdout", done.stdout), ("example consumer: stderr", done.stderr)]
+    return done
+
+
 def start_worker(env: dict[str, str], workdir: Path, name: str) -> WorkerProcess:
     worker = WorkerProcess(env, workdir, name=name)
     own = set(env) | {"NEWSWIRE_WEB_PORT", "NEWSWIRE_WEB_HOST", "NEWSWIRE_DATA_DIR", "NEWSWIRE_LOG_FORMAT"}
@@ -153,7 +165,8 @@ async def collect_secure(env: dict[str, str], topics: list[str], *, until: Calla
 
 
 def test_submit_becomes_a_record_read_by_tail_over_sasl_ssl(secure_broker: SecureBroker, tmp_path: Path) -> None:
-    """submit -> worker (SCRAM-SHA-512, password from a _FILE) -> tail, all over SASL_SSL; dead letters too."""
+    """submit -> worker (SCRAM-SHA-512, password from a _FILE) -> tail and the example consumer, all over
+    SASL_SSL; dead letters too; `newswire config` masks the secrets."""
     password_file = tmp_path / "kafka-password"
     password_file.write_text(secure_broker.password + "\n")
     password_file.chmod(0o600)
@@ -182,6 +195,9 @@ def test_submit_becomes_a_record_read_by_tail_over_sasl_ssl(secure_broker: Secur
         letter = orjson.loads(letters.stdout.splitlines()[0])
         validate_record("deadletter", letter)
         assert letter["error"] == "invalid_url" and letter["url"] == "not a url at all"
+        example = run_example(secure_broker, env=cli_env)
+        assert example.returncode == 0, example.stderr.decode()
+        assert example.stdout.decode().startswith(record["title"]), example.stdout
         config = newswire(secure_broker, "config", "config", env=cli_env)
         shown = dict(line.split("=", 1) for line in config.stdout.decode().splitlines())
         assert shown["NEWSWIRE_SECURITY_PROTOCOL"] == "SASL_SSL"
