@@ -6,8 +6,10 @@ Used by scripts/demo.py after the worker is ready::
 
     feed = DemoFeed.serve(pages, urls[:-1])               # an RSS feed of all pages but the last
     newswire_feeds(env, "add", feed.url, "--every", "3s", "--source", "demo")
-    ...                                                    # records arrive with source = feed.url
+    feed.wait_polls(1)                                     # the first poll submits the feed's entries
     feed.publish(urls[-1])                                 # the next poll submits just this one
+    feed.wait_polls(2)
+    ...                                                    # records arrive with source = feed.url
     print(newswire_feeds(env, "list"))
 
 Everything is served from 127.0.0.1 by the demo's PageServer.
@@ -58,6 +60,14 @@ class DemoFeed:
         """Add a story to the top of the feed (new ETag: the next poll fetches it in full)."""
         self.items.append(Item(url, _page_title(url), time.time()))
         self.served.update(rss_document("newswire demo news", list(reversed(self.items))))
+
+    def wait_polls(self, polls: int, timeout: float = 120.0) -> None:
+        """Wait until the workers have requested the feed ``polls`` times in all."""
+        deadline = time.monotonic() + timeout
+        while self.served.requests < polls:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the feed was not polled {polls} time(s) within {timeout:g}s")
+            time.sleep(0.2)
 
     def summary(self) -> str:
         s = self.served
