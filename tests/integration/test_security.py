@@ -263,6 +263,28 @@ def test_worker_with_mutual_tls_only(secure_broker: SecureBroker, tmp_path: Path
     assert_no_secret(secure_broker, texts)
 
 
+def test_feed_commands_over_sasl_ssl(secure_broker: SecureBroker) -> None:
+    """The feed subscriptions live in Kafka too: `feeds add` / `feeds list` over SASL_SSL, and the same one line
+    for a wrong password."""
+    env = secure_broker.scram_env()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
+
+    def feeds(what: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
+        done = subprocess.run([sys.executable, "-m", "workers.feeds", "feeds", *args], env={**clean, **env},
+                              capture_output=True, timeout=CLI_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+        secure_broker.outputs.extend([(f"{what}: stdout", done.stdout), (f"{what}: stderr", done.stderr)])
+        return done
+
+    added = feeds("feeds add", "add", "https://feeds.example.com/news.xml", env=env)
+    assert added.returncode == 0, added.stderr.decode()
+    listed = feeds("feeds list", "list", env=env)
+    assert listed.returncode == 0 and b"https://feeds.example.com/news.xml" in listed.stdout, listed.stderr.decode()
+    wrong = "Wr0ng-" + secure_broker.password[::-1]
+    refused = feeds("feeds list (wrong password)", "list", env={**env, "NEWSWIRE_SASL_PASSWORD": wrong})
+    assert_fails_with(refused, "SASL authentication failed (SCRAM-SHA-512)")
+    assert_no_secret(secure_broker, secure_broker.outputs, also=(wrong,))
+
+
 # -- failures: one line naming the cause, exit code 2, quickly ---------------------------------------
 
 
