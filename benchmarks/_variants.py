@@ -20,9 +20,10 @@ import html as html_lib
 import re
 from collections.abc import Callable
 
+from lxml import etree
 from lxml import html as lxml_html
 
-__all__ = ["VARIANTS", "page_headline", "make_variant"]
+__all__ = ["VARIANTS", "make_variant", "page_headline"]
 
 _TITLE_SEPARATORS = re.compile(r"\s+(?:[|–—·•»]|-{1,2}|::)\s+")
 _LONG_PARAGRAPH = 120  # characters
@@ -48,7 +49,7 @@ def page_headline(raw_html: str) -> str | None:
     else the longest part of <title>."""
     try:
         tree = lxml_html.fromstring(raw_html)
-    except Exception:
+    except (ValueError, etree.ParserError):
         return None
     sites = tree.xpath('//meta[@property="og:site_name"]/@content')
     site = " ".join(sites[0].split()) if sites else None

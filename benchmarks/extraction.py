@@ -40,12 +40,12 @@ if str(REPO) not in sys.path:  # runnable as a plain script from anywhere
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _variants import VARIANTS, make_variant, page_headline  # noqa: E402
+from _variants import VARIANTS, make_variant, page_headline
 
-from workers.errors import ExtractError  # noqa: E402
-from workers.pipeline._extract_text import normalise  # noqa: E402
-from workers.pipeline.dedupe import dedupe_article  # noqa: E402
-from workers.pipeline.extract import extract_article, render_text  # noqa: E402
+from workers.errors import ExtractError
+from workers.pipeline._extract_text import normalise
+from workers.pipeline.dedupe import dedupe_article
+from workers.pipeline.extract import extract_article, render_text
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "extraction-dev"
 _TOKEN = re.compile(r"\w+")

@@ -149,7 +149,7 @@ def test_genuine_repeated_sentences_are_kept():
 
 
 def test_long_paragraph_repeated_later_is_a_template_copy():
-    long_paragraph = " ".join([P1, P2, P3])
+    long_paragraph = f"{P1} {P2} {P3}"
     result = dedupe_blocks([p(long_paragraph), p("Something else happened then."), p(long_paragraph)], TITLE)
     assert texts(result) == [long_paragraph, "Something else happened then."]
     assert result.removed["duplicate_paragraphs"] == 1

@@ -17,14 +17,14 @@ from workers.pipeline.extract import Block, extract_article, render_text
 SEED_URL = "https://dailyledger.example/2024/02/07/blinken-gaza-peace-talks/"
 
 PARAS = [
-    "The city council voted on Tuesday to expand the bus network into the northern suburbs, a plan that "
-    "had been debated for more than three years and that residents had long asked for.",
-    "Under the plan, four new routes will open next spring, linking the suburbs to the central station and "
-    "to the hospital district, with buses running every ten minutes at peak hours.",
-    "Opponents argued that the money would be better spent on repairing existing roads, but the measure "
-    "passed by a comfortable margin after a long and at times heated public session.",
-    "The mayor said the expansion would cut commuting times for thousands of people and reduce traffic in "
-    "the city centre, and promised that fares would not rise to pay for it.",
+    ("The city council voted on Tuesday to expand the bus network into the northern suburbs, a plan that "
+    "had been debated for more than three years and that residents had long asked for."),
+    ("Under the plan, four new routes will open next spring, linking the suburbs to the central station and "
+    "to the hospital district, with buses running every ten minutes at peak hours."),
+    ("Opponents argued that the money would be better spent on repairing existing roads, but the measure "
+    "passed by a comfortable margin after a long and at times heated public session."),
+    ("The mayor said the expansion would cut commuting times for thousands of people and reduce traffic in "
+    "the city centre, and promised that fares would not rise to pay for it."),
 ]
 BODY = "".join(f"<p>{text}</p>" for text in PARAS)
 
@@ -130,10 +130,10 @@ def test_boilerplate_text_rules(text):
     [
         PARAS[0],
         # long prose that merely mentions newsletters, cookies, sharing or comments is article text
-        "The company, which sends a weekly newsletter to two million readers, said it would sign up new "
+        ("The company, which sends a weekly newsletter to two million readers, said it would sign up new "
         "partners next year and share more of its data with researchers who study how people read news "
         "online, according to a statement published on Monday by its chief executive in a long blog post "
-        "about the future of the business and its readers.",
+        "about the future of the business and its readers."),
         "Read the full report, which runs to 300 pages and was published on Tuesday after a delay of months.",
         "The share price fell 3% on Tuesday.",
         "Comments from residents were overwhelmingly positive.",
@@ -328,12 +328,12 @@ def test_authors_are_cleaned(raw_names, expected):
 
 def test_non_english_page_comes_out_whole():
     paras = [
-        "Der Stadtrat hat am Dienstag beschlossen, das Busnetz in die nördlichen Vororte auszubauen, ein Plan, "
-        "über den seit mehr als drei Jahren gestritten wurde und den viele Anwohner lange gefordert hatten.",
-        "Nach dem Plan sollen im nächsten Frühjahr vier neue Linien starten, die die Vororte mit dem Hauptbahnhof "
-        "und dem Klinikviertel verbinden, in Spitzenzeiten im Zehn-Minuten-Takt.",
-        "Gegner hielten das Geld für besser angelegt in der Sanierung bestehender Straßen, doch der Antrag wurde "
-        "nach einer langen und teils hitzigen öffentlichen Sitzung mit klarer Mehrheit angenommen.",
+        ("Der Stadtrat hat am Dienstag beschlossen, das Busnetz in die nördlichen Vororte auszubauen, ein Plan, "
+        "über den seit mehr als drei Jahren gestritten wurde und den viele Anwohner lange gefordert hatten."),
+        ("Nach dem Plan sollen im nächsten Frühjahr vier neue Linien starten, die die Vororte mit dem Hauptbahnhof "
+        "und dem Klinikviertel verbinden, in Spitzenzeiten im Zehn-Minuten-Takt."),
+        ("Gegner hielten das Geld für besser angelegt in der Sanierung bestehender Straßen, doch der Antrag wurde "
+        "nach einer langen und teils hitzigen öffentlichen Sitzung mit klarer Mehrheit angenommen."),
     ]
     html = page(
         "".join(f"<p>{t}</p>" for t in paras) + "<p>Lesen Sie auch: Straßenbahn-Pläne gestoppt</p>",

@@ -19,7 +19,7 @@ import re
 from workers.pipeline._extract_blocks import RawBlock
 from workers.pipeline._extract_text import normalise, word_count
 
-__all__ = ["is_boilerplate_text", "is_tail_heading", "is_link_list", "strip_boilerplate"]
+__all__ = ["is_boilerplate_text", "is_link_list", "is_tail_heading", "strip_boilerplate"]
 
 # A block that is nothing but one of these (after normalisation) is template.
 _EXACT = {
@@ -140,8 +140,8 @@ _ANYWHERE: list[tuple[tuple[str, ...], str]] = [
     # reader-comment moderation notes, in the languages of the pages we see most
     (
         ("comment", "coment", "kommentar", "reacties"),
-        r"\b(?:comments?|comentários?|comentarios?|commentaires?|kommentare?|commenti|reacties)\b.{0,80}"
-        r"\b(?:moderat\w*|approv\w*|aprovad\w*|aprobad\w*|freigeschaltet|publiés?|pubblicat\w*)",
+        (r"\b(?:comments?|comentários?|comentarios?|commentaires?|kommentare?|commenti|reacties)\b.{0,80}"
+        r"\b(?:moderat\w*|approv\w*|aprovad\w*|aprobad\w*|freigeschaltet|publiés?|pubblicat\w*)"),
     ),
     (("moderat",), r"\bmoderat\w*\b.{0,40}\bcomments?\b"),
     # photo credits
@@ -220,9 +220,12 @@ def is_boilerplate_text(text: str, title_keys: tuple[str, ...] = (), words: int 
         return True
     if _BARE_URL.match(text) or _BARE_DATETIME.match(text):
         return True
-    if words <= _MAX_WORDS_LEADIN and _LEADIN.match(text):
-        if not any(f" {t} " in f" {key} " for t in title_keys if t):
-            return True
+    if (
+        words <= _MAX_WORDS_LEADIN
+        and _LEADIN.match(text)
+        and not any(f" {t} " in f" {key} " for t in title_keys if t)
+    ):
+        return True
     if words <= _MAX_WORDS_CONTACT and _EMAIL.search(text):
         return True
     if words <= _MAX_WORDS_PROMPT and _PROMPT_WITH_ADDRESS.match(text):
@@ -232,9 +235,7 @@ def is_boilerplate_text(text: str, title_keys: tuple[str, ...] = (), words: int 
     first_line = text.split("\n", 1)[0]
     if "\n" in text and normalise(first_line) in _TAIL_HEADINGS and words <= 80:
         return True  # "Tags\nfoo, bar, baz" - a labelled widget flattened into one block
-    if words <= _MAX_WORDS_TEXT_RULE and _matches_text_rule(text):
-        return True
-    return False
+    return bool(words <= _MAX_WORDS_TEXT_RULE and _matches_text_rule(text))
 
 
 def is_tail_heading(text: str) -> bool:

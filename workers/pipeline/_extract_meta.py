@@ -12,15 +12,16 @@ from __future__ import annotations
 import html as html_lib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
 
 from workers.pipeline._extract_text import normalise
 
-__all__ = ["PageMeta", "read_metadata", "clean_authors"]
+__all__ = ["PageMeta", "clean_authors", "read_metadata"]
 
 
 @dataclass(slots=True)
@@ -358,7 +359,7 @@ def _htmldate(tree: HtmlElement, url: str | None) -> tuple[str, str | None] | No
         return None
     try:
         found = find_date(tree, url=url, extensive_search=False, original_date=True, deferred_url_extractor=True)
-    except Exception:  # htmldate is best effort; never fail the page over a date
+    except Exception:  # noqa: BLE001 - htmldate is best effort; never fail the page over a date
         return None
     return _iso(found) if found else None
 
@@ -464,9 +465,9 @@ def _choose_title(
                 return h1
             if len(key.split()) >= 4 and _overlap(h1, t) >= 0.8 and _overlap(t, h1) >= 0.8:
                 return h1
-    for t in (og, ld):
-        if t:
-            return _strip_site_affix(t, site_name, host, fallback_longest=False)
+    for declared_title in (og, ld):
+        if declared_title:
+            return _strip_site_affix(declared_title, site_name, host, fallback_longest=False)
     if html_title:
         for h1 in h1s[:3]:
             if (
@@ -567,15 +568,14 @@ def read_metadata(tree: HtmlElement, url: str | None) -> PageMeta:
                 if site:
                     break
     if not site and url:
-        host = urlsplit(url).hostname or ""
-        site = host[4:] if host.startswith("www.") else host or None
+        site = (urlsplit(url).hostname or "").removeprefix("www.") or None
     if site and re.match(r"^\s*(?:https?://|www\.)", site):  # a URL given as the name: its host
         host_of_site = urlsplit(site if "://" in site else f"http://{site}").hostname or ""
-        site = host_of_site[4:] if host_of_site.startswith("www.") else host_of_site
+        site = host_of_site.removeprefix("www.")
     meta.site_name = _clean_title(site)
 
     # title
-    h1s = [t for t in (_clean_title(h.text_content()) for h in tree.iter("h1")) if t]
+    h1s = [text for text in (_clean_title(h.text_content()) for h in tree.iter("h1")) if text]
     meta.h1 = h1s[0] if h1s else None
     host = urlsplit(url).hostname if url else None
     title_el = tree.find(".//title")

@@ -54,10 +54,11 @@ _ELLIPSIS = re.compile(r"(?:\.\s*\.\s*\.|…)\s*[\"'”’»)]*\s*$")
 _LEADIN = re.compile(r"^\s*[^\W\d_][\w'’ ]{0,40}?\s*(?::|\||»|›|>>|→|–|—|-)\s*(?P<rest>.+)$", re.DOTALL)
 _SUFFIX_SPLIT = re.compile(r"\s+(?:[|–—·•»›>/:]|-{1,2})\s+")
 # Words of the tool bars that sit beside a sticky title: "<title> Share Tweet Email"
-_TOOL_WORDS = frozenset(
-    "share shares tweet email e mail print comment comments save facebook twitter x linkedin whatsapp "
-    "reddit pinterest copy link listen follow subscribe menu close search top next previous".split()
-)
+_TOOL_WORDS = frozenset((
+    "share", "shares", "tweet", "email", "e", "mail", "print", "comment", "comments", "save", "facebook",
+    "twitter", "x", "linkedin", "whatsapp", "reddit", "pinterest", "copy", "link", "listen", "follow",
+    "subscribe", "menu", "close", "search", "top", "next", "previous",
+))
 # Ellipsis prefixes shorter than this are too generic to be called the title.
 _MIN_PREFIX_WORDS = 4
 _MAX_AFFIX_WORDS = 6
@@ -115,8 +116,8 @@ def is_title_repeat(text: str, title_key: str) -> bool:
     if len(parts) > 1:
         for i, part in enumerate(parts):
             if normalise(part) == title_key:
-                rest = " ".join(parts[:i] + parts[i + 1 :])
-                if word_count(rest) <= _MAX_AFFIX_WORDS:
+                affix = " ".join(parts[:i] + parts[i + 1 :])
+                if word_count(affix) <= _MAX_AFFIX_WORDS:
                     return True
     return False
 
