@@ -170,6 +170,14 @@ async def test_feed_is_followed_new_items_submitted_once_and_removal_stops_polli
         table = newswire(env, "feeds", "list").stdout.decode()
         assert feed_url in table and "harbour-test" in table
 
+        # The worker's /metrics has the feed metrics.
+        status_code, body = worker.get("/metrics")
+        metrics = body.decode()
+        assert status_code == 200
+        assert 'newswire_feed_polls_total{outcome="not_modified"}' in metrics
+        assert "newswire_feed_new_items_total 5.0" in metrics
+        assert "newswire_feed_lag_seconds_count" in metrics and "newswire_feeds_owned 1.0" in metrics
+
         # Removal: the worker drops the feed (and says so with a status tombstone); polling stops.
         newswire(env, "feeds", "remove", feed_url)
         status_topic = env["NEWSWIRE_FEEDS_STATUS_TOPIC"]
