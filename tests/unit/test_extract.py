@@ -249,6 +249,18 @@ def test_blocks_keep_types_lists_tables_and_quotes():
     assert render_text(blocks) == "\n\n".join(b.text for b in blocks)
 
 
+def test_layout_table_is_flattened_into_the_article_flow():
+    # old table layouts: the whole story sits in one cell, headline and byline first
+    cell = (
+        "<h1>Council approves bus expansion</h1><h3>by Jane Doe<br>Monday, November 18, 2019</h3>"
+        + BODY
+        + "<b>Top stories</b><p>Mayor opens new library in the east end.</p>"
+    )
+    html = page(f"<table><tr><td></td><td>{cell}</td></tr></table>", '<meta name="author" content="Jane Doe">')
+    html = html.replace("<h1>Council approves bus expansion</h1>", "", 1)  # the page() h1 outside the table
+    assert extract_text(html) == "\n\n".join(PARAS)
+
+
 # -- metadata -----------------------------------------------------------------------------------
 
 
@@ -284,6 +296,11 @@ def test_meta_tag_fallbacks_and_host_as_site_name():
     assert article.language == "pt"
     assert article.tags == ["Buses"] and article.description == "The vote."
     assert article.canonical_url is None
+
+
+def test_rss_style_date_in_a_meta_tag():
+    head = '<meta name="pubdate" content="Tue, 19 Nov 2019 05:45:00 GMT">'
+    assert extract_article(page(BODY, head), "https://n.example/a").published == "2019-11-19T05:45:00+00:00"
 
 
 def test_time_without_offset_gives_the_date_only():

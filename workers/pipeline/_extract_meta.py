@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -330,7 +331,7 @@ def _iso(value: str | None) -> tuple[str, str | None] | None:
         return None
     m = _ISO.match(value)
     if not m:
-        return None
+        return _rfc2822(value)
     y, mo, d, hh, mm, ss, tz = m.groups()
     if not (1900 < int(y) < 2100 and 1 <= int(mo) <= 12 and 1 <= int(d) <= 31):
         return None
@@ -342,6 +343,20 @@ def _iso(value: str | None) -> tuple[str, str | None] | None:
     if tz != "Z" and ":" not in tz:
         tz = tz[:3] + ":" + tz[3:]
     return date, f"{date}T{hh}:{mm}:{ss or '00'}{'+00:00' if tz == 'Z' else tz}"
+
+
+def _rfc2822(value: str) -> tuple[str, str | None] | None:
+    """"Tue, 19 Nov 2019 05:45:00 GMT" (RSS-style dates some pages put in meta tags)."""
+    if not re.match(r"^\s*(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{4}", value):
+        return None
+    try:
+        parsed = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    if not 1900 < parsed.year < 2100:
+        return None
+    date = parsed.date().isoformat()
+    return date, (parsed.isoformat() if parsed.tzinfo is not None else None)
 
 
 def _page_date(tree: HtmlElement) -> tuple[str, str | None] | None:
