@@ -64,14 +64,12 @@ def parse(value: bytes | None, headers: dict[str, bytes], out_err: TextIO) -> di
     return record
 
 
-def connection_options(bootstrap: str | None) -> dict[str, Any]:
-    from workers.kafka_options import aiokafka_options
+def connection_settings(bootstrap: str | None) -> Any:
+    """NEWSWIRE_* settings (TLS/SASL included), with --bootstrap overriding the servers."""
     from workers.settings import Settings
 
     settings = Settings.from_env()
-    if bootstrap:
-        settings = settings.replace(bootstrap_servers=bootstrap)
-    return aiokafka_options(settings)
+    return settings.replace(bootstrap_servers=bootstrap) if bootstrap else settings
 
 
 def default_topic() -> str:
@@ -84,16 +82,20 @@ async def consume(topic: str, group: str, *, bootstrap: str | None, from_beginni
                   timeout: float, top: int, out: TextIO = sys.stdout, out_err: TextIO = sys.stderr) -> int:
     from aiokafka import AIOKafkaConsumer
 
+    from workers.kafka_errors import start_client
+    from workers.kafka_options import aiokafka_options
+
+    settings = connection_settings(bootstrap)
     consumer = AIOKafkaConsumer(
         topic,
-        **connection_options(bootstrap),
+        **aiokafka_options(settings),
         group_id=group,
         # Where a *new* group starts; a group that committed offsets resumes from them.
         auto_offset_reset="earliest" if from_beginning else "latest",
         enable_auto_commit=False,
         isolation_level="read_committed",  # never show records of an aborted transaction
     )
-    await consumer.start()
+    await start_client(consumer, settings)  # a connection problem is one line naming its cause
     printed = 0
     try:
         while not max_records or printed < max_records:
@@ -144,12 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.stdin:
         from_lines(sys.stdin.buffer, args.top)
         return 0
+    from workers.errors import ConfigError
+
     try:
         asyncio.run(consume(args.topic or default_topic(), args.group, bootstrap=args.bootstrap,
                             from_beginning=args.from_beginning, max_records=args.max, timeout=args.timeout,
                             top=args.top))
     except KeyboardInterrupt:
         return 130
+    except ConfigError as err:
+        print(f"consume_articles: {err.detail}", file=sys.stderr)
+        return 2
     return 0
 
 

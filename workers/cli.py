@@ -88,6 +88,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     asyncio.run(ensure_topics(settings))
     from .logs import faust_logging_config
     from . import app as app_module, agents, web  # noqa: F401  (registers agents and pages)
+    from .kafka_errors import CredentialWatch
     from faust.worker import Worker
 
     worker = Worker(
@@ -96,7 +97,15 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         logging_config=faust_logging_config(settings),
         quiet=True,
     )
-    worker.execute_from_commandline()  # exits the process
+    # Credentials that stop working after start (rotated password, expired
+    # certificate) end the worker with one line and exit 2 instead of retrying forever.
+    watch = CredentialWatch(settings).install()
+    try:
+        worker.execute_from_commandline()  # exits the process
+    except SystemExit:
+        if watch.failure is not None:
+            raise ConfigError(watch.failure.detail) from None
+        raise
     return 0
 
 
@@ -127,13 +136,14 @@ def _read_urls(items: Iterable[str]) -> Iterable[str]:
 async def _submit(settings: Settings, urls: list[str], source: str | None) -> int:
     from aiokafka import AIOKafkaProducer
 
+    from .kafka_errors import start_client
     from .kafka_options import aiokafka_options
     from .pipeline.submission import Submission, encode_submission
     from .pipeline.urls import canonicalize_url
 
     now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", enable_idempotence=True)
-    await producer.start()
+    await start_client(producer, settings)
     try:
         futures = []
         for url in urls:
@@ -165,12 +175,13 @@ def _cmd_tail(args: argparse.Namespace) -> int:
 async def _tail(settings: Settings, topic: str, from_beginning: bool, max_records: int, timeout: float) -> None:
     from aiokafka import AIOKafkaConsumer
 
+    from .kafka_errors import start_client
     from .kafka_options import aiokafka_options
 
     consumer = AIOKafkaConsumer(topic, **aiokafka_options(settings), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest" if from_beginning else "latest",
                                 isolation_level="read_committed")
-    await consumer.start()
+    await start_client(consumer, settings)
     seen = 0
     out = sys.stdout.buffer
     try:

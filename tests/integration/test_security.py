@@ -452,11 +452,9 @@ def test_worker_stops_with_the_cause_when_its_password_is_changed(secure_broker:
     assert_no_secret(secure_broker, [("rotating worker log", log)], also=(first, second))
 
 
-# -- newswire submit / tail: the same one line (pending workers/cli.py using start_client) -----------
+# -- newswire submit / tail: the same one line ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="workers/cli.py _submit/_tail call client.start() directly (traceback, exit 1); "
-                                       "reported: use workers.kafka_errors.start_client")
 def test_submit_and_tail_with_a_wrong_password_print_one_line(secure_broker: SecureBroker) -> None:
     wrong = "Wr0ng-" + secure_broker.password[::-1]
     env = secure_broker.scram_env(NEWSWIRE_SASL_PASSWORD=wrong)
