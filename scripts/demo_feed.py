@@ -50,7 +50,7 @@ class DemoFeed:
     items: list[Item] = field(default_factory=list)
 
     @classmethod
-    def serve(cls, pages: PageServer, urls: list[str], path: str = "/feeds/demo.xml") -> "DemoFeed":
+    def serve(cls, pages: PageServer, urls: list[str], path: str = "/feeds/demo.xml") -> DemoFeed:
         now = time.time()
         items = [Item(url, _page_title(url), now - 60 * (len(urls) - i)) for i, url in enumerate(urls)]
         served = ServedFeed(rss_document("newswire demo news", list(reversed(items)), link=pages.url("/")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import random
+from datetime import UTC
 
 import pytest
 
@@ -240,7 +241,7 @@ async def test_submitted_entry_urls_are_canonical(server, fetcher):
 
 
 async def test_poll_metrics_count_outcomes_304s_new_items_failures_and_lag(server, fetcher):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from prometheus_client import CollectorRegistry
 
@@ -253,7 +254,7 @@ async def test_poll_metrics_count_outcomes_304s_new_items_failures_and_lag(serve
     sub = Subscription.create(server.add("/rss.xml", feed))
     poller = poller_for(fetcher)
     first = await poller.poll(sub)
-    submitted_at = datetime.fromtimestamp(T0 + 60 + 90, timezone.utc)  # newest entry published at T0 + 60
+    submitted_at = datetime.fromtimestamp(T0 + 60 + 90, UTC)  # newest entry published at T0 + 60
     metrics.observe_poll(first, now=submitted_at)
     metrics.observe_poll(await poller.poll(sub, first.state))
     broken = await poller.poll(Subscription.create(server.url("/missing.xml")))

@@ -12,6 +12,16 @@ from .parse import FeedEntry, FeedParseError, NotAFeed, ParsedFeed, parse_feed
 from .poller import FeedPoller, PollConfig, PollResult
 
 __all__ = [
-    "add_cli", "Subscription", "FeedState", "FeedStatus", "FeedEntry", "ParsedFeed", "FeedParseError",
-    "NotAFeed", "parse_feed", "FeedPoller", "PollConfig", "PollResult",
+    "FeedEntry",
+    "FeedParseError",
+    "FeedPoller",
+    "FeedState",
+    "FeedStatus",
+    "NotAFeed",
+    "ParsedFeed",
+    "PollConfig",
+    "PollResult",
+    "Subscription",
+    "add_cli",
+    "parse_feed",
 ]

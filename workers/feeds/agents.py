@@ -24,8 +24,8 @@ import contextlib
 import dataclasses
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -250,7 +250,7 @@ class FeedRunner:
 
     def _submissions(self, result: PollResult) -> list[OutRecord]:
         sub = result.subscription
-        now = datetime.fromtimestamp(self._clock(), timezone.utc).isoformat(timespec="seconds")
+        now = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
         now = now.replace("+00:00", "Z")
         records: list[OutRecord] = []
         for entry in result.new_entries:

@@ -10,8 +10,9 @@ it alone is used.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from workers.errors import ConfigError
 
@@ -35,7 +36,7 @@ class FeedSettings:
     feeds_max_child_sitemaps: int = 20  # child sitemaps of an index fetched per poll
 
     @classmethod
-    def from_settings(cls, settings: "Settings", environ: Mapping[str, str] | None = None) -> "FeedSettings":
+    def from_settings(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> FeedSettings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in fields(cls):
@@ -51,6 +52,6 @@ class FeedSettings:
                 raise ConfigError(f"NEWSWIRE_{f.name.upper()}: {exc}") from None
         return cls(**values)
 
-    def poll_config(self, settings: "Settings") -> PollConfig:
+    def poll_config(self, settings: Settings) -> PollConfig:
         return PollConfig(max_seen=self.feeds_max_seen, backoff_max_s=self.feeds_backoff_max_s,
                           max_child_sitemaps=self.feeds_max_child_sitemaps, max_bytes=settings.fetch_max_bytes)

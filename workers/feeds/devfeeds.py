@@ -23,8 +23,15 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from xml.sax.saxutils import escape
 
-__all__ = ["Item", "ServedFeed", "rss_document", "atom_document", "rdf_document", "sitemap_document",
-           "sitemap_index_document"]
+__all__ = [
+    "Item",
+    "ServedFeed",
+    "atom_document",
+    "rdf_document",
+    "rss_document",
+    "sitemap_document",
+    "sitemap_index_document",
+]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from workers.pipeline.urls import canonicalize_url
 from .fetch import fetch_feed
 from .parse import parse_feed
 
-__all__ = ["DiscoveredFeed", "discover_feeds", "feed_links", "robots_sitemaps", "FEED_LINK_TYPES"]
+__all__ = ["FEED_LINK_TYPES", "DiscoveredFeed", "discover_feeds", "feed_links", "robots_sitemaps"]
 
 FEED_LINK_TYPES = {
     "application/rss+xml": "rss",

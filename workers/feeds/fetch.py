@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from workers.pipeline.fetch import Fetcher
 
-__all__ = ["FeedFetcher", "FeedResponse", "FEED_ACCEPT", "fetch_feed"]
+__all__ = ["FEED_ACCEPT", "FeedFetcher", "FeedResponse", "fetch_feed"]
 
 FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
                "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5")

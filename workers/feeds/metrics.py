@@ -6,7 +6,7 @@ stays bounded however many feeds are followed.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -16,7 +16,7 @@ from workers.metrics import METRICS
 if TYPE_CHECKING:
     from .poller import PollResult
 
-__all__ = ["FeedMetrics", "FEED_METRICS"]
+__all__ = ["FEED_METRICS", "FeedMetrics"]
 
 _LAG_BUCKETS = (10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0)
 _POLL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -48,7 +48,7 @@ class FeedMetrics:
                                        "Feeds of this worker waiting out a failure backoff.", registry=r)
         self.polls_in_flight = Gauge("newswire_feed_polls_in_flight", "Feed polls running now.", registry=r)
 
-    def observe_poll(self, result: "PollResult", now: datetime | None = None) -> None:
+    def observe_poll(self, result: PollResult, now: datetime | None = None) -> None:
         """Count one finished poll whose new entries were submitted (``now``: submission time)."""
         self.polls.labels(outcome="failed" if result.failed else result.outcome).inc()
         self.requests.inc(result.requests)
@@ -59,8 +59,8 @@ class FeedMetrics:
         self.new_items.inc(len(result.new_entries))
         newest = result.newest_new_published
         if newest:
-            published = datetime.fromisoformat(newest.replace("Z", "+00:00"))
-            now = now or datetime.now(timezone.utc)
+            published = datetime.fromisoformat(newest)
+            now = now or datetime.now(UTC)
             self.lag.observe(max(0.0, (now - published).total_seconds()))
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 
@@ -20,8 +21,14 @@ from workers.errors import InvalidMessage
 from workers.pipeline.urls import canonicalize_url
 
 __all__ = [
-    "FEED_KINDS", "Subscription", "FeedState", "FeedStatus", "SeenEntries",
-    "parse_interval", "format_interval", "entry_fingerprint",
+    "FEED_KINDS",
+    "FeedState",
+    "FeedStatus",
+    "SeenEntries",
+    "Subscription",
+    "entry_fingerprint",
+    "format_interval",
+    "parse_interval",
 ]
 
 FEED_KINDS = ("auto", "rss", "atom", "sitemap")
@@ -78,7 +85,7 @@ class Subscription:
 
     @classmethod
     def create(cls, url: str, *, kind: str = "auto", interval_s: float = 600.0, enabled: bool = True,
-               source: str | None = None) -> "Subscription":
+               source: str | None = None) -> Subscription:
         """A validated subscription; the URL is canonicalised (raises InvalidURL)."""
         if kind not in FEED_KINDS:
             raise InvalidMessage(f"unknown feed kind {kind!r}: expected one of {', '.join(FEED_KINDS)}")
@@ -99,7 +106,7 @@ class Subscription:
         return orjson.dumps(body)
 
     @classmethod
-    def from_json(cls, raw: bytes | str, *, default_interval_s: float = 600.0) -> "Subscription":
+    def from_json(cls, raw: bytes | str, *, default_interval_s: float = 600.0) -> Subscription:
         data = _loads(raw)
         url = data.get("url")
         if not isinstance(url, str):
@@ -124,7 +131,7 @@ class SeenEntries:
     to the end) and forgetting the oldest are all O(1).
     """
 
-    __slots__ = ("limit", "_items")
+    __slots__ = ("_items", "limit")
 
     def __init__(self, fingerprints: Iterable[str] = (), limit: int = 2000) -> None:
         self.limit = max(1, limit)
@@ -145,7 +152,7 @@ class SeenEntries:
         while len(self._items) > self.limit:
             del self._items[next(iter(self._items))]
 
-    def copy(self) -> "SeenEntries":
+    def copy(self) -> SeenEntries:
         clone = SeenEntries(limit=self.limit)
         clone._items = dict(self._items)
         return clone
@@ -182,14 +189,14 @@ class FeedState:
         return orjson.dumps(body)
 
     @classmethod
-    def from_json(cls, raw: bytes | str, *, max_seen: int = 2000) -> "FeedState":
+    def from_json(cls, raw: bytes | str, *, max_seen: int = 2000) -> FeedState:
         data = _loads(raw)
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["seen"] = SeenEntries(values.get("seen") or (), max_seen)
         return cls(**values)
 
-    def status(self, subscription: Subscription | None = None) -> "FeedStatus":
+    def status(self, subscription: Subscription | None = None) -> FeedStatus:
         return FeedStatus(
             url=self.url, last_poll_at=self.last_poll_at, last_status=self.last_status,
             last_error=self.last_error, items_seen=self.items_seen, polls=self.polls,
@@ -220,7 +227,7 @@ class FeedStatus:
         return orjson.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> "FeedStatus":
+    def from_json(cls, raw: bytes | str) -> FeedStatus:
         data = _loads(raw)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})

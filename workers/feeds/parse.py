@@ -23,19 +23,31 @@ import calendar
 import re
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 import feedparser
-from feedparser.datetimes import _parse_date as _feedparser_date  # RFC 822 and the other formats feeds use
+from feedparser.datetimes import (
+    _parse_date as _feedparser_date,  # RFC 822 and the other formats feeds use
+)
 from lxml import etree
 
 from workers.errors import NewswireError, TooLarge
-from workers.pipeline.fetch import _make_decoder  # the fetch stage's bounded gzip decoder
+from workers.pipeline.fetch import (
+    _make_decoder,  # the fetch stage's bounded gzip decoder
+)
 from workers.pipeline.urls import canonicalize_url
 
-__all__ = ["FeedEntry", "ChildSitemap", "ParsedFeed", "FeedParseError", "NotAFeed", "parse_feed",
-           "normalize_date", "GZIP_MAGIC"]
+__all__ = [
+    "GZIP_MAGIC",
+    "ChildSitemap",
+    "FeedEntry",
+    "FeedParseError",
+    "NotAFeed",
+    "ParsedFeed",
+    "normalize_date",
+    "parse_feed",
+]
 
 GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_MAX_BYTES = 5_000_000
@@ -109,7 +121,7 @@ def normalize_date(value: str | time.struct_time | None) -> str | None:
             stamp = calendar.timegm(value)
         except (OverflowError, ValueError):
             return None
-        return _iso(datetime.fromtimestamp(stamp, timezone.utc))
+        return _iso(datetime.fromtimestamp(stamp, UTC))
     text = value.strip()
     if not text:
         return None
@@ -119,8 +131,8 @@ def normalize_date(value: str | time.struct_time | None) -> str | None:
         parsed = _feedparser_date(text)
         return normalize_date(parsed) if parsed else None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)  # date-only lastmod: midnight UTC
-    return _iso(when.astimezone(timezone.utc))
+        when = when.replace(tzinfo=UTC)  # date-only lastmod: midnight UTC
+    return _iso(when.astimezone(UTC))
 
 
 def _iso(when: datetime) -> str:

@@ -31,19 +31,18 @@ import dataclasses
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 
 from workers.errors import NewswireError
-
 from workers.pipeline.fetch import Fetcher
 
 from .fetch import FeedResponse, fetch_feed
 from .model import FeedState, SeenEntries, Subscription, entry_fingerprint
 from .parse import ChildSitemap, FeedEntry, ParsedFeed, parse_feed
 
-__all__ = ["PollConfig", "PollResult", "FeedPoller", "OK", "NOT_MODIFIED"]
+__all__ = ["NOT_MODIFIED", "OK", "FeedPoller", "PollConfig", "PollResult"]
 
 log = logging.getLogger("newswire.feeds")
 
@@ -212,7 +211,7 @@ class FeedPoller:
         considered = entries[: self.config.max_seen]
         cutoff = None
         if state.newest_published:
-            newest = datetime.fromisoformat(state.newest_published.replace("Z", "+00:00"))
+            newest = datetime.fromisoformat(state.newest_published)
             cutoff = (newest - timedelta(seconds=self.config.backdate_grace_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
         new: dict[str, FeedEntry] = {}
         listed: list[tuple[str, str]] = []
@@ -228,7 +227,7 @@ class FeedPoller:
         for _, fingerprint in sorted(listed, key=lambda item: item[0]):
             state.seen.touch(fingerprint)
         # A date in the future (a feed's clock or typo) must not push the cutoff past real entries.
-        horizon = datetime.fromtimestamp(self._clock() + 86400, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        horizon = datetime.fromtimestamp(self._clock() + 86400, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         dates = [e.published for e in considered if e.published and e.published <= horizon]
         if dates:
             state.newest_published = max([*dates, state.newest_published or ""])

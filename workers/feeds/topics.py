@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 __all__ = ["feed_topic_specs"]
 
 
-def feed_topic_specs(settings: "Settings") -> list[TopicSpec]:
+def feed_topic_specs(settings: Settings) -> list[TopicSpec]:
     """Both compacted and keyed by the canonical feed URL.
 
     The subscription topic has the deployment's partition count on purpose: the
