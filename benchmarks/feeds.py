@@ -105,7 +105,10 @@ def serve(count: int, items: int, port_out) -> None:
 
         app = web.Application()
         app.router.add_get("/feeds/{n}.xml", feed)
-        app.router.add_get("/robots.txt", lambda r: web.Response(text="User-agent: *\nAllow: /\n"))
+        async def robots(request: web.Request) -> web.Response:
+            return web.Response(text="User-agent: *\nAllow: /\n")
+
+        app.router.add_get("/robots.txt", robots)
         app.router.add_get("/_change", change)
         app.router.add_get("/_stats", stats)
         runner = web.AppRunner(app, access_log=None)

@@ -276,7 +276,7 @@ RUNNER = FeedRunner()
 
 def _polling_allowed() -> bool:
     """False while partitions move or tables recover: the state may be incomplete."""
-    recovery = app.tables.recovery
+    recovery = app.tables.recovery  # type: ignore[attr-defined]  # TableManager has it, TableManagerT not
     return not (app.rebalancing or app.in_recovery or not recovery.completed.is_set())
 
 
@@ -308,8 +308,8 @@ async def poll_due_feeds() -> None:
         RUNNER.start_due_polls(RUNNER._clock())
 
 
-@app.on_before_shutdown.connect
-def _stop_polling(app_, **kwargs) -> None:
+@app.on_before_shutdown.connect  # type: ignore[arg-type]
+def _stop_polling(app_: object, **kwargs: object) -> None:
     for task in list(RUNNER._in_flight.values()):
         task.cancel()
     asyncio.ensure_future(RUNNER.close())  # fetcher session and transactional producers

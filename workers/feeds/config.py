@@ -46,8 +46,9 @@ class FeedSettings:
             raw = env.get("NEWSWIRE_" + f.name.upper())  # interim: Settings does not declare it yet
             if raw is None:
                 continue
+            kind: type = type(f.default)
             try:
-                values[f.name] = type(f.default)(raw)
+                values[f.name] = kind(raw)
             except ValueError as exc:
                 raise ConfigError(f"NEWSWIRE_{f.name.upper()}: {exc}") from None
         return cls(**values)
