@@ -110,3 +110,16 @@ def test_feed_settings_use_settings_fields_then_environment_then_defaults():
     chosen = FeedSettings.from_settings(WithField(), environ={"NEWSWIRE_FEEDS_TOPIC": "ignored"})  # type: ignore[arg-type]
     assert chosen.feeds_topic == "from.settings"
     assert chosen.poll_config(WithField()).max_bytes == 10  # type: ignore[arg-type]
+
+
+def test_public_names_resolve_and_the_cli_stays_light():
+    import subprocess
+    import sys
+
+    from workers import feeds
+
+    assert all(getattr(feeds, name) for name in feeds.__all__)
+    probe = ("import sys, workers.feeds as f; f.add_cli; "
+             "print(sorted(m for m in ('feedparser', 'aiohttp', 'lxml', 'faust') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"  # registering `newswire feeds` costs every command nothing heavy

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from workers.errors import ConfigError
 
-from .poller import PollConfig
-
 if TYPE_CHECKING:
     from workers.settings import Settings
+
+    from .poller import PollConfig
 
 __all__ = ["FeedSettings"]
 
@@ -54,5 +54,9 @@ class FeedSettings:
         return cls(**values)
 
     def poll_config(self, settings: Settings) -> PollConfig:
+        from .poller import (
+            PollConfig,  # not at import time: the CLI needs none of the polling code
+        )
+
         return PollConfig(max_seen=self.feeds_max_seen, backoff_max_s=self.feeds_backoff_max_s,
                           max_child_sitemaps=self.feeds_max_child_sitemaps, max_bytes=settings.fetch_max_bytes)
