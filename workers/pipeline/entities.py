@@ -55,6 +55,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Literal, Sequence
 
 from ..errors import ConfigError, EnrichError
@@ -72,6 +73,9 @@ __all__ = [
     "EntityConfig",
     "EntityRecognizer",
     "get_recognizer",
+    "check_model_available",
+    "load_ner_pipeline",
+    "chunk_spans",
     "init_worker",
     "enrich_in_worker",
     "enrich_batch_in_worker",
@@ -279,6 +283,17 @@ class EntityRecognizer:
 
 
 # -- loading --------------------------------------------------------------------
+
+
+def check_model_available(model: str) -> None:
+    """Raise ConfigError at start-up if ``model`` is neither an installed
+    package nor a directory, without loading it (cheap enough for the main
+    process; the pool processes load it)."""
+    import spacy.util
+
+    if spacy.util.is_package(model) or Path(model).is_dir():
+        return
+    raise ConfigError(f"spaCy model {model!r} is not installed (pip install it, or give a model directory)")
 
 
 def load_ner_pipeline(model: str, max_chars: int = 100_000) -> Language:
