@@ -1,13 +1,19 @@
 """Generic rules that recognise template blocks trafilatura lets through.
 
-Two kinds of rule:
-
-* **text rules** on a single short block: share bars, subscribe/newsletter
-  prompts, cookie notices, comment-form labels, "Read more"/"Related" lead-ins,
-  advertisement markers, copyright lines.  They only fire on *short* blocks
-  (a real paragraph that merely mentions "newsletter" is long and kept).
-* **tail rules**: the run of blocks after the article's last paragraph that
-  is a "Related"/"More" heading plus link lists, or link lists alone.
+* **text rules** on one short block (at most 30-60 words, so a real paragraph
+  that merely mentions a newsletter is kept): share/follow bars, subscribe and
+  newsletter prompts, cookie notices, comment forms and moderation notes,
+  "Read more:"/"Related:"/"Lesen Sie auch:" lead-ins (unless what follows is
+  this article's own headline: that is the dedupe stage's title repeat),
+  advertisement markers, copyright/reprint/citation notices, photo credits,
+  contributor credit lines, contact lines with an e-mail address, prompts
+  with a URL or @handle, bare URLs and timestamps, flattened tool bars.
+* **section rules**: a label such as "Related stories", "Most read", "Top
+  stories", "Partner news", "Comments" opens a template section; the lists,
+  links, headings and (when no real prose follows) short teasers under it go
+  too.  A list of 3+ headline links is a related-stories box wherever it is.
+* **edge rules**: link lists, link-only lines and dangling headings after the
+  last prose block; link-only labels before the first (breadcrumbs).
 
 Nothing here is keyed to a site, host or URL.
 """
