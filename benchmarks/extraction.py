@@ -13,6 +13,8 @@ same run:
   page's headline (``_variants.page_headline``: og:title / h1 / <title>),
   compared normalised (case, punctuation, quotes, whitespace, unicode form),
   as a substring of the normalised text at word boundaries;
+* the same F1 / P / R for English pages and for all other languages (language
+  of the true text by py3langid);
 * pages/s, and newswire's throughput as a ratio of trafilatura's (extractors
   alternate page by page; per page the fastest of ``--repeat`` passes counts).
 
@@ -204,6 +206,7 @@ def report(title: str, pages: list[Page], repeat: int, worst: int) -> dict[str, 
             f"{name:<22}{summary.f1:7.3f}{summary.precision:7.3f}{summary.recall:7.3f}{summary.accuracy:7.3f}"
             f"{left:>8} ({left / len(pages):4.0%}){beyond:>8} ({beyond / len(pages):3.0%}){empty:>7}{rate:9.1f}"
         )
+    _report_by_language(runs, pages)
     ratio = runs["trafilatura.extract"].seconds / runs["newswire"].seconds
     print(f"throughput newswire / trafilatura.extract = {ratio:.2f}x")
     truth_left = sum(contains_headline(p.truth, p.headline) for p in pages)
@@ -217,6 +220,30 @@ def report(title: str, pages: list[Page], repeat: int, worst: int) -> dict[str, 
         for value, key, s in sorted(scored)[:worst]:
             print(f"  {key[:16]}  P={s.precision}  R={s.recall}")
     return summaries
+
+
+def _truth_language(page: Page) -> str:
+    """Language of the true text (py3langid ships with trafilatura), "?" when unsure."""
+    try:
+        import py3langid
+    except ImportError:  # pragma: no cover
+        return "?"
+    return str(py3langid.classify(page.truth)[0]) if page.truth.strip() else "?"
+
+
+def _report_by_language(runs: dict[str, Run], pages: list[Page]) -> None:
+    """F1 / P / R for English pages and for all other languages, per extractor."""
+    groups: dict[str, list[Page]] = {}
+    for page in pages:
+        language = _truth_language(page)
+        groups.setdefault("en" if language == "en" else "other", []).append(page)
+    for group, members in sorted(groups.items()):
+        languages = sorted({_truth_language(p) for p in members})
+        cells = []
+        for name, result in runs.items():
+            s = summarise([score_page(result.outputs[p.key], p.truth) for p in members])
+            cells.append(f"{name} {s.f1:.3f}/{s.precision:.3f}/{s.recall:.3f}")
+        print(f"  {group} ({len(members)} pages: {', '.join(languages)}): " + "   ".join(cells))
 
 
 def main(argv: list[str] | None = None) -> int:
