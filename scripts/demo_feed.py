@@ -17,9 +17,7 @@ Everything is served from 127.0.0.1 by the demo's PageServer.
 
 from __future__ import annotations
 
-import contextlib
 import html
-import io
 import re
 import subprocess
 import sys
@@ -75,15 +73,7 @@ class DemoFeed:
 
 
 def newswire_feeds(env: dict[str, str], *args: str) -> str:
-    """Run `newswire feeds ARGS` (the feeds package's stand-in until workers/cli.py registers it)."""
-    from workers import cli
-
-    module = "workers"
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            cli._parser().parse_args(["feeds", "list"])
-    except SystemExit:
-        module = "workers.feeds"
-    result = subprocess.run([sys.executable, "-m", module, "feeds", *args], env=env, capture_output=True,
+    """Run `newswire feeds ARGS`."""
+    result = subprocess.run([sys.executable, "-m", "workers", "feeds", *args], env=env, capture_output=True,
                             text=True, check=True)
     return result.stdout + result.stderr

@@ -45,8 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newswire", description="Streaming ingestion worker for news on Kafka.")
     sub = parser.add_subparsers(dest="command")
 
-    from . import broker, schemas
+    from . import broker, feeds, schemas
     broker.add_cli(sub)
+    feeds.add_cli(sub)
     schemas.add_cli(sub)
 
     p = sub.add_parser("worker", help="run a worker in the consumer group")
@@ -88,6 +89,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     asyncio.run(ensure_topics(settings))
     from .logs import faust_logging_config
     from . import app as app_module, agents, web  # noqa: F401  (registers agents and pages)
+    from .feeds import agents as feed_agents  # noqa: F401  (feed subscriptions, state tables, polling timer)
     from .kafka_errors import CredentialWatch
     from faust.worker import Worker
 

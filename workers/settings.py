@@ -100,6 +100,16 @@ class Settings:
     ner_languages: tuple[str, ...] = _setting(("en",), "Languages (ISO 639-1) NER runs on; other articles get empty entities.")
     entities_enabled: bool = _setting(True, "Run named-entity recognition.")
     ner_max_chars: int = _setting(100_000, "Texts longer than this are processed in chunks of this many characters.")
+    # -- feeds --------------------------------------------------------------
+    feeds_topic: str = _setting("newswire.feeds", "Compacted topic of feed subscriptions, keyed by canonical feed URL.")
+    feeds_status_topic: str = _setting("newswire.feeds.status", "Compacted topic with the latest poll status per feed "
+                                       "(read by `newswire feeds list`).")
+    feeds_default_interval_s: float = _setting(600.0, "Poll interval of `newswire feeds add` without --every.")
+    feeds_max_seen: int = _setting(2000, "Entry URLs remembered per feed, so a poll submits only new entries.")
+    feeds_tick_s: float = _setting(1.0, "How often a worker looks for feeds that are due.")
+    feeds_max_concurrent_polls: int = _setting(32, "Feed polls in flight per worker.")
+    feeds_backoff_max_s: float = _setting(21600.0, "Longest wait before polling a feed that keeps failing.")
+    feeds_max_child_sitemaps: int = _setting(20, "Child sitemaps of a sitemap index fetched per poll.")
     # -- idempotence --------------------------------------------------------
     dedupe_window_s: float = _setting(86_400.0, "A canonical URL seen within this many seconds is not fetched again.")
 
@@ -133,9 +143,12 @@ class Settings:
         if bool(self.ssl_certfile) != bool(self.ssl_keyfile):
             raise ConfigError(f"{PREFIX}SSL_CERTFILE and {PREFIX}SSL_KEYFILE go together (mutual TLS)")
         for name in ("topic_partitions", "topic_replication", "max_in_flight", "fetch_max_connections",
-                     "fetch_per_host", "fetch_max_attempts", "fetch_max_bytes"):
+                     "fetch_per_host", "fetch_max_attempts", "fetch_max_bytes", "feeds_max_seen",
+                     "feeds_max_concurrent_polls", "feeds_max_child_sitemaps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be at least 1")
+        if self.feeds_tick_s <= 0:
+            raise ConfigError(f"{PREFIX}FEEDS_TICK_S must be greater than 0")
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)

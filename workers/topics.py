@@ -107,6 +107,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                                {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)},
                                "One message per (article, entity) for consumers that aggregate by entity.",
                                "LABEL:name of the entity", "entity"))
+    from .feeds.topics import feed_topic_specs  # the feed topics are declared beside the feed code
+
+    specs += feed_topic_specs(settings)
     return specs
 
 
@@ -271,7 +274,8 @@ def topics_markdown(settings: Settings | None = None) -> str:
     rows = ["| Role | Default name (setting) | Key | Value schema | Cleanup / retention | Meaning |",
             "|---|---|---|---|---|---|"]
     setting_of = {"input": "NEWSWIRE_INPUT_TOPIC", "articles": "NEWSWIRE_ARTICLES_TOPIC",
-                  "deadletter": "NEWSWIRE_DEADLETTER_TOPIC", "entities": "NEWSWIRE_ENTITIES_TOPIC"}
+                  "deadletter": "NEWSWIRE_DEADLETTER_TOPIC", "entities": "NEWSWIRE_ENTITIES_TOPIC",
+                  "feeds": "NEWSWIRE_FEEDS_TOPIC", "feeds_status": "NEWSWIRE_FEEDS_STATUS_TOPIC"}
     for spec in topic_specs(settings):
         retention = _retention_text(spec.config)
         schema = f"[`{spec.schema}.v1`](../schemas/{spec.schema}.v1.json)" if spec.schema else "-"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import os
 import subprocess
 import sys
@@ -33,29 +31,11 @@ PAGE = """<html lang="en"><head><title>{title}</title></head><body><article><h1>
 PLACES = ["Portsmouth", "Aberdeen", "Plymouth", "Dover", "Hull", "Cardiff", "Belfast", "Leith"]
 
 
-def _newswire_command() -> list[str]:
-    """`python -m workers` once workers/cli.py registers the feeds, else the feeds package's stand-in."""
-    from workers import cli
-
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            cli._parser().parse_args(["feeds", "list"])
-    except SystemExit:
-        return [sys.executable, "-m", "workers.feeds"]
-    return [sys.executable, "-m", "workers"]
-
-
-class FeedWorker(WorkerProcess):
-    def start(self) -> FeedWorker:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
-            self.proc = subprocess.Popen([*_newswire_command(), "worker"], env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT, cwd=self.workdir)
-        return self
+NEWSWIRE = [sys.executable, "-m", "workers"]
 
 
 def newswire(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run([*_newswire_command(), *args], env={**os.environ, **env}, capture_output=True,
+    result = subprocess.run([*NEWSWIRE, *args], env={**os.environ, **env}, capture_output=True,
                             check=False, timeout=120)
     assert result.returncode == 0, result.stderr.decode()
     return result
@@ -124,7 +104,7 @@ async def test_feed_is_followed_new_items_submitted_once_and_removal_stops_polli
     env = feed_env
     feed = ServedFeed(rss_document("Harbour news", add_articles(site, 0, 3)))
     feed_url = site.add("/feeds/harbour.xml", feed)
-    worker = FeedWorker(env, tmp_path).start()
+    worker = WorkerProcess(env, tmp_path).start()
     try:
         worker.wait_ready()
         newswire(env, "feeds", "add", feed_url, "--every", f"{INTERVAL_S:g}s", "--source", "harbour-test")
@@ -220,7 +200,7 @@ async def test_two_workers_share_the_feeds_poll_each_once_per_interval_and_hand_
 
         site.add(url.removeprefix(site.base_url), recording)
 
-    workers = [FeedWorker({**env, "NEWSWIRE_FETCH_USER_AGENT": f"newswire-test/{name}"}, tmp_path, name)
+    workers = [WorkerProcess({**env, "NEWSWIRE_FETCH_USER_AGENT": f"newswire-test/{name}"}, tmp_path, name)
                for name in ("w1", "w2")]
     try:
         for worker in workers:
@@ -277,6 +257,6 @@ def test_discover_adds_a_sites_feeds_and_sitemaps(feed_env, site):
         site.url("/feeds/harbour.atom"): ("atom", 300.0, "harbour", "new"),
         site.url("/news-sitemap.xml"): ("sitemap", 300.0, "harbour", "new"),
     }
-    nothing = subprocess.run([*_newswire_command(), "feeds", "add", "--discover", "http://127.0.0.1:1/"],
+    nothing = subprocess.run([*NEWSWIRE, "feeds", "add", "--discover", "http://127.0.0.1:1/"],
                              env={**os.environ, **env}, capture_output=True, check=False, timeout=120)
     assert nothing.returncode == 1 and b"no feeds found" in nothing.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 
 import orjson
 import pytest
@@ -94,22 +93,13 @@ def test_state_of_a_few_thousand_entries_stays_small():
     assert len(state.to_json()) < 50_000  # far below Kafka's 1 MB message limit
 
 
-def test_feed_settings_use_settings_fields_then_environment_then_defaults():
-    settings = Settings()
-    defaults = FeedSettings.from_settings(settings, environ={})
-    assert defaults == FeedSettings()
-    env = FeedSettings.from_settings(settings, environ={"NEWSWIRE_FEEDS_TOPIC": "t.feeds",
-                                                        "NEWSWIRE_FEEDS_MAX_SEEN": "50",
-                                                        "NEWSWIRE_FEEDS_TICK_S": "0.5"})
-    assert (env.feeds_topic, env.feeds_max_seen, env.feeds_tick_s) == ("t.feeds", 50, 0.5)
-
-    class WithField(argparse.Namespace):
-        feeds_topic = "from.settings"
-        fetch_max_bytes = 10
-
-    chosen = FeedSettings.from_settings(WithField(), environ={"NEWSWIRE_FEEDS_TOPIC": "ignored"})  # type: ignore[arg-type]
-    assert chosen.feeds_topic == "from.settings"
-    assert chosen.poll_config(WithField()).max_bytes == 10  # type: ignore[arg-type]
+def test_feed_settings_come_from_the_settings_module():
+    assert FeedSettings.from_settings(Settings()) == FeedSettings()
+    chosen = FeedSettings.from_settings(Settings.from_env({"NEWSWIRE_FEEDS_TOPIC": "t.feeds",
+                                                           "NEWSWIRE_FEEDS_MAX_SEEN": "50",
+                                                           "NEWSWIRE_FEEDS_TICK_S": "0.5"}))
+    assert (chosen.feeds_topic, chosen.feeds_max_seen, chosen.feeds_tick_s) == ("t.feeds", 50, 0.5)
+    assert chosen.poll_config(Settings(fetch_max_bytes=10)).max_bytes == 10
 
 
 def test_public_names_resolve_and_the_cli_stays_light():
@@ -123,3 +113,11 @@ def test_public_names_resolve_and_the_cli_stays_light():
              "print(sorted(m for m in ('feedparser', 'aiohttp', 'lxml', 'faust') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"  # registering `newswire feeds` costs every command nothing heavy
+
+
+def test_feed_messages_match_their_schemas():
+    from workers.schemas import validate_record
+
+    sub = Subscription.create("https://News.example/rss?utm_source=x", interval_s=60, source="label")
+    validate_record("feed", orjson.loads(sub.to_json()))
+    validate_record("feed-status", orjson.loads(FeedStatus(url=sub.url, last_status="ok", items_seen=3).to_json()))

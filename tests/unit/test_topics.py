@@ -30,8 +30,8 @@ def test_every_topic_is_declared_once_with_names_and_sizes_from_settings():
     settings = Settings(input_topic="a.urls", articles_topic="a.articles", deadletter_topic="a.dl",
                         entities_topic="a.entities", topic_partitions=4, topic_replication=3)
     specs = topic_specs(settings)
-    assert [s.role for s in specs] == ["input", "articles", "deadletter", "entities"]
-    assert [s.name for s in specs] == ["a.urls", "a.articles", "a.dl", "a.entities"]
+    assert [s.role for s in specs] == ["input", "articles", "deadletter", "entities", "feeds", "feeds_status"]
+    assert [s.name for s in specs][:4] == ["a.urls", "a.articles", "a.dl", "a.entities"]
     assert {(s.partitions, s.replication) for s in specs} == {(4, 3)}
     assert len({s.name for s in specs}) == len(specs)
 

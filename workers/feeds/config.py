@@ -1,20 +1,9 @@
-"""Feed settings, taken from :class:`workers.settings.Settings`.
-
-The fields below are proposed for ``workers/settings.py`` (issue 11 report).
-Until Settings declares them, :meth:`FeedSettings.from_settings` falls back to
-the ``NEWSWIRE_*`` variable of the same name, then to the default, so a worker
-and the CLI agree on topic names meanwhile.  Once a field exists on Settings,
-it alone is used.
-"""
+"""The feed settings, a typed view of the ``feeds_*`` fields of :class:`workers.settings.Settings`."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
-
-from workers.errors import ConfigError
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from workers.settings import Settings
@@ -36,22 +25,8 @@ class FeedSettings:
     feeds_max_child_sitemaps: int = 20  # child sitemaps of an index fetched per poll
 
     @classmethod
-    def from_settings(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> FeedSettings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if hasattr(settings, f.name):
-                values[f.name] = getattr(settings, f.name)
-                continue
-            raw = env.get("NEWSWIRE_" + f.name.upper())  # interim: Settings does not declare it yet
-            if raw is None:
-                continue
-            kind: type = type(f.default)
-            try:
-                values[f.name] = kind(raw)
-            except ValueError as exc:
-                raise ConfigError(f"NEWSWIRE_{f.name.upper()}: {exc}") from None
-        return cls(**values)
+    def from_settings(cls, settings: Settings) -> FeedSettings:
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
     def poll_config(self, settings: Settings) -> PollConfig:
         from .poller import (

@@ -27,8 +27,8 @@ def feed_topic_specs(settings: Settings) -> list[TopicSpec]:
     return [
         TopicSpec("feeds", feeds.feeds_topic, parts, repl, {"cleanup.policy": "compact"},
                   "Feed subscriptions (JSON: url, kind, interval_s, enabled, source), keyed by canonical "
-                  "feed URL; a tombstone removes the feed."),
+                  "feed URL; a tombstone removes the feed.", key="canonical feed URL", schema="feed"),
         TopicSpec("feeds_status", feeds.feeds_status_topic, parts, repl, {"cleanup.policy": "compact"},
                   "Latest polling status of each feed (last poll, status, items seen), keyed by canonical "
-                  "feed URL; read by `newswire feeds list`."),
+                  "feed URL; read by `newswire feeds list`.", key="canonical feed URL", schema="feed-status"),
     ]

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ExtractFailed, NewswireError
 from .charset import decode_html
-from .dedupe import dedupe_blocks
+from .dedupe import dedupe_article
 from .entities import EntityConfig, get_recognizer
 from .extract import extract_article, render_text
 from .record import ArticleRecord, content_hash
@@ -61,7 +61,7 @@ def _analyse(page: PageInput, options: AnalyseOptions, timings: dict[str, float]
     html, _encoding = decode_html(page.body, page.charset)
     article = extract_article(html, page.final_url or page.url)
     timings["extract"], clock = perf_counter() - clock, perf_counter()
-    deduped = dedupe_blocks(article.blocks, article.title)
+    deduped = dedupe_article(article)
     text = render_text(deduped.blocks)
     timings["dedupe"], clock = perf_counter() - clock, perf_counter()
     enrichment = get_recognizer(options.entities).enrich(article.title, text, article.language)
