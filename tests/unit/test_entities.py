@@ -230,6 +230,8 @@ def test_recognizer_is_one_per_config_and_loads_only_ner(recognizer):
     assert get_recognizer(EntityConfig()) is recognizer
     assert get_recognizer(EntityConfig(languages=("en", "fr"))) is not recognizer
     assert recognizer.nlp.pipe_names == ["ner"]
+    # Configs that differ in other settings share the one loaded model.
+    assert EntityRecognizer(EntityConfig(max_chars=5_000)).nlp is recognizer.nlp
 
 
 def test_entities_never_run_across_a_line_break(recognizer):
