@@ -37,7 +37,8 @@ from faust.exceptions import ProducerSendError
 from .app import app, settings, tables, topics
 from .handler import HASHES, SEEN, MessageHandler
 from .idempotence import submission_id
-from .inflight import OrderedWork
+from . import faust_fixes
+from .inflight import CommitGate, OrderedWork
 from .metrics import METRICS
 from .pipeline.runner import ArticlePipeline
 
@@ -78,8 +79,10 @@ class TableView:
 class KafkaCommitter:
     """Writes an outbox and acknowledges its message (see the module docstring)."""
 
-    def __init__(self, app_: Any, topics_by_role: dict[str, Any], tables_by_name: dict[str, Any]) -> None:
+    def __init__(self, app_: Any, topics_by_role: dict[str, Any], tables_by_name: dict[str, Any],
+                 gate: CommitGate | None = None) -> None:
         self.app = app_
+        self.gate = gate or CommitGate()
         self.topics = {role: t.get_topic_name() for role, t in topics_by_role.items() if t is not None}
         self.tables = tables_by_name
         self.transactional = bool(app_.in_transaction)
@@ -145,7 +148,7 @@ class KafkaCommitter:
             return
         records = self._records(event, outbox)
         try:
-            async with lock:
+            async with self.gate.shared(), lock:
                 if not txn_producer._txn_manager.is_in_transaction():
                     await txn_producer.begin_transaction()
                 futures = [await txn_producer.send(topic, value, key=key, partition=partition, headers=headers)
@@ -177,6 +180,7 @@ class StageRunner:
         self.step = step
         self.work = OrderedWork(limit, on_error=self._on_error)
         self.closed = False
+        self._last_offset: dict[Any, int] = {}
         _RUNNERS.append(self)
 
     async def run(self, stream: Any) -> None:
@@ -187,6 +191,7 @@ class StageRunner:
             event = None  # noqa: F841  (do not keep the last message alive)
 
     async def _submit(self, event: Any) -> None:
+        await self._account_for_skipped_offsets(event.message.tp, event.message.offset)
         outbox = EventOutbox()
 
         async def work() -> EventOutbox:
@@ -197,6 +202,24 @@ class StageRunner:
             await self.committer.commit(event, box)
 
         await self.work.submit(event.message.partition, event.message.key, work, finish)
+
+    async def _account_for_skipped_offsets(self, tp: Any, offset: int) -> None:
+        """Tell Faust that offsets never delivered between two messages are done.
+
+        Transaction markers (and, read_committed, aborted records) take offsets
+        that no consumer receives.  Faust fills such holes only when the
+        previous offset read is non-zero (``if gap > 1 and r_offset``) and
+        otherwise stops committing the partition for good -- while the
+        partition's transaction, shared with the same partition number of the
+        other source topics, keeps committing its outputs: a redelivery then
+        duplicates them.  Messages Faust drops itself (flow stopped for a
+        rebalance) are never followed by a later delivery without a seek back
+        to the committed offset, so they are never marked here.
+        """
+        last = self._last_offset.get(tp)
+        self._last_offset[tp] = offset
+        if last is not None and offset > last + 1:
+            await self.committer.app.consumer._add_gap(tp, last + 1, offset)  # [from, to): see faust_fixes
 
     async def _on_error(self, exc: BaseException) -> None:
         await app.crash(exc)
@@ -228,8 +251,12 @@ def _handler(pipeline: Any) -> MessageHandler:
                           dedupe_window_s=settings.dedupe_window_s)
 
 
+_COMMIT_GATE = CommitGate()
+faust_fixes.gate_commits(app, _COMMIT_GATE)
+
+
 def _committer() -> KafkaCommitter:
-    return KafkaCommitter(app, topics.by_role(), {SEEN: tables.seen, HASHES: tables.hashes})
+    return KafkaCommitter(app, topics.by_role(), {SEEN: tables.seen, HASHES: tables.hashes}, _COMMIT_GATE)
 
 
 @app.task
@@ -317,3 +344,4 @@ def _close_pipeline(app_, **kwargs) -> None:
 def _too_large(exc: BaseException) -> bool:
     cause = exc.__cause__ or exc
     return type(cause).__name__ in _TOO_LARGE or type(exc).__name__ in _TOO_LARGE
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import faust
 
+from . import faust_fixes
 from .kafka_options import faust_broker_urls, faust_credentials
 from .settings import Settings, get_settings
 
@@ -16,6 +17,7 @@ __all__ = ["app", "settings", "topics", "tables", "create_app", "Topics", "Table
 
 
 def create_app(settings: Settings) -> faust.App:
+    faust_fixes.install()
     return faust.App(
         settings.group_id,
         broker=faust_broker_urls(settings),
@@ -26,6 +28,13 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
+        # In exactly_once mode Faust takes a changelog's highwater from the
+        # consumer's last_stable_offset, which is -1 until the first fetch of
+        # that partition; its consistency check then calls every standby
+        # "ahead of the topic" and crashes the worker on a rebalance.  The
+        # check guards RocksDB files against deleted topics; a memory store
+        # has nothing to guard.
+        recovery_consistency_check=False,
         datadir=settings.data_dir,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,

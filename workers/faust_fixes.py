@@ -1,0 +1,134 @@
+"""A correction to faust-streaming 0.15.3 that delivery depends on, applied once at import of the app.
+
+**Lost messages at the start of a partition after a rebalance.**  On every
+rebalance Faust stops the flow: messages already fetched but not yet handed to
+an agent are dropped (``Consumer._drain_messages`` abandons the delivery when
+``suspend_flow`` is set, ``flow_control.clear()`` empties the stream buffers)
+while the fetch position has moved past them.  Faust relies on
+``seek_to_committed()`` after the assignment to rewind -- but aiokafka's
+``seek_to_committed`` only seeks when the committed offset is a positive
+number (``if offset and offset > 0``).  For a partition that has no committed
+offset yet (a new topic, a new group) the position is not rewound, the
+dropped messages are never delivered, and the next commit (acknowledged
+offsets from there on) skips them for good.  Reproduced on the real broker:
+the first messages of a partition vanished when a worker joined or left the
+group during the first seconds of a batch.
+
+The fix: a partition without a committed offset is sought to its beginning,
+which is what ``consumer_auto_offset_reset="earliest"`` means for it anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+__all__ = ["install", "gate_commits"]
+
+log = logging.getLogger("newswire.faust_fixes")
+
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    original = AIOKafkaConsumerThread.seek_to_committed
+
+    async def seek_to_committed(self: Any) -> Mapping[Any, int]:
+        committed = await original(self)
+        # Only stream partitions: changelogs and the leader topic are read by
+        # Faust's recovery and assignor, which position them themselves.
+        acking = self.app.topics.acks_enabled_for
+        uncommitted = [tp for tp, offset in committed.items() if not offset and acking(tp.topic)]
+        if uncommitted:
+            log.info("no committed offset; reading from the beginning",
+                     extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in uncommitted)})
+            await self.seek_to_beginning(*uncommitted)
+        return committed
+
+    seek_to_committed.__doc__ = original.__doc__
+    AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+    _fix_gap_bound()
+    _commit_before_revocation()
+    _installed = True
+
+
+def gate_commits(app: Any, gate: Any) -> None:
+    """Run every offset commit of ``app`` under ``gate.exclusive()`` (see workers.inflight.CommitGate).
+
+    Faust's commit computes the committable offsets, then waits for the
+    transaction lock and commits.  Outputs sent in between belong to that
+    transaction while their message's offset does not: after a crash the
+    message is processed again and its outputs are duplicated, in
+    ``exactly_once`` mode.  Observed on the real broker; this closes the window.
+    """
+    from faust.transport.consumer import Consumer
+
+    app._newswire_commit_gate = gate
+    if getattr(Consumer, "_newswire_gated", False):
+        return
+    original = Consumer.force_commit
+
+    async def force_commit(self: Any, *args: Any, **kwargs: Any) -> bool:
+        gate_ = getattr(self.app, "_newswire_commit_gate", None)
+        if gate_ is None:
+            return await original(self, *args, **kwargs)
+        async with gate_.exclusive():
+            return await original(self, *args, **kwargs)
+
+    Consumer.force_commit = force_commit  # type: ignore[method-assign]
+    Consumer._newswire_gated = True  # type: ignore[attr-defined]
+
+
+def _fix_gap_bound() -> None:
+    """``_drain_messages`` calls ``_add_gap(tp, last_read + 1, offset)`` with the offset just read.
+
+    ``_add_gap`` takes ``offset_to`` as inclusive, so the delivered message is
+    also recorded as a gap: once it is acknowledged it appears twice in the
+    acknowledged list, the run of consecutive offsets breaks at it, and the
+    partition's commit lags one commit interval behind -- long enough for a
+    rebalance to discard the acknowledgements (Faust drops them when
+    partitions are revoked) while the outputs are already in the partition's
+    transaction: duplicates in exactly_once.  Treat ``offset_to`` as exclusive.
+    """
+    from faust.transport.consumer import Consumer
+
+    if getattr(Consumer, "_newswire_gap_fixed", False):
+        return
+    original = Consumer._add_gap
+
+    async def _add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+        if offset_to - 1 >= offset_from:
+            await original(self, tp, offset_from, offset_to - 1)
+
+    Consumer._add_gap = _add_gap  # type: ignore[method-assign]
+    Consumer._newswire_gap_fixed = True  # type: ignore[attr-defined]
+
+
+def _commit_before_revocation() -> None:
+    """Commit acknowledged offsets before Faust forgets them on a rebalance.
+
+    ``Consumer.on_partitions_revoked`` drops the pending acknowledgements of
+    the revoked partitions first and commits afterwards; their outputs stay
+    in the (per-partition-number) transaction and are committed with the
+    next commit of that transaction, without their offsets.
+    """
+    from faust.transport.consumer import Consumer
+
+    if getattr(Consumer, "_newswire_revoke_fixed", False):
+        return
+    original = Consumer.on_partitions_revoked
+
+    async def on_partitions_revoked(self: Any, revoked: Any) -> None:
+        try:
+            await self.commit()
+        except Exception as exc:  # the rebalance must go on; the offsets are re-read later
+            log.warning("commit before revocation failed", extra={"error": repr(exc)})
+        await original(self, revoked)
+
+    Consumer.on_partitions_revoked = on_partitions_revoked  # type: ignore[method-assign]
+    Consumer._newswire_revoke_fixed = True  # type: ignore[attr-defined]
