@@ -1,0 +1,215 @@
+"""Agent plumbing without a broker: ordered bounded work, the commit gate, outbox and committer."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+
+from workers.inflight import CommitGate, OrderedWork
+
+
+async def test_finishes_in_arrival_order_per_partition_while_working_concurrently():
+    work = OrderedWork(limit=4)
+    finished: list[tuple[int, int]] = []
+    running = 0
+    peak = 0
+
+    def item(partition: int, n: int, delay: float):
+        async def run():
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(delay)
+            running -= 1
+            return n
+
+        async def finish(result):
+            finished.append((partition, result))
+        return run, finish
+
+    # Later items of partition 0 complete first; they must still finish after item 0.
+    for n, delay in enumerate([0.05, 0.01, 0.0]):
+        await work.submit(0, f"k{n}", *item(0, n, delay))
+    await work.submit(1, "k", *item(1, 0, 0.0))
+    assert await work.drain(5)
+    assert [n for p, n in finished if p == 0] == [0, 1, 2]
+    assert (1, 0) in finished
+    assert peak >= 3  # they did run at the same time
+
+
+async def test_submit_blocks_at_the_limit():
+    work = OrderedWork(limit=2)
+    release = asyncio.Event()
+
+    async def slow():
+        await release.wait()
+
+    async def finish(_):
+        return None
+
+    await work.submit(0, "a", slow, finish)
+    await work.submit(1, "b", slow, finish)
+    third = asyncio.create_task(work.submit(2, "c", slow, finish))
+    await asyncio.sleep(0.05)
+    assert not third.done() and work.in_flight == 2
+    release.set()
+    await asyncio.wait_for(third, 2)
+    assert await work.drain(2)
+    assert work.peak == 2
+
+
+async def test_same_key_waits_for_the_earlier_item():
+    work = OrderedWork(limit=4)
+    order: list[str] = []
+
+    def item(name: str, delay: float):
+        async def run():
+            order.append(f"start {name}")
+            await asyncio.sleep(delay)
+            return name
+
+        async def finish(result):
+            order.append(f"finish {result}")
+        return run, finish
+
+    await work.submit(0, "same", *item("first", 0.05))
+    await work.submit(0, "same", *item("second", 0.0))
+    assert await work.drain(2)
+    assert order == ["start first", "finish first", "start second", "finish second"]
+
+
+async def test_failed_item_holds_back_the_rest_of_its_partition():
+    errors: list[BaseException] = []
+
+    async def on_error(exc):
+        errors.append(exc)
+
+    work = OrderedWork(limit=4, on_error=on_error)
+    finished: list[int] = []
+
+    async def boom():
+        raise RuntimeError("publish failed")
+
+    async def ok():
+        return 2
+
+    async def finish(result):
+        finished.append(result)
+
+    await work.submit(0, "a", boom, finish)
+    await work.submit(0, "b", ok, finish)
+    await work.submit(1, "c", ok, finish)
+    await work.drain(2)
+    # Partition 0 must not acknowledge past the failed message; partition 1 is unaffected.
+    assert finished == [2]
+    assert len(errors) == 1
+
+
+async def test_cancel_hands_back_unfinished_items():
+    work = OrderedWork(limit=2)
+    finished = []
+
+    async def forever():
+        await asyncio.sleep(3600)
+
+    async def finish(result):
+        finished.append(result)
+
+    await work.submit(0, "a", forever, finish)
+    assert not await work.drain(0.05)
+    assert await work.cancel() == 1
+    assert finished == [] and work.in_flight == 0
+
+
+async def test_commit_gate_excludes_writes_during_a_commit():
+    gate = CommitGate()
+    log: list[str] = []
+
+    async def write(name: str):
+        async with gate.shared():
+            log.append(f"{name} in")
+            await asyncio.sleep(0.02)
+            log.append(f"{name} out")
+
+    async def commit():
+        async with gate.exclusive():
+            log.append("commit in")
+            await asyncio.sleep(0.02)
+            log.append("commit out")
+
+    first = asyncio.create_task(write("w1"))
+    await asyncio.sleep(0)
+    committing = asyncio.create_task(commit())
+    await asyncio.sleep(0)
+    second = asyncio.create_task(write("w2"))  # arrives while a commit waits: goes after it
+    await asyncio.gather(first, committing, second)
+    assert log == ["w1 in", "w1 out", "commit in", "commit out", "w2 in", "w2 out"]
+
+
+# -- the Faust-side pieces, with stand-ins for the app and producer -------------------
+
+
+@pytest.fixture(scope="module")
+def agents_module():
+    return pytest.importorskip("workers.agents")
+
+
+class FakeProducer:
+    def __init__(self, failures: int = 0) -> None:
+        self.sent: list[tuple] = []
+        self.failures = failures
+
+    async def send(self, topic, key, value, partition, timestamp, headers):
+        fut = asyncio.get_running_loop().create_future()
+        if self.failures:
+            self.failures -= 1
+            from aiokafka.errors import KafkaTimeoutError
+            fut.set_exception(KafkaTimeoutError())
+        else:
+            self.sent.append((topic, key, value, partition))
+            fut.set_result(None)
+        return fut
+
+
+class FakeTable:
+    def __init__(self, name: str) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.changelog_topic = SimpleNamespace(get_topic_name=lambda: f"{name}-changelog")
+
+
+class FakeEvent:
+    def __init__(self, partition: int) -> None:
+        self.message = SimpleNamespace(partition=partition, tp=("t", partition), offset=5)
+        self.acked = 0
+
+    def ack(self):
+        self.acked += 1
+
+
+async def test_committer_writes_outputs_and_state_then_acknowledges(agents_module):
+    producer = FakeProducer(failures=1)
+    app = SimpleNamespace(producer=producer, in_transaction=False)
+    topics = {"articles": SimpleNamespace(get_topic_name=lambda: "t.articles"), "entities": None}
+    seen = FakeTable("seen")
+    committer = agents_module.KafkaCommitter(app, topics, {"seen": seen})
+    outbox = agents_module.EventOutbox()
+    await outbox.publish("articles", b"id1", b"{}", {"trace_id": b"t"})
+    await outbox.publish("entities", b"PERSON:x", b"{}", {})  # disabled output: dropped
+    outbox.remember("seen", "id1", b"entry")
+    event = FakeEvent(partition=3)
+    await committer.commit(event, outbox)
+    # The first attempt failed and the whole outbox was sent again (at-least-once);
+    # the changelog goes to the message's own partition.
+    assert producer.sent[-2:] == [("t.articles", b"id1", b"{}", None), ("seen-changelog", b"id1", b"entry", 3)]
+    assert seen.data == {b"id1": b"entry"}
+    assert event.acked == 1
+
+
+async def test_table_view_reads_raw_tables_by_text_key(agents_module):
+    table = FakeTable("hashes")
+    table.data[b"sha256:x"] = b"a1"
+    assert agents_module.TableView(table, text_values=True).get("sha256:x") == "a1"
+    assert agents_module.TableView(table).get("sha256:x") == b"a1"
+    assert agents_module.TableView(table).get("missing") is None
