@@ -84,8 +84,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    from .pipeline.entities import check_model_available
     from .topics import ensure_topics
 
+    if settings.entities_enabled:
+        check_model_available(settings.spacy_model)  # a wrong model name is one line, not a broken pool
     asyncio.run(ensure_topics(settings))
     from .logs import faust_logging_config
     from . import app as app_module, agents, web  # noqa: F401  (registers agents and pages)
