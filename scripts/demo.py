@@ -3,7 +3,9 @@
 1. start the local Kafka broker (jars resolved by Maven on first use),
 2. serve the sample pages in demo/pages/ from a local HTTP server on 127.0.0.1,
 3. start one `newswire worker`,
-4. submit the pages' URLs (and one that fails, to show a dead letter),
+4. submit one page's URL directly (and one that fails, to show a dead letter),
+   and follow an RSS feed of the other pages; publish one more story in the
+   feed and see only that one submitted at the next poll,
 5. print a summary of each record as it arrives on the articles topic,
 6. stop the worker, the page server and the broker.
 """
@@ -12,13 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import orjson
@@ -27,38 +26,24 @@ from aiokafka import AIOKafkaConsumer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts.demo_feed import DemoFeed, newswire_feeds  # noqa: E402
 from workers import broker  # noqa: E402
 from workers.devserver import PageServer  # noqa: E402
+from workers.kafka_options import aiokafka_options  # noqa: E402
+from workers.localrun import WorkerProcess, free_port  # noqa: E402
+from workers.settings import Settings  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+SEED_PAGE = ROOT / "tests" / "fixtures" / "seed-article.html"  # the article newswire started from
 
 
 def say(message: str) -> None:
     print(f"\033[1m==> {message}\033[0m" if sys.stdout.isatty() else f"==> {message}", flush=True)
 
 
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the worker exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
-                if orjson.loads(resp.read()).get("ready"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the worker did not become ready in time")
-
-
-async def show_records(bootstrap: str, env: dict[str, str], expected: int, timeout: float = 180) -> int:
-    consumer = AIOKafkaConsumer(env["NEWSWIRE_ARTICLES_TOPIC"], env["NEWSWIRE_DEADLETTER_TOPIC"],
-                                bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+async def show_records(env: dict[str, str], expected: int, timeout: float = 180) -> int:
+    settings = Settings.from_env(env)
+    consumer = AIOKafkaConsumer(settings.articles_topic, settings.deadletter_topic, **aiokafka_options(settings),
+                                group_id=None, auto_offset_reset="earliest")
     await consumer.start()
     seen = 0
     deadline = time.monotonic() + timeout
@@ -68,14 +53,15 @@ async def show_records(bootstrap: str, env: dict[str, str], expected: int, timeo
                 for message in messages:
                     seen += 1
                     record = orjson.loads(message.value)
-                    if tp.topic == env["NEWSWIRE_DEADLETTER_TOPIC"]:
+                    if tp.topic == settings.deadletter_topic:
                         print(f"\n[dead letter] {record['url']}\n  {record['stage']}/{record['error']}: {record['detail']}")
                         continue
+                    via = f"   via feed: {record['feed_title']!r}" if record.get("feed_title") else ""
                     top = ", ".join(f"{e['name']} ({e['label']})" for e in record["entities"][:6]) or "-"
                     print(f"\n[article] {record['title']}\n  site: {record['site_name']}   language: {record['language']}"
-                          f"   published: {record['published']}   authors: {', '.join(record['authors']) or '-'}\n"
+                          f"   published: {record['published']}   authors: {', '.join(record['authors']) or '-'}{via}\n"
                           f"  words: {record['word_count']}   removed: {record['removed']}\n"
-                          f"  entities: {top}\n  text: {record['text'][:160]}...")
+                          f"  entities: {top}\n  text: {' '.join(record['text'][:160].split())}...")
     finally:
         await consumer.stop()
     return seen
@@ -84,46 +70,49 @@ async def show_records(bootstrap: str, env: dict[str, str], expected: int, timeo
 def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="newswire-demo-"))
     broker_dir = workdir / "broker"
-    port = free_port()
     say(f"starting the local Kafka broker (dir {broker_dir})")
-    bootstrap = broker.start(port, broker_dir, progress=lambda m: print("    " + m, flush=True)).bootstrap
+    bootstrap = broker.start(free_port(), broker_dir, progress=lambda m: print("    " + m, flush=True)).bootstrap
     pages = PageServer().start()
     worker = None
     try:
         urls = pages.add_directory(ROOT / "demo" / "pages", prefix="/news/")
+        urls.insert(0, pages.add_page("/news/blinken-gaza-talks.html", SEED_PAGE.read_bytes()))
         say(f"serving {len(urls)} sample pages at {pages.base_url}/news/")
-        web_port = free_port()
         env = {
             **os.environ,
             "NEWSWIRE_BOOTSTRAP_SERVERS": bootstrap,
             "NEWSWIRE_FETCH_ALLOW_HOSTS": "127.0.0.1",
-            "NEWSWIRE_WEB_PORT": str(web_port),
-            "NEWSWIRE_DATA_DIR": str(workdir / "worker"),
             "NEWSWIRE_LOG_LEVEL": os.environ.get("NEWSWIRE_LOG_LEVEL", "warn"),
-            "NEWSWIRE_LOG_FORMAT": "text",
+            "NEWSWIRE_FEEDS_TICK_S": "0.5",
         }
-        for name in ("INPUT", "ARTICLES", "DEADLETTER"):
-            env.setdefault(f"NEWSWIRE_{name}_TOPIC", f"newswire.{name.lower() if name != 'INPUT' else 'urls'}")
-        say(f"starting a worker (metrics: http://127.0.0.1:{web_port}/metrics)")
-        worker = subprocess.Popen([sys.executable, "-m", "workers", "worker"], env=env,
-                                  stdout=open(workdir / "worker.log", "wb"), stderr=subprocess.STDOUT)
-        wait_ready(web_port, worker)
+        worker = WorkerProcess(env, workdir)
+        say(f"starting a worker (metrics: http://127.0.0.1:{worker.port}/metrics, log: {worker.log_path})")
+        worker.start().wait_ready(timeout=300)
+
+        direct, via_feed = urls[:1], urls[1:]
         failing = pages.url("/news/no-such-article")
-        say(f"submitting {len(urls) + 1} URLs (one of them does not exist)")
-        subprocess.run([sys.executable, "-m", "workers", "submit", *urls, failing], env=env, check=True)
+        say(f"submitting {len(direct) + 1} URLs directly (one of them does not exist)")
+        subprocess.run([sys.executable, "-m", "workers", "submit", *direct, failing], env=worker.env, check=True)
+        say(f"following an RSS feed of {len(via_feed) - 1} more pages (polled every 3 s)")
+        feed = DemoFeed.serve(pages, via_feed[:-1])
+        print(newswire_feeds(worker.env, "add", feed.url, "--every", "3s", "--source", "demo"), end="")
+        feed.wait_polls(1)
+        say("publishing one more story in the feed; the next poll submits only that one")
+        feed.publish(via_feed[-1])
+        feed.wait_polls(2)
+
+        expected = len(urls) + 1
         say("records from the articles and dead-letter topics:")
-        seen = asyncio.run(show_records(bootstrap, env, len(urls) + 1))
+        seen = asyncio.run(show_records(worker.env, expected))
         print()
-        say(f"{seen} of {len(urls) + 1} submissions accounted for")
-        return 0 if seen == len(urls) + 1 else 1
+        print(newswire_feeds(worker.env, "list"), end="")
+        say(feed.summary())
+        say(f"{seen} of {expected} submissions accounted for")
+        return 0 if seen == expected else 1
     finally:
         say("shutting down")
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(60)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        if worker is not None:
+            worker.terminate()
         pages.stop()
         broker.stop(broker_dir)
 
