@@ -33,9 +33,7 @@ from feedparser.datetimes import (
 from lxml import etree
 
 from workers.errors import NewswireError, TooLarge
-from workers.pipeline.fetch import (
-    _make_decoder,  # the fetch stage's bounded gzip decoder
-)
+from workers.pipeline.fetch import decompress_bounded  # the fetch stage's bomb-safe decoder
 from workers.pipeline.urls import canonicalize_url
 
 __all__ = [
@@ -143,9 +141,8 @@ def _iso(when: datetime) -> str:
 
 
 def _gunzip(body: bytes, max_bytes: int) -> bytes:
-    decoder = _make_decoder("gzip", max_bytes)
     try:
-        data = decoder.feed(body) + decoder.flush()
+        data = decompress_bounded(body, "gzip", max_bytes)
     except TooLarge:
         raise
     except NewswireError as exc:  # corrupt gzip

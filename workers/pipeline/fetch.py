@@ -96,7 +96,7 @@ from .urls import parse_fetchable_url
 if TYPE_CHECKING:
     from workers.settings import Settings
 
-__all__ = ["FetchConfig", "FetchedPage", "Fetcher", "HTML_TYPES"]
+__all__ = ["FetchConfig", "FetchedPage", "Fetcher", "HTML_TYPES", "decompress_bounded"]
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +291,14 @@ def _make_decoder(content_encoding: str, limit: int) -> _Decoder:
     if not decoders:
         return _Identity()
     return decoders[0] if len(decoders) == 1 else _Chain(decoders)
+
+
+def decompress_bounded(data: bytes, content_encoding: str, limit: int) -> bytes:
+    """Decode a whole body (gzip, deflate, br; chained encodings too), refusing more than ``limit`` bytes
+    of output with TooLarge: the fetch stage's bomb-safe decoder for callers that hold the bytes already
+    (e.g. a ``.xml.gz`` sitemap).  Corrupt data raises ConnectionFailed."""
+    decoder = _make_decoder(content_encoding, limit)
+    return decoder.feed(data) + decoder.flush()
 
 
 # -- small helpers ----------------------------------------------------------------
