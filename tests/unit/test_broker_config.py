@@ -308,7 +308,8 @@ def test_a_broker_that_exits_during_start_shows_the_cause(tmp_path: Path) -> Non
 
 
 def test_a_bind_failure_during_start_says_to_pick_another_port(tmp_path: Path) -> None:
-    config = broker.BrokerConfig(port=broker.free_port(), controller_port=broker.free_port(), cluster_id="x")
+    config = broker.BrokerConfig(port=broker.free_port(), controller_port=broker.free_port(), cluster_id="x",
+                                 mtls_port=broker.free_port())
     with open(tmp_path / "broker.log", "w") as log:
         crashing = subprocess.Popen(
             [sys.executable, "-c", "print('[2026] ERROR [KafkaRaftServer nodeId=1] Fatal error during broker startup. "
@@ -318,6 +319,7 @@ def test_a_bind_failure_during_start_says_to_pick_another_port(tmp_path: Path) -
         broker._wait_ready(crashing, config, tmp_path, 0, timeout_s=30)
     assert_one_line(raised.value.detail)
     assert f"port {config.port}" in raised.value.detail and "--port" in raised.value.detail
+    assert f"mTLS port {config.mtls_port}" in raised.value.detail
 
 
 # -- readiness probe -----------------------------------------------------------------------------------
@@ -400,18 +402,28 @@ def test_metadata_request_bodies_match_the_protocol() -> None:
 
 
 def secure_config() -> broker.BrokerConfig:
-    return broker.BrokerConfig(port=29092, controller_port=29093, cluster_id=broker.new_cluster_id(), secure=True)
+    return broker.BrokerConfig(port=29092, controller_port=29093, cluster_id=broker.new_cluster_id(), secure=True,
+                               mtls_port=29094)
 
 
-def test_secure_properties_offer_clients_sasl_ssl_only(tmp_path: Path) -> None:
+def needs_openssl() -> None:
+    if subprocess.run(["which", "openssl"], capture_output=True).returncode != 0:
+        pytest.skip("openssl not installed")
+
+
+def test_secure_properties_offer_clients_sasl_ssl_and_mutual_tls_only(tmp_path: Path) -> None:
     secrets = broker.SecureSecrets(admin_password="adminpw", client_password="clientpw", keystore_password="storepw")
     props = parse_properties(broker.server_properties(secure_config(), tmp_path, secrets))
 
-    assert props["listeners"] == "SASL_SSL://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093"
-    assert props["advertised.listeners"] == "SASL_SSL://127.0.0.1:29092"
+    assert props["listeners"] == "SASL_SSL://127.0.0.1:29092,SSL://127.0.0.1:29094,CONTROLLER://127.0.0.1:29093"
+    assert props["advertised.listeners"] == "SASL_SSL://127.0.0.1:29092,SSL://127.0.0.1:29094"
     assert "PLAINTEXT" not in props["listener.security.protocol.map"]  # no plaintext way in, controller included
-    assert props["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:SSL"
+    assert props["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:SSL"
+    # The SSL listener has no SASL, so the client certificate must be required there: it is the only credential.
+    assert props["listener.name.ssl.ssl.client.auth"] == "required"
+    assert props["listener.name.sasl_ssl.ssl.client.auth"] == "requested"
     assert props["listener.name.controller.ssl.client.auth"] == "required"
+    assert "ssl.client.auth" not in props  # no broker-wide default that would loosen the SSL listener
     assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
     assert props["inter.broker.listener.name"] == "SASL_SSL"
     assert 'username="admin" password="adminpw"' in props["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
@@ -419,6 +431,8 @@ def test_secure_properties_offer_clients_sasl_ssl_only(tmp_path: Path) -> None:
     assert props["ssl.keystore.password"] == "storepw"
     with pytest.raises(ValueError):
         broker.server_properties(secure_config(), tmp_path)  # secure without its secrets is a bug
+    with pytest.raises(ValueError):  # ... and so is secure without its mTLS port
+        broker.server_properties(broker.BrokerConfig(29092, 29093, "x", secure=True), tmp_path, secrets)
 
 
 def test_make_tls_issues_a_ca_a_loopback_server_cert_and_a_client_cert(tmp_path: Path) -> None:
@@ -449,8 +463,7 @@ def test_make_tls_issues_a_ca_a_loopback_server_cert_and_a_client_cert(tmp_path:
 
 
 def test_secure_configure_writes_private_secrets_and_client_settings(tmp_path: Path) -> None:
-    if subprocess.run(["which", "openssl"], capture_output=True).returncode != 0:
-        pytest.skip("openssl not installed")
+    needs_openssl()
     config = broker.configure(tmp_path, broker.free_port(), secure=True)
     assert config.secure
     for private in ("secure.json", "server.properties"):
@@ -471,9 +484,110 @@ def test_secure_configure_writes_private_secrets_and_client_settings(tmp_path: P
     assert "another --dir" in raised.value.detail
 
 
+def test_secure_configure_chooses_the_mtls_port_once_and_keeps_it(tmp_path: Path) -> None:
+    needs_openssl()
+    config = broker.configure(tmp_path, broker.free_port(), secure=True)
+    assert config.mtls_port is not None
+    assert len({config.port, config.controller_port, config.mtls_port}) == 3
+    assert json.loads((tmp_path / "broker.json").read_text())["mtls_port"] == config.mtls_port
+    props = parse_properties((tmp_path / "server.properties").read_text())
+    assert f"SSL://127.0.0.1:{config.mtls_port}" in props["listeners"].split(",")
+
+    assert broker.configure(tmp_path) == config  # kept across restarts
+    moved = broker.configure(tmp_path, broker.free_port(exclude={config.port, config.controller_port, config.mtls_port}))
+    assert moved.mtls_port == config.mtls_port  # a new --port moves the SASL_SSL listener only
+    with pytest.raises(ConfigError) as raised:
+        broker.configure(tmp_path, config.mtls_port)
+    assert_one_line(raised.value.detail)
+    assert "mTLS" in raised.value.detail and "another --port" in raised.value.detail
+
+
+def test_mtls_client_settings_carry_the_certificate_and_no_password(tmp_path: Path) -> None:
+    needs_openssl()
+    config = broker.configure(tmp_path, broker.free_port(), secure=True)
+    tls = tmp_path / "tls"
+    settings = broker.client_settings(tmp_path, mtls=True)
+    assert settings == {
+        "NEWSWIRE_BOOTSTRAP_SERVERS": f"127.0.0.1:{config.mtls_port}",
+        "NEWSWIRE_SECURITY_PROTOCOL": "SSL",
+        "NEWSWIRE_SSL_CAFILE": str(tls / "ca.crt"),
+        "NEWSWIRE_SSL_CERTFILE": str(tls / "client.crt"),
+        "NEWSWIRE_SSL_KEYFILE": str(tls / "client.key"),
+    }
+    for key in ("NEWSWIRE_SSL_CAFILE", "NEWSWIRE_SSL_CERTFILE", "NEWSWIRE_SSL_KEYFILE"):
+        assert Path(settings[key]).is_file(), key
+    assert broker.client_settings(tmp_path)["NEWSWIRE_SECURITY_PROTOCOL"] == "SASL_SSL"  # the default is unchanged
+
+
+def test_a_secure_dir_from_before_the_mtls_listener_gets_one_at_start(tmp_path: Path) -> None:
+    needs_openssl()
+    config = broker.configure(tmp_path, broker.free_port(), secure=True)
+    legacy = json.loads((tmp_path / "broker.json").read_text())
+    del legacy["mtls_port"]
+    (tmp_path / "broker.json").write_text(json.dumps(legacy))
+    old_props = broker.server_properties(broker.BrokerConfig(config.port, config.controller_port, config.cluster_id,
+                                                             secure=True, mtls_port=1), tmp_path,
+                                         broker.SecureSecrets("a", "b", "c"))
+    (tmp_path / "server.properties").write_text(old_props)  # stands in for the old file: no SSL on the new port
+    with pytest.raises(ConfigError) as raised:  # not yet started: no mTLS settings to give
+        broker.client_settings(tmp_path, mtls=True)
+    assert_one_line(raised.value.detail)
+    assert "restart" in raised.value.detail
+
+    upgraded = broker.configure(tmp_path)  # what start() does first
+    assert upgraded.mtls_port is not None and upgraded.mtls_port not in (config.port, config.controller_port)
+    assert (upgraded.port, upgraded.controller_port, upgraded.cluster_id) == (config.port, config.controller_port,
+                                                                              config.cluster_id)
+    assert json.loads((tmp_path / "broker.json").read_text())["mtls_port"] == upgraded.mtls_port
+    props = parse_properties((tmp_path / "server.properties").read_text())
+    assert f"SSL://127.0.0.1:{upgraded.mtls_port}" in props["listeners"].split(",")
+    assert props["listener.name.ssl.ssl.client.auth"] == "required"
+    assert broker.client_settings(tmp_path, mtls=True)["NEWSWIRE_BOOTSTRAP_SERVERS"] == upgraded.mtls_bootstrap
+    assert broker.configure(tmp_path) == upgraded  # chosen once
+
+
+def test_a_busy_mtls_port_is_reported_before_anything_is_written(tmp_path: Path) -> None:
+    needs_openssl()
+    config = broker.configure(tmp_path, broker.free_port(), secure=True)
+    assert config.mtls_port is not None
+    stored = (tmp_path / "broker.json").read_text()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", config.mtls_port))
+        squatter.listen()
+        with pytest.raises(ConfigError) as raised:
+            broker.configure(tmp_path, broker.free_port(exclude={config.port, config.controller_port,
+                                                                  config.mtls_port}))
+    message = raised.value.detail
+    assert_one_line(message)
+    assert f"mTLS (SSL) port {config.mtls_port}" in message and "mtls_port" in message
+    assert (tmp_path / "broker.json").read_text() == stored  # the new --port was not written either
+
+
+def test_print_address_keeps_stdout_one_sourceable_block(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """stdout: the SASL_SSL settings, then the bootstrap; the mTLS settings (same names) go to stderr."""
+    needs_openssl()
+    config = broker.configure(tmp_path, broker.free_port(), secure=True)
+    running = broker.BrokerStatus(running=True, pid=1, bootstrap=config.bootstrap, dir=tmp_path, secure=True,
+                                  mtls_bootstrap=config.mtls_bootstrap)
+    broker._print_address(running)
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert lines[-1] == config.bootstrap
+    assert dict(line.split("=", 1) for line in lines[:-1]) == broker.client_settings(tmp_path)
+    mtls_lines = [line.strip() for line in err.splitlines() if line.startswith("  NEWSWIRE_")]
+    assert dict(line.split("=", 1) for line in mtls_lines) == broker.client_settings(tmp_path, mtls=True)
+    assert "client-mtls.env" in err
+
+
 def test_plaintext_dir_cannot_turn_secure(tmp_path: Path) -> None:
     config = broker.configure(tmp_path, broker.free_port())
     assert broker.client_settings(tmp_path) == {"NEWSWIRE_BOOTSTRAP_SERVERS": config.bootstrap}
+    assert "mtls_port" not in json.loads((tmp_path / "broker.json").read_text())  # plaintext: unchanged shape
+    assert "SSL" not in (tmp_path / "server.properties").read_text().replace("PLAINTEXT", "")
+    with pytest.raises(ConfigError) as raised:
+        broker.client_settings(tmp_path, mtls=True)
+    assert_one_line(raised.value.detail)
+    assert "plaintext broker" in raised.value.detail and "--secure" in raised.value.detail
     with pytest.raises(ConfigError) as raised:
         broker.configure(tmp_path, secure=True)
     assert "plaintext broker" in raised.value.detail and "--secure" in raised.value.detail
