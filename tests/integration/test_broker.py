@@ -8,6 +8,7 @@ when the class ends; the last tests check the session broker of conftest.py.
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import subprocess
 import sys
@@ -141,6 +142,15 @@ class TestPlaintextBrokerThroughTheCli:
         assert await consume_first(cli_broker.bootstrap, topic) == b"kept across restart"
 
 
+def mtls_block(result: CliResult) -> dict[str, str]:
+    """The mutual-TLS settings `start --secure` shows on stderr (indented NAME=value lines)."""
+    return dict(line.strip().split("=", 1) for line in result.stderr_lines if line.startswith("  NEWSWIRE_"))
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if line)
+
+
 @dataclass(frozen=True)
 class SecureBroker:
     dir: Path
@@ -150,6 +160,11 @@ class SecureBroker:
     @property
     def bootstrap(self) -> str:
         return self.settings["NEWSWIRE_BOOTSTRAP_SERVERS"]
+
+    @property
+    def mtls_settings(self) -> dict[str, str]:
+        """The mutual-TLS-only settings `start --secure` showed (second block, on stderr)."""
+        return mtls_block(self.started)
 
     def client_options(self, *, password: str | None = None, ssl_context: ssl.SSLContext | None = None) -> dict[str, Any]:
         return {
@@ -234,12 +249,50 @@ class TestSecureBroker:
         login = (secure_broker.settings["NEWSWIRE_SASL_USERNAME"], secure_broker.settings["NEWSWIRE_SASL_PASSWORD"])
         assert not broker.probe(secure_broker.bootstrap, ssl_context=context, sasl=login)
 
+    def test_start_shows_the_mutual_tls_settings_too(self, secure_broker: SecureBroker) -> None:
+        mtls = secure_broker.mtls_settings
+        assert mtls == broker.client_settings(secure_broker.dir, mtls=True)
+        assert mtls == read_env_file(secure_broker.dir / broker.MTLS_ENV_FILE)
+        assert read_env_file(secure_broker.dir / broker.CLIENT_ENV_FILE) == secure_broker.settings
+        assert mtls["NEWSWIRE_SECURITY_PROTOCOL"] == "SSL" and not any(key.startswith("NEWSWIRE_SASL") for key in mtls)
+        mtls_port = json.loads((secure_broker.dir / broker.CONFIG_FILE).read_text())["mtls_port"]
+        assert mtls["NEWSWIRE_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{mtls_port}" != secure_broker.bootstrap
+        for key in ("NEWSWIRE_SSL_CAFILE", "NEWSWIRE_SSL_CERTFILE", "NEWSWIRE_SSL_KEYFILE"):
+            assert mtls[key] == secure_broker.settings[key], key  # the same CA and client certificate
+
+    async def test_client_certificate_alone_produces_and_consumes(self, secure_broker: SecureBroker) -> None:
+        """SSL + a CA-signed client certificate, no SASL, configured from the shown settings as newswire does."""
+        options = aiokafka_options(Settings.from_env(secure_broker.mtls_settings))
+        assert options["security_protocol"] == "SSL" and "sasl_mechanism" not in options
+        await produce(options, "mtls-only-smoke", b"certificate is the identity")
+        assert await consume_first(options, "mtls-only-smoke") == b"certificate is the identity"
+        # The two listeners are one broker: what came in over mTLS is read over SASL_SSL.
+        assert await consume_first(secure_broker.client_options(), "mtls-only-smoke") == b"certificate is the identity"
+
+    def test_mutual_tls_listener_requires_a_certificate_of_the_ca(self, secure_broker: SecureBroker,
+                                                                  tmp_path: Path) -> None:
+        mtls = secure_broker.mtls_settings
+        bootstrap = mtls["NEWSWIRE_BOOTSTRAP_SERVERS"]
+        with_cert = ssl.create_default_context(cafile=mtls["NEWSWIRE_SSL_CAFILE"])
+        with_cert.load_cert_chain(mtls["NEWSWIRE_SSL_CERTFILE"], mtls["NEWSWIRE_SSL_KEYFILE"])
+        assert broker.probe(bootstrap, ssl_context=with_cert)  # the control: the right way works
+        assert not broker.probe(bootstrap)  # plaintext
+        assert not broker.probe(bootstrap, ssl_context=ssl.create_default_context(cafile=mtls["NEWSWIRE_SSL_CAFILE"]))
+        broker.make_tls(tmp_path / "foreign", "foreign-pass")
+        foreign = ssl.create_default_context(cafile=mtls["NEWSWIRE_SSL_CAFILE"])
+        foreign.load_cert_chain(tmp_path / "foreign" / "client.crt", tmp_path / "foreign" / "client.key")
+        assert not broker.probe(bootstrap, ssl_context=foreign)
+        # And the SASL_SSL listener still wants its login, certificate or not.
+        assert not broker.probe(secure_broker.bootstrap, ssl_context=with_cert)
+
     def test_status_and_second_start_report_the_secure_broker(self, secure_broker: SecureBroker) -> None:
         status = run_cli("status", "--dir", str(secure_broker.dir))
         assert status.returncode == 0 and "SASL_SSL" in status.stdout_lines[0]
+        assert secure_broker.mtls_settings["NEWSWIRE_BOOTSTRAP_SERVERS"] in status.stdout_lines[0]
         again = run_cli("start", "--dir", str(secure_broker.dir))
         assert again.returncode == 0 and any("already running" in line for line in again.stderr_lines)
         assert again.stdout_lines == secure_broker.started.stdout_lines
+        assert mtls_block(again) == secure_broker.mtls_settings
 
 
     async def test_restart_keeps_the_credentials_and_certificates(self, secure_broker: SecureBroker) -> None:
@@ -249,7 +302,32 @@ class TestSecureBroker:
         restarted = run_cli("start", "--dir", str(secure_broker.dir))  # the directory remembers --secure
         assert restarted.returncode == 0, "\n".join(restarted.stderr_lines)
         assert restarted.stdout_lines == secure_broker.started.stdout_lines
+        assert mtls_block(restarted) == secure_broker.mtls_settings  # the mTLS port is kept too
         assert await consume_first(options, "secure-restart") == b"kept"
+
+    async def test_a_secure_dir_from_before_the_mtls_listener_starts_with_one(self, secure_broker: SecureBroker) -> None:
+        """A directory made by a newswire without the mTLS listener: no mtls_port in broker.json and no SSL
+        listener in server.properties.  It starts, chooses the port then, and keeps its data and SASL_SSL port."""
+        options = secure_broker.client_options()
+        await produce(options, "secure-upgrade", b"from before")
+        assert run_cli("stop", "--dir", str(secure_broker.dir)).returncode == 0
+        config_file, properties = secure_broker.dir / broker.CONFIG_FILE, secure_broker.dir / broker.PROPERTIES_FILE
+        stored = json.loads(config_file.read_text())
+        old_port = stored.pop("mtls_port")
+        config_file.write_text(json.dumps(stored))
+        old_properties = (properties.read_text().replace(f",SSL://127.0.0.1:{old_port}", "")
+                          .replace(",SSL:SSL", "").replace("listener.name.ssl.ssl.client.auth=required\n", ""))
+        assert f"SSL://127.0.0.1:{old_port}" not in old_properties and "SSL:SSL" not in old_properties
+        properties.write_text(old_properties)
+
+        restarted = run_cli("start", "--dir", str(secure_broker.dir))
+        assert restarted.returncode == 0, "\n".join(restarted.stderr_lines)
+        assert restarted.stdout_lines == secure_broker.started.stdout_lines  # SASL_SSL: as before
+        mtls = mtls_block(restarted)
+        new_port = json.loads(config_file.read_text())["mtls_port"]
+        assert mtls["NEWSWIRE_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{new_port}"
+        assert mtls == read_env_file(secure_broker.dir / broker.MTLS_ENV_FILE)
+        assert await consume_first(aiokafka_options(Settings.from_env(mtls)), "secure-upgrade") == b"from before"
 
 
 def test_session_fixture_gives_a_serving_broker(kafka_bootstrap: str, broker_dir: Path | None) -> None:
