@@ -6,7 +6,11 @@
 * docker-compose.yml validates against the compose-spec JSON schema shipped by
   ``check-jsonschema``.
 * Every NEWSWIRE_* variable they set is a real setting, the values parse, and
-  the ones a deployment cannot do without are set.
+  the ones a deployment cannot do without are set; ``_FILE`` variants only for
+  the settings that read them (secrets).
+* Kafka credentials: the worker pod reads them as files from the Secret the
+  Deployment mounts, KEDA's TriggerAuthentication reads the same Secret keys,
+  PLAINTEXT needs no Secret, and compose secrets are only in the override file.
 * The Dockerfile installs with the commands CI runs (the Makefile's), from the
   lock, and requirements.lock pins every runtime dependency.
 """
@@ -28,6 +32,8 @@ from workers.settings import PREFIX, Settings, env_name, setting_fields
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "kubernetes"
 COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE_AUTH = ROOT / "deploy" / "compose" / "kafka-auth.override.yml"
+SECRET_EXAMPLE = K8S / "examples" / "secret.example.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 LOCK = ROOT / "requirements.lock"
 
@@ -37,6 +43,8 @@ SECRET_FILE_NAMES = {env_name(f) + "_FILE" for f in setting_fields() if f.metada
 REQUIRED = {"NEWSWIRE_BOOTSTRAP_SERVERS", "NEWSWIRE_INPUT_TOPIC", "NEWSWIRE_ARTICLES_TOPIC",
             "NEWSWIRE_DEADLETTER_TOPIC", "NEWSWIRE_GROUP_ID", "NEWSWIRE_WEB_HOST", "NEWSWIRE_WEB_PORT"}
 CRD_KINDS = {"ScaledObject", "TriggerAuthentication", "PodMonitor", "PrometheusRule"}
+BASE_CONFIG = "newswire-config"        # the settings of every worker
+AUTH_CONFIG = "newswire-kafka-auth"    # the optional ConfigMap that switches Kafka security on
 DEFAULT_SHUTDOWN_S = next(f.default for f in setting_fields() if f.name == "shutdown_timeout_s")
 
 
@@ -50,9 +58,10 @@ def k8s_documents() -> Iterator[tuple[Path, dict[str, Any]]]:
                 yield path, doc
 
 
-def k8s(kind: str) -> dict[str, Any]:
-    found = [doc for _, doc in k8s_documents() if doc["kind"] == kind]
-    assert len(found) == 1, f"expected one {kind}, found {len(found)}"
+def k8s(kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [doc for _, doc in k8s_documents()
+             if doc["kind"] == kind and name in (None, doc["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
 
 
@@ -61,19 +70,70 @@ def worker_container() -> dict[str, Any]:
     return container
 
 
-def k8s_worker_env() -> dict[str, str]:
-    """The env a worker pod gets: the ConfigMap (envFrom) and the plain values of env (secrets left out)."""
-    env = dict(k8s("ConfigMap")["data"])
+def k8s_worker_env(secured: bool = False) -> dict[str, str]:
+    """The env a worker pod gets: its ConfigMaps (envFrom, later ones win) and the plain values of env.
+
+    ``secured``: with the optional ConfigMap of kafka-auth/ applied, as on a TLS/SASL cluster.
+    """
     container = worker_container()
-    assert [ref["configMapRef"]["name"] for ref in container["envFrom"]] == [k8s("ConfigMap")["metadata"]["name"]]
+    refs = [ref["configMapRef"] for ref in container["envFrom"]]
+    assert [ref["name"] for ref in refs] == [BASE_CONFIG, AUTH_CONFIG]
+    env: dict[str, str] = {}
+    for ref in refs:
+        if ref["name"] == AUTH_CONFIG and not secured:
+            continue
+        env.update(k8s("ConfigMap", ref["name"])["data"])
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = item["value"]
     return env
 
 
+def kafka_secret_volume() -> tuple[str, dict[str, Any]]:
+    """(mount path, secret volume source) of the Kafka credentials in the worker pod."""
+    pod = k8s("Deployment")["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
+    (mount,) = [m for m in worker_container()["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount.get("readOnly") is True
+    return mount["mountPath"], volume["secret"]
+
+
+def secret_example() -> dict[str, Any]:
+    (doc,) = [d for d in yaml.safe_load_all(SECRET_EXAMPLE.read_text()) if d]
+    return doc
+
+
+def commented_settings(path: Path) -> dict[str, str]:
+    """The optional NEWSWIRE_* lines a manifest shows commented out (e.g. for mutual TLS)."""
+    lines = re.findall(r"^\s*#\s*(NEWSWIRE_[A-Z_]+:.*)$", path.read_text(), re.M)
+    return yaml.safe_load("\n".join(lines)) or {}
+
+
 def compose() -> dict[str, Any]:
     return yaml.safe_load(COMPOSE.read_text())
+
+
+_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:-|:\?)(?P<arg>[^}]*))?\}")
+
+
+def interpolate(value: Any, environ: dict[str, str]) -> str:
+    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error} for the given shell environment."""
+    def one(match: re.Match[str]) -> str:
+        name, op, arg = match.group("name", "op", "arg")
+        if environ.get(name):
+            return environ[name]
+        if op == ":?":
+            raise KeyError(f"{name}: {arg}")  # compose refuses to start
+        return arg if op == ":-" else ""
+    return _INTERPOLATION.sub(one, str(value))
+
+
+def compose_env(service: str, environ: dict[str, str] | None = None, *overrides: Path) -> dict[str, str]:
+    """A service's environment as compose runs it: files merged in order, variables interpolated."""
+    env: dict[str, Any] = {}
+    for path in (COMPOSE, *overrides):
+        env.update(yaml.safe_load(path.read_text())["services"].get(service, {}).get("environment", {}))
+    return {key: interpolate(value, environ or {}) for key, value in env.items()}
 
 
 def dockerfile_env() -> dict[str, str]:
@@ -109,7 +169,7 @@ def test_kubernetes_manifests_validate_against_the_kubernetes_schemas():
             continue  # no schema ships for CRDs: checked structurally below
         kubernetes_validate.validate(doc, version, strict=True)  # raises on any error or unknown field
         validated.add(doc["kind"])
-    assert {"ConfigMap", "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler"} <= validated
+    assert {"ConfigMap", "Deployment", "PodDisruptionBudget", "HorizontalPodAutoscaler", "Secret"} <= validated
 
 
 def test_the_schema_validation_catches_a_misspelled_field():
@@ -129,7 +189,8 @@ def test_every_manifest_is_labelled_as_the_worker():
 
 def test_kubernetes_env_vars_are_settings_and_parse():
     container = worker_container()
-    names = newswire_names(k8s_worker_env()) | {item["name"] for item in container.get("env", [])}
+    names = newswire_names(k8s_worker_env(secured=True)) | {item["name"] for item in container.get("env", [])}
+    names |= set(commented_settings(K8S / "kafka-auth" / "configmap.yaml"))
     assert names <= SETTING_NAMES | SECRET_FILE_NAMES, names - SETTING_NAMES - SECRET_FILE_NAMES
     settings = settings_from(k8s_worker_env())  # raises ConfigError on a bad value
     assert REQUIRED <= newswire_names(k8s_worker_env())
@@ -137,10 +198,74 @@ def test_kubernetes_env_vars_are_settings_and_parse():
     # 0 means one process per core of the node, not of the pod's CPU limit.
     assert settings.pool_size >= 1
     assert settings.log_format == "json"
-    for item in container.get("env", []):
-        if "valueFrom" in item:  # secrets come from a Secret, and are optional while the cluster is PLAINTEXT
-            assert item["name"] in SETTING_NAMES | SECRET_FILE_NAMES
-            assert item["valueFrom"]["secretKeyRef"]["optional"] is True
+    # Secrets are never plain values in a manifest: only their _FILE variants, pointing at the Secret.
+    secret_names = {env_name(f) for f in setting_fields() if f.metadata["secret"]}
+    for name in ("ConfigMap", "Deployment"):
+        for path, doc in k8s_documents():
+            if doc["kind"] == name:
+                assert not secret_names & set(json.dumps(doc).replace('"', " ").split()), path
+
+
+def test_file_variants_are_accepted_only_for_secret_settings():
+    # The premise of the name checks: Settings reads NAME_FILE for secrets only, so a _FILE variant of
+    # any other setting would be silently ignored; the checks above refuse it.
+    assert {"NEWSWIRE_SASL_USERNAME_FILE", "NEWSWIRE_SASL_PASSWORD_FILE",
+            "NEWSWIRE_SSL_KEY_PASSWORD_FILE"} <= SECRET_FILE_NAMES
+    assert "NEWSWIRE_SSL_CAFILE_FILE" not in SECRET_FILE_NAMES
+    assert "NEWSWIRE_SECURITY_PROTOCOL_FILE" not in SECRET_FILE_NAMES | SETTING_NAMES
+    assert Settings.from_env({"NEWSWIRE_BOOTSTRAP_SERVERS_FILE": "/nonexistent"}).bootstrap_servers == "127.0.0.1:9092"
+
+
+def test_plaintext_pods_need_no_secret():
+    settings = settings_from(k8s_worker_env())
+    assert settings.security_protocol == "PLAINTEXT"
+    # Nothing in the default environment names a file of the Secret (a missing one stops the worker).
+    mount, volume = kafka_secret_volume()
+    assert not [value for value in k8s_worker_env().values() if value.startswith(mount)]
+    assert not newswire_names(k8s_worker_env()) & SECRET_FILE_NAMES
+    # The Secret and the ConfigMap that switches security on may both be absent.
+    assert volume["optional"] is True
+    (auth_ref,) = [ref["configMapRef"] for ref in worker_container()["envFrom"]
+                   if ref["configMapRef"]["name"] == AUTH_CONFIG]
+    assert auth_ref["optional"] is True
+    assert oct(volume["defaultMode"]) in ("0o440", "0o400")  # readable by the pod's user and group only
+    # The secured set-up lives apart: `kubectl apply -f deploy/kubernetes/` applies neither it nor the example.
+    paths = {doc["metadata"]["name"]: path for path, doc in k8s_documents() if doc["kind"] == "ConfigMap"}
+    assert paths[AUTH_CONFIG].parent != K8S and paths[BASE_CONFIG].parent == K8S
+    assert SECRET_EXAMPLE.parent != K8S and SECRET_EXAMPLE.parent != paths[AUTH_CONFIG].parent
+
+
+def test_secured_pods_read_the_credentials_from_the_mounted_secret(tmp_path):
+    mount, volume = kafka_secret_volume()
+    secret = secret_example()
+    assert secret["metadata"]["name"] == volume["secretName"]
+    # What kubelet puts into the volume: one file per key.
+    for key, value in secret["stringData"].items():
+        (tmp_path / key).write_text(value)
+    env = k8s_worker_env(secured=True)
+    auth = k8s("ConfigMap", AUTH_CONFIG)["data"]
+    for name, value in {**auth, **commented_settings(K8S / "kafka-auth" / "configmap.yaml")}.items():
+        if name.endswith("_FILE") or name.startswith("NEWSWIRE_SSL_") and name.endswith("FILE"):
+            # Every file the worker is pointed at is a key of the Secret, in its mount.
+            assert value.startswith(mount.rstrip("/") + "/"), (name, value)
+            key = value[len(mount.rstrip("/")) + 1:]
+            assert key in secret["stringData"] or f"# {key}:" in SECRET_EXAMPLE.read_text(), (name, key)
+    as_mounted = {name: value.replace(mount.rstrip("/"), str(tmp_path)) for name, value in env.items()}
+    settings = settings_from(as_mounted)
+    assert settings.security_protocol == "SASL_SSL" and settings.sasl_mechanism == "SCRAM-SHA-512"
+    assert settings.sasl_username == secret["stringData"]["username"]
+    assert settings.sasl_password == secret["stringData"]["password"]
+    assert Path(settings.ssl_cafile).read_text() == secret["stringData"]["ca.crt"]
+
+
+def test_the_secret_example_holds_only_placeholders():
+    secret = secret_example()
+    kubernetes_secret_keys = re.compile(r"[-._a-zA-Z0-9]+")
+    assert secret["kind"] == "Secret" and secret["type"] == "Opaque" and "data" not in secret
+    for key, value in secret["stringData"].items():
+        assert kubernetes_secret_keys.fullmatch(key)
+        assert "REPLACE-ME" in value, key
+    assert SECRET_EXAMPLE.read_text().startswith("# EXAMPLE ONLY")
 
 
 def test_probes_use_the_worker_endpoints_on_its_web_port():
@@ -228,6 +353,60 @@ def test_keda_scaled_object_targets_the_worker_group():
     assert meta["allowIdleConsumers"] == "false"
     behavior = spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]
     assert behavior["scaleDown"]["stabilizationWindowSeconds"] >= 60
+
+
+KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512"}
+
+
+def keda_security_metadata(settings: Settings) -> dict[str, str]:
+    """The KEDA Kafka trigger's `sasl` / `tls` metadata that connects the way the workers do."""
+    wanted = {"tls": "enable" if settings.security_protocol.endswith("SSL") else "disable"}
+    if settings.security_protocol.startswith("SASL"):
+        wanted["sasl"] = KEDA_SASL[settings.sasl_mechanism]
+    return wanted
+
+
+def test_keda_connects_like_the_workers():
+    meta = k8s("ScaledObject")["spec"]["triggers"][0]["metadata"]
+    shipped = {key: meta[key] for key in ("sasl", "tls") if key in meta}
+    assert shipped == keda_security_metadata(settings_from(k8s_worker_env()))
+    # The secured ConfigMap needs other values; the README gives them for each protocol.
+    # (plain credentials given, so that the _FILE variants are not read here)
+    secured = keda_security_metadata(settings_from({**k8s_worker_env(secured=True),
+                                                    "NEWSWIRE_SASL_USERNAME": "u", "NEWSWIRE_SASL_PASSWORD": "p"}))
+    assert secured == {"sasl": "scram_sha512", "tls": "enable"}
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    for value in (*KEDA_SASL.values(), "enable", "disable"):
+        assert f"`{value}`" in readme, value
+
+
+def test_keda_authenticates_with_the_workers_secret():
+    trigger = k8s("ScaledObject")["spec"]["triggers"][0]
+    auth = k8s("TriggerAuthentication")
+    assert auth["apiVersion"] == "keda.sh/v1alpha1"
+    assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+    assert set(auth["spec"]) == {"secretTargetRef"}
+    refs = auth["spec"]["secretTargetRef"]
+    for ref in refs:
+        assert set(ref) == {"parameter", "name", "key"}
+    params = {ref["parameter"]: ref for ref in refs}
+    assert len(params) == len(refs)
+    # KEDA's Kafka scaler parameters; `sasl`/`tls` sit in the trigger (KEDA refuses them in both places).
+    assert set(params) <= {"username", "password", "ca", "cert", "key", "keyPassword"}
+    assert {"username", "password", "ca"} <= set(params)
+    # The same Secret the Deployment mounts, and for each credential the key the worker reads.
+    mount, volume = kafka_secret_volume()
+    assert {ref["name"] for ref in refs} == {volume["secretName"]}
+    files = {**k8s("ConfigMap", AUTH_CONFIG)["data"], **commented_settings(K8S / "kafka-auth" / "configmap.yaml")}
+    worker_reads = {"username": "NEWSWIRE_SASL_USERNAME_FILE", "password": "NEWSWIRE_SASL_PASSWORD_FILE",
+                    "ca": "NEWSWIRE_SSL_CAFILE", "cert": "NEWSWIRE_SSL_CERTFILE", "key": "NEWSWIRE_SSL_KEYFILE",
+                    "keyPassword": "NEWSWIRE_SSL_KEY_PASSWORD_FILE"}
+    for parameter, ref in params.items():
+        assert files[worker_reads[parameter]] == f"{mount.rstrip('/')}/{ref['key']}", parameter
+    # Every key KEDA reads is one the example Secret shows.
+    example = SECRET_EXAMPLE.read_text()
+    for ref in refs:
+        assert ref["key"] in secret_example()["stringData"] or f"# {ref['key']}:" in example, ref["key"]
 
 
 def test_cpu_hpa_is_the_plain_alternative_with_the_same_bounds():
@@ -318,16 +497,70 @@ def test_compose_file_validates_against_the_compose_spec():
 def test_compose_env_vars_are_settings_and_parse():
     services = compose()["services"]
     for name in ("worker", "submitter"):
-        env = services[name]["environment"]
+        env = compose_env(name)
+        # No _FILE variants by default: they name files that only the override file provides.
         assert newswire_names(env) <= SETTING_NAMES, (name, newswire_names(env) - SETTING_NAMES)
         settings_from(env)
-    worker_env = services["worker"]["environment"]
+    worker_env = compose_env("worker")
     assert REQUIRED <= newswire_names(worker_env)
     assert worker_env["NEWSWIRE_WEB_HOST"] == "0.0.0.0"
     # The submitter writes to the same topics the workers read.
     for key in ("NEWSWIRE_BOOTSTRAP_SERVERS", "NEWSWIRE_INPUT_TOPIC", "NEWSWIRE_ARTICLES_TOPIC",
                 "NEWSWIRE_DEADLETTER_TOPIC", "NEWSWIRE_TOPIC_PARTITIONS"):
-        assert services["submitter"]["environment"][key] == worker_env[key], key
+        assert services["submitter"]["environment"][key] == services["worker"]["environment"][key], key
+
+
+def test_compose_kafka_security_defaults_to_plaintext_and_follows_the_shell():
+    security = ("NEWSWIRE_SECURITY_PROTOCOL", "NEWSWIRE_SASL_MECHANISM", "NEWSWIRE_SASL_USERNAME",
+                "NEWSWIRE_SSL_CAFILE")
+    for service in ("worker", "submitter"):
+        raw = compose()["services"][service]["environment"]
+        for name in security:
+            assert raw[name] == f"${{{name}:-{raw[name].split(':-', 1)[1][:-1]}}}", raw[name]
+        plain = settings_from(compose_env(service))
+        assert (plain.security_protocol, plain.sasl_username, plain.ssl_cafile) == ("PLAINTEXT", "", "")
+        shell = {"NEWSWIRE_SECURITY_PROTOCOL": "SSL", "NEWSWIRE_SASL_MECHANISM": "PLAIN",
+                 "NEWSWIRE_SSL_CAFILE": "/run/secrets/kafka-ca"}
+        chosen = settings_from(compose_env(service, shell))
+        assert (chosen.security_protocol, chosen.sasl_mechanism, chosen.ssl_cafile) == (
+            "SSL", "PLAIN", "/run/secrets/kafka-ca")
+    # A compose secret whose file is missing stops `docker compose up`: none in the default file.
+    assert "secrets" not in compose()
+    assert not any("secrets" in service for service in compose()["services"].values())
+
+
+def test_compose_override_validates_and_mounts_the_credentials_as_secrets(tmp_path):
+    import jsonschema
+
+    override = yaml.safe_load(COMPOSE_AUTH.read_text())
+    validator = jsonschema.Draft7Validator(compose_schema())
+    assert [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(override)] == []
+    assert set(override["services"]) == {"worker", "submitter"}  # everything that talks to Kafka
+    password = tmp_path / "kafka-password"
+    password.write_text("s3cret-for-the-test\n")
+    ca = tmp_path / "kafka-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    shell = {"NEWSWIRE_BOOTSTRAP_SERVERS": "kafka-1.example.com:9093", "NEWSWIRE_SASL_USERNAME": "newswire",
+             "NEWSWIRE_KAFKA_PASSWORD_FILE": str(password), "NEWSWIRE_KAFKA_CA_FILE": str(ca)}
+    sources = {name: Path(interpolate(secret["file"], shell)) for name, secret in override["secrets"].items()}
+    for service in ("worker", "submitter"):
+        env = compose_env(service, shell, COMPOSE_AUTH)
+        assert newswire_names(env) <= SETTING_NAMES | SECRET_FILE_NAMES
+        mounted = {f"/run/secrets/{name}": sources[name] for name in override["services"][service]["secrets"]}
+        # Every path the settings read is a secret this service mounts (compose's default target).
+        paths = {name: value for name, value in env.items() if value.startswith("/run/secrets/")}
+        assert set(paths.values()) == set(mounted), (paths, mounted)
+        as_mounted = {name: str(mounted[value]) if value in mounted else value for name, value in env.items()}
+        settings = settings_from(as_mounted)
+        assert settings.security_protocol == "SASL_SSL"
+        assert (settings.sasl_username, settings.sasl_password) == ("newswire", "s3cret-for-the-test")
+        assert settings.ssl_cafile == str(ca)
+        assert "NEWSWIRE_SASL_PASSWORD" not in env  # the password itself never in the environment
+    # Without the variables it needs, compose refuses to start rather than connecting to the wrong place.
+    with pytest.raises(KeyError):
+        compose_env("worker", {}, COMPOSE_AUTH)
+    with pytest.raises(KeyError):
+        interpolate(override["secrets"]["kafka-password"]["file"], {})
 
 
 def test_compose_runs_a_kraft_kafka_and_several_workers_in_one_group():
