@@ -10,7 +10,6 @@ broker's log are searched for the client password.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -232,19 +231,15 @@ async def test_worker_with_a_client_certificate(secure_broker: SecureBroker, tmp
     assert_no_secret(secure_broker, [*texts, *secure_broker.outputs])
 
 
-# workers/broker.py's secure mode serves SASL_SSL only (a client certificate is verified when given);
-# a second listener with ``ssl.client.auth=required`` and ``client_settings(dir, mtls=True)`` are
-# requested from its owner.  Until then the mTLS-only test is skipped.
-BROKER_HAS_MTLS_LISTENER = "mtls" in inspect.signature(broker.client_settings).parameters
-
-
-@pytest.mark.skipif(not BROKER_HAS_MTLS_LISTENER,
-                    reason="the local secure broker has no SSL listener requiring client certificates yet")
 def test_worker_with_mutual_tls_only(secure_broker: SecureBroker, tmp_path: Path) -> None:
-    """SSL with a client certificate and no SASL: the certificate is the identity."""
-    settings = broker.client_settings(secure_broker.dir, mtls=True)  # type: ignore[call-arg]
+    """SSL with a client certificate and no SASL: the certificate is the identity.
+
+    The secure broker's second client listener (SSL, ``ssl.client.auth=required``) serves it; the settings
+    are ``broker.client_settings(dir, mtls=True)`` (what ``client-mtls.env`` holds)."""
+    settings = broker.client_settings(secure_broker.dir, mtls=True)
+    assert settings["NEWSWIRE_BOOTSTRAP_SERVERS"] != secure_broker.bootstrap  # its own listener, not SASL_SSL's
     env = unique_topics_env(settings["NEWSWIRE_BOOTSTRAP_SERVERS"], **settings)
-    assert env["NEWSWIRE_SECURITY_PROTOCOL"] == "SSL" and "NEWSWIRE_SASL_PASSWORD" not in env
+    assert env["NEWSWIRE_SECURITY_PROTOCOL"] == "SSL" and not any(key.startswith("NEWSWIRE_SASL") for key in env)
     without_cert = {k: v for k, v in env.items() if k not in MTLS_KEYS}
     assert_fails_with(newswire(secure_broker, "topics (no client cert)", "topics", env=without_cert),
                       "client certificate")
