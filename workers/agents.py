@@ -38,7 +38,7 @@ from .app import app, settings, tables, topics
 from .handler import HASHES, SEEN, MessageHandler
 from .idempotence import submission_id
 from . import faust_fixes
-from .inflight import CommitGate, OrderedWork
+from .inflight import Abandoned, CommitGate, OrderedWork
 from .metrics import METRICS
 from .pipeline.runner import ArticlePipeline
 
@@ -46,6 +46,10 @@ log = logging.getLogger("newswire.agents")
 
 _PUBLISH_BACKOFF_MAX_S = 30.0
 _TOO_LARGE = {"MessageSizeTooLargeError", "RecordTooLargeError"}
+
+
+class HandedBack(Abandoned):
+    """The message was not written; it (and what follows in its partition) is redelivered."""
 
 
 class EventOutbox:
@@ -137,37 +141,45 @@ class KafkaCommitter:
         event.ack()
 
     async def _commit_in_transaction(self, event: Any, outbox: EventOutbox) -> None:
+        """One Kafka transaction per message: its outputs, its changelog entries and its offset.
+
+        The transaction is the source partition's (Faust's transactional id for
+        it, so a new owner of the partition fences this worker).  Committing
+        per message, rather than leaving it to Faust's periodic commit, is
+        what makes the guarantee hold: Faust shares one transaction between
+        the same partition number of every source topic and commits whatever
+        outputs are in it, with only the offsets its bookkeeping can advance.
+        """
         tp = event.message.tp
         tid = f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
         producer = self.app.producer
         txn_producer = producer._transaction_producers.get(tid)
         lock = producer._trn_locks.get(tid)
         if txn_producer is None or lock is None:
-            # The partition was revoked: its new owner reprocesses this message.
             log.warning("partition no longer assigned; message handed back", extra={"tid": tid})
-            return
+            raise HandedBack(tid)
         records = self._records(event, outbox)
         try:
-            async with self.gate.shared(), lock:
+            async with lock:
                 if not txn_producer._txn_manager.is_in_transaction():
                     await txn_producer.begin_transaction()
                 futures = [await txn_producer.send(topic, value, key=key, partition=partition, headers=headers)
                            for topic, key, value, partition, headers in records]
                 await asyncio.gather(*futures)
+                await txn_producer.send_offsets_to_transaction({tp: event.message.offset + 1}, self.app.conf.id)
+                await txn_producer.commit_transaction()
+                await txn_producer.begin_transaction()
                 self._apply_state(outbox)
-                # Acknowledged under the lock: Faust's commit (which takes the
-                # same lock) commits these outputs and this offset together.
-                event.ack()
+                event.ack()  # Faust's own bookkeeping (wait_empty); its commit is a no-op here
         except ProducerFenced:
             log.warning("transactional producer fenced; message handed back", extra={"tid": tid})
+            raise HandedBack(tid) from None
         except KafkaError as exc:
-            # The open transaction may hold outputs of messages already acknowledged:
-            # aborting it here would lose them.  Crash instead: the transaction is
-            # aborted by the broker and every uncommitted message is redelivered.
-            log.error("transactional send failed; stopping the worker", extra={"tid": tid,
-                                                                              "error": repr(exc)})
+            # The transaction is aborted by the broker (this producer is gone);
+            # the message and its successors are redelivered.
+            log.error("transactional write failed; stopping the worker", extra={"tid": tid, "error": repr(exc)})
             await self.app.crash(exc)
-            raise
+            raise HandedBack(tid) from exc
 
 
 class StageRunner:

@@ -54,6 +54,8 @@ def install() -> None:
     AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
     _fix_gap_bound()
     _commit_before_revocation()
+    _fix_transactional_highwaters()
+    _leave_transactional_commits_to_newswire()
     _installed = True
 
 
@@ -132,3 +134,49 @@ def _commit_before_revocation() -> None:
 
     Consumer.on_partitions_revoked = on_partitions_revoked  # type: ignore[method-assign]
     Consumer._newswire_revoke_fixed = True  # type: ignore[attr-defined]
+
+
+def _fix_transactional_highwaters() -> None:
+    """Table recovery in exactly_once mode must know where the changelog ends.
+
+    Faust takes it from ``consumer.last_stable_offset(tp)``, a value cached
+    from fetch responses: ``None`` for a partition not fetched yet, which
+    recovery reads as "empty changelog" and skips.  After a rebalance the
+    tables then miss every entry of the partitions that moved, and the
+    seen-URL window forgets them (observed: a resubmitted batch produced new
+    records in exactly_once mode only).  Ask the broker instead: ListOffsets
+    with the consumer's read_committed isolation returns the last stable offset.
+    """
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    if getattr(AIOKafkaConsumerThread, "_newswire_highwaters_fixed", False):
+        return
+    original = AIOKafkaConsumerThread._highwaters
+
+    async def _highwaters(self: Any, partitions: Any) -> Mapping[Any, int]:
+        if not self.consumer.in_transaction:
+            return await original(self, partitions)
+        return await self._ensure_consumer().end_offsets(list(partitions))
+
+    AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
+    AIOKafkaConsumerThread._newswire_highwaters_fixed = True  # type: ignore[attr-defined]
+
+
+def _leave_transactional_commits_to_newswire() -> None:
+    """In exactly_once mode newswire commits each message's transaction itself (workers.agents).
+
+    Faust's periodic ``TransactionManager.commit`` would commit the same
+    transactions again with offsets from its own bookkeeping, which can lag
+    behind (moving a partition's committed offset backwards) and which shares
+    one transaction across source topics.  It becomes a no-op.
+    """
+    from faust.transport.consumer import TransactionManager
+
+    if getattr(TransactionManager, "_newswire_commits", False):
+        return
+
+    async def commit(self: Any, offsets: Any, start_new_transaction: bool = True) -> bool:
+        return True
+
+    TransactionManager.commit = commit  # type: ignore[method-assign]
+    TransactionManager._newswire_commits = True  # type: ignore[attr-defined]

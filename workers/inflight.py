@@ -20,7 +20,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Hashable
 
-__all__ = ["CommitGate", "OrderedWork"]
+__all__ = ["Abandoned", "CommitGate", "OrderedWork"]
 
 log = logging.getLogger("newswire.inflight")
 
@@ -68,9 +68,9 @@ class OrderedWork:
                 if previous.cancelled() or previous.exception() is not None:
                     # An earlier message was not finished: finishing this one would
                     # acknowledge past it.  Leave it unacknowledged (redelivered).
-                    raise _Abandoned()
+                    raise Abandoned()
             await finish(result)
-        except _Abandoned:
+        except Abandoned:
             raise
         except asyncio.CancelledError:
             raise
@@ -108,8 +108,10 @@ class OrderedWork:
         return len(tasks)
 
 
-class _Abandoned(Exception):
-    pass
+class Abandoned(Exception):
+    """Raised by a finish step that leaves its message unacknowledged on purpose (handed back).
+
+    The items after it in the same partition are abandoned too, quietly."""
 
 
 async def _settled(task: asyncio.Task) -> None:

@@ -60,7 +60,7 @@ class Batch:
         return len(self.good) + len(self.failing) + len(self.invalid)
 
 
-def serve_batch(server: PageServer, n_good: int, *, delay_s: float = 0.05, n_missing: int = 10,
+def serve_batch(server: PageServer, n_good: int, *, delay_s: float = 0.4, n_missing: int = 10,
                 n_copies: int = 4) -> Batch:
     batch = Batch()
     for i in range(n_good):
@@ -93,7 +93,7 @@ def reliability_env(bootstrap: str, mode: str, **extra: str) -> dict[str, str]:
         NEWSWIRE_TOPIC_PARTITIONS="6",
         NEWSWIRE_ENTITIES_ENABLED="false",
         NEWSWIRE_POOL_SIZE="1",
-        NEWSWIRE_MAX_IN_FLIGHT="8",
+        NEWSWIRE_MAX_IN_FLIGHT="4",
         NEWSWIRE_FETCH_PER_HOST="8",
         NEWSWIRE_FETCH_RESPECT_ROBOTS="false",
         NEWSWIRE_SHUTDOWN_TIMEOUT_S="20",
