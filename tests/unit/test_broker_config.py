@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+import shutil
 import socket
 import ssl
 import stat
@@ -407,7 +408,7 @@ def secure_config() -> broker.BrokerConfig:
 
 
 def needs_openssl() -> None:
-    if subprocess.run(["which", "openssl"], capture_output=True).returncode != 0:
+    if shutil.which("openssl") is None:
         pytest.skip("openssl not installed")
 
 
