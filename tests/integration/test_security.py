@@ -265,7 +265,7 @@ def test_feed_commands_over_sasl_ssl(secure_broker: SecureBroker) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NEWSWIRE_")}
 
     def feeds(what: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
-        done = subprocess.run([sys.executable, "-m", "workers.feeds", "feeds", *args], env={**clean, **env},
+        done = subprocess.run([sys.executable, "-m", "workers", "feeds", *args], env={**clean, **env},
                               capture_output=True, timeout=CLI_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
         secure_broker.outputs.extend([(f"{what}: stdout", done.stdout), (f"{what}: stderr", done.stderr)])
         return done
