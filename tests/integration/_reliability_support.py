@@ -87,8 +87,7 @@ async def submit(bootstrap: str, topic: str, batch: Batch) -> None:
 
 
 def reliability_env(bootstrap: str, mode: str, **extra: str) -> dict[str, str]:
-    return unique_topics_env(
-        bootstrap,
+    settings = dict(
         NEWSWIRE_PROCESSING_GUARANTEE=mode,
         NEWSWIRE_TOPIC_PARTITIONS="6",
         NEWSWIRE_ENTITIES_ENABLED="false",
@@ -98,8 +97,8 @@ def reliability_env(bootstrap: str, mode: str, **extra: str) -> dict[str, str]:
         NEWSWIRE_FETCH_RESPECT_ROBOTS="false",
         NEWSWIRE_SHUTDOWN_TIMEOUT_S="20",
         NEWSWIRE_LOG_LEVEL="info",
-        **extra,
     )
+    return unique_topics_env(bootstrap, **{**settings, **extra})
 
 
 class WorkerGroup:
