@@ -88,7 +88,7 @@ async def produce_burst(bootstrap: str, topic: str, urls: list[str]) -> None:
 
 async def run(bootstrap: str, n: int, workdir: Path) -> int:
     env = reliability_env(bootstrap, "at_least_once", NEWSWIRE_MAX_IN_FLIGHT=str(MAX_IN_FLIGHT),
-                          NEWSWIRE_ENTITIES_TOPIC="", NEWSWIRE_LOG_LEVEL="warn")
+                          NEWSWIRE_ENTITIES_TOPIC="", NEWSWIRE_LOG_LEVEL="warn", NEWSWIRE_FETCH_BACKOFF_MAX_S="1")
     with PageServer() as server:
         urls = [server.add_page(f"/p/{i}", tiny_page(i)) for i in range(n)]
         worker = WorkerProcess(env, workdir, "bench").start()
@@ -108,6 +108,8 @@ async def run(bootstrap: str, n: int, workdir: Path) -> int:
                     for name, share in marks.items():
                         if name not in samples and out.count >= n * share:
                             samples[name] = rss_kib(worker.proc.pid)
+                            print(f"{name} of outputs after {time.monotonic() - started:.0f} s: "
+                                  f"rss_kib={samples[name]} in_flight_peak={peak_in_flight:.0f}", flush=True)
                 elapsed = time.monotonic() - started
                 samples.setdefault("100%", rss_kib(worker.proc.pid))
             log = worker.log_path.read_text(errors="replace")

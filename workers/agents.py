@@ -258,9 +258,15 @@ def pipeline_ready() -> bool:
     return _pipeline is not None and _pipeline.pool.running
 
 
+def _process_timeout_s() -> float:
+    """Longest a URL may take: every fetch attempt with its backoff, plus the CPU stages."""
+    fetch = settings.fetch_max_attempts * (settings.fetch_total_timeout_s + settings.fetch_backoff_max_s)
+    return fetch + 120.0
+
+
 def _handler(pipeline: Any) -> MessageHandler:
     return MessageHandler(pipeline, entities_stream=bool(settings.entities_topic),
-                          dedupe_window_s=settings.dedupe_window_s)
+                          dedupe_window_s=settings.dedupe_window_s, process_timeout_s=_process_timeout_s())
 
 
 _COMMIT_GATE = CommitGate()

@@ -29,7 +29,7 @@ from typing import Callable, Mapping, Protocol
 
 import orjson
 
-from .errors import InvalidMessage, NewswireError, PublishError
+from .errors import ExtractFailed, InvalidMessage, NewswireError, PublishError
 from .idempotence import Decision, Outcome, SeenEntry, after_outcome, decide, duplicate_of
 from .metrics import METRICS, Metrics
 from .pipeline.record import ArticleRecord, DeadLetter, dead_letter, dumps
@@ -82,12 +82,15 @@ class RecordTooLarge(PublishError):
 
 class MessageHandler:
     def __init__(self, pipeline: Pipeline, *, entities_stream: bool = True, dedupe_window_s: float = 86_400.0,
-                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, clock: Callable[[], float] = time.time,
-                 metrics: Metrics = METRICS) -> None:
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, process_timeout_s: float | None = None,
+                 clock: Callable[[], float] = time.time, metrics: Metrics = METRICS) -> None:
         self.pipeline = pipeline
         self.entities_stream = entities_stream
         self.dedupe_window_s = dedupe_window_s
         self.max_record_bytes = max_record_bytes
+        # A message is finished in offset order: one that never completes would
+        # hold back its whole partition, so it gets a deadline and a dead letter.
+        self.process_timeout_s = process_timeout_s
         self.clock = clock
         self.metrics = metrics
 
@@ -144,11 +147,17 @@ class MessageHandler:
     async def _fetch_and_forward(self, submission: Submission, ident: str, trace_id: bytes, out: Outbox) -> Outcome:
         with self.metrics.in_flight.track_inprogress():
             try:
-                record = await self.pipeline.process(submission)
+                record = await asyncio.wait_for(self.pipeline.process(submission), self.process_timeout_s)
                 value = dumps(record)
                 if len(value) > self.max_record_bytes:
                     raise RecordTooLarge(f"record of {len(value)} bytes exceeds {self.max_record_bytes}")
             except NewswireError as err:
+                await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
+                return Outcome.DEAD_LETTER
+            except asyncio.TimeoutError:
+                log.error("pipeline did not finish in time", extra={"url": submission.url,
+                                                                   "timeout_s": self.process_timeout_s})
+                err = ExtractFailed(f"processing did not finish within {self.process_timeout_s:.0f} s")
                 await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
             except asyncio.CancelledError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 
@@ -168,3 +170,14 @@ async def test_handle_runs_all_steps_and_resubmission_yields_no_record():
     assert await h.handle(URL.encode(), out, state) == "skip_duplicate"
     assert await h.handle(b"https://x.example/gone", out, state) == "dead_letter"
     assert out.roles() == ["articles", "deadletter"]
+
+
+async def test_a_hung_pipeline_costs_one_dead_letter_not_the_partition():
+    class Hung:
+        async def process(self, submission):
+            await asyncio.sleep(3600)
+
+    result, out = await process(handler(Hung(), process_timeout_s=0.05), {})
+    assert result == "dead_letter"
+    letter = orjson.loads(out.messages[0][2])
+    assert letter["error"] == "extract_failed" and "did not finish" in letter["detail"]
