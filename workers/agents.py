@@ -37,8 +37,7 @@ from faust.exceptions import ProducerSendError
 from .app import app, settings, tables, topics
 from .handler import HASHES, SEEN, MessageHandler
 from .idempotence import submission_id
-from . import faust_fixes
-from .inflight import Abandoned, CommitGate, OrderedWork
+from .inflight import Abandoned, OrderedWork
 from .metrics import METRICS
 from .pipeline.runner import ArticlePipeline
 
@@ -83,10 +82,8 @@ class TableView:
 class KafkaCommitter:
     """Writes an outbox and acknowledges its message (see the module docstring)."""
 
-    def __init__(self, app_: Any, topics_by_role: dict[str, Any], tables_by_name: dict[str, Any],
-                 gate: CommitGate | None = None) -> None:
+    def __init__(self, app_: Any, topics_by_role: dict[str, Any], tables_by_name: dict[str, Any]) -> None:
         self.app = app_
-        self.gate = gate or CommitGate()
         self.topics = {role: t.get_topic_name() for role, t in topics_by_role.items() if t is not None}
         self.tables = tables_by_name
         self.transactional = bool(app_.in_transaction)
@@ -269,12 +266,8 @@ def _handler(pipeline: Any) -> MessageHandler:
                           dedupe_window_s=settings.dedupe_window_s, process_timeout_s=_process_timeout_s())
 
 
-_COMMIT_GATE = CommitGate()
-faust_fixes.gate_commits(app, _COMMIT_GATE)
-
-
 def _committer() -> KafkaCommitter:
-    return KafkaCommitter(app, topics.by_role(), {SEEN: tables.seen, HASHES: tables.hashes}, _COMMIT_GATE)
+    return KafkaCommitter(app, topics.by_role(), {SEEN: tables.seen, HASHES: tables.hashes})
 
 
 @app.task

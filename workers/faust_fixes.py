@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-__all__ = ["install", "gate_commits"]
+__all__ = ["install"]
 
 log = logging.getLogger("newswire.faust_fixes")
 
@@ -57,33 +57,6 @@ def install() -> None:
     _fix_transactional_highwaters()
     _leave_transactional_commits_to_newswire()
     _installed = True
-
-
-def gate_commits(app: Any, gate: Any) -> None:
-    """Run every offset commit of ``app`` under ``gate.exclusive()`` (see workers.inflight.CommitGate).
-
-    Faust's commit computes the committable offsets, then waits for the
-    transaction lock and commits.  Outputs sent in between belong to that
-    transaction while their message's offset does not: after a crash the
-    message is processed again and its outputs are duplicated, in
-    ``exactly_once`` mode.  Observed on the real broker; this closes the window.
-    """
-    from faust.transport.consumer import Consumer
-
-    app._newswire_commit_gate = gate
-    if getattr(Consumer, "_newswire_gated", False):
-        return
-    original = Consumer.force_commit
-
-    async def force_commit(self: Any, *args: Any, **kwargs: Any) -> bool:
-        gate_ = getattr(self.app, "_newswire_commit_gate", None)
-        if gate_ is None:
-            return await original(self, *args, **kwargs)
-        async with gate_.exclusive():
-            return await original(self, *args, **kwargs)
-
-    Consumer.force_commit = force_commit  # type: ignore[method-assign]
-    Consumer._newswire_gated = True  # type: ignore[attr-defined]
 
 
 def _fix_gap_bound() -> None:

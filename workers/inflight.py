@@ -20,7 +20,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Hashable
 
-__all__ = ["Abandoned", "CommitGate", "OrderedWork"]
+__all__ = ["Abandoned", "OrderedWork"]
 
 log = logging.getLogger("newswire.inflight")
 
@@ -118,59 +118,3 @@ async def _settled(task: asyncio.Task) -> None:
     """Wait for ``task`` without taking on its result, exception or cancellation."""
     await asyncio.wait({task})
 
-
-class CommitGate:
-    """Shared/exclusive gate between writing outputs (shared) and committing offsets (exclusive).
-
-    A commit takes its snapshot of acknowledged offsets first and commits the
-    transaction later; a message whose outputs enter the transaction in
-    between would have its outputs committed without its offset.  Outputs are
-    written and acknowledged under the shared side, the whole commit runs
-    under the exclusive side, so a commit sees every message whole or not at
-    all.  Waiting commits go first, so a busy worker still commits.
-    """
-
-    def __init__(self) -> None:
-        self._cond = asyncio.Condition()
-        self._sharing = 0
-        self._exclusive = False
-        self._waiting_exclusive = 0
-
-    def shared(self) -> "_Side":
-        return _Side(self, exclusive=False)
-
-    def exclusive(self) -> "_Side":
-        return _Side(self, exclusive=True)
-
-    async def _acquire(self, exclusive: bool) -> None:
-        async with self._cond:
-            if exclusive:
-                self._waiting_exclusive += 1
-                try:
-                    await self._cond.wait_for(lambda: not self._exclusive and self._sharing == 0)
-                finally:
-                    self._waiting_exclusive -= 1
-                self._exclusive = True
-            else:
-                await self._cond.wait_for(lambda: not self._exclusive and self._waiting_exclusive == 0)
-                self._sharing += 1
-
-    async def _release(self, exclusive: bool) -> None:
-        async with self._cond:
-            if exclusive:
-                self._exclusive = False
-            else:
-                self._sharing -= 1
-            self._cond.notify_all()
-
-
-class _Side:
-    def __init__(self, gate: CommitGate, *, exclusive: bool) -> None:
-        self.gate = gate
-        self.exclusive = exclusive
-
-    async def __aenter__(self) -> None:
-        await self.gate._acquire(self.exclusive)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await asyncio.shield(self.gate._release(self.exclusive))

@@ -1,4 +1,4 @@
-"""Agent plumbing without a broker: ordered bounded work, the commit gate, outbox and committer."""
+"""Agent plumbing without a broker: ordered bounded work, hand-back, outbox and committer."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from workers.inflight import CommitGate, OrderedWork
+from workers.inflight import Abandoned, OrderedWork
 
 
 async def test_finishes_in_arrival_order_per_partition_while_working_concurrently():
@@ -107,6 +107,30 @@ async def test_failed_item_holds_back_the_rest_of_its_partition():
     assert len(errors) == 1
 
 
+async def test_handed_back_item_stops_its_partition_quietly():
+    errors: list[BaseException] = []
+
+    async def on_error(exc):
+        errors.append(exc)
+
+    work = OrderedWork(limit=4, on_error=on_error)
+    finished: list[str] = []
+
+    async def run():
+        return "x"
+
+    async def hand_back(_):
+        raise Abandoned()
+
+    async def finish(result):
+        finished.append(result)
+
+    await work.submit(0, "a", run, hand_back)
+    await work.submit(0, "b", run, finish)
+    await work.drain(2)
+    assert finished == [] and errors == []  # nothing acknowledged past it, no crash
+
+
 async def test_cancel_hands_back_unfinished_items():
     work = OrderedWork(limit=2)
     finished = []
@@ -121,31 +145,6 @@ async def test_cancel_hands_back_unfinished_items():
     assert not await work.drain(0.05)
     assert await work.cancel() == 1
     assert finished == [] and work.in_flight == 0
-
-
-async def test_commit_gate_excludes_writes_during_a_commit():
-    gate = CommitGate()
-    log: list[str] = []
-
-    async def write(name: str):
-        async with gate.shared():
-            log.append(f"{name} in")
-            await asyncio.sleep(0.02)
-            log.append(f"{name} out")
-
-    async def commit():
-        async with gate.exclusive():
-            log.append("commit in")
-            await asyncio.sleep(0.02)
-            log.append("commit out")
-
-    first = asyncio.create_task(write("w1"))
-    await asyncio.sleep(0)
-    committing = asyncio.create_task(commit())
-    await asyncio.sleep(0)
-    second = asyncio.create_task(write("w2"))  # arrives while a commit waits: goes after it
-    await asyncio.gather(first, committing, second)
-    assert log == ["w1 in", "w1 out", "commit in", "commit out", "w2 in", "w2 out"]
 
 
 # -- the Faust-side pieces, with stand-ins for the app and producer -------------------
