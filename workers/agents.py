@@ -13,15 +13,14 @@ Delivery (docs/delivery.md has the full argument):
 * ``at_least_once``: the outputs are sent and acknowledged by the broker
   before the message is acknowledged; Faust commits only acknowledged,
   contiguous offsets.  A crash in between redelivers the message.
-* ``exactly_once``: the outputs, the table changelog entries and the offset
-  go into the Kafka transaction of the *source* partition.  Faust's own
-  transaction manager picks the transaction by the *destination* partition
-  (``TransactionManager.send`` -> ``key_partition(topic, key)``), which puts
-  an output into another partition's transaction, or fails when this worker
-  does not own that partition; so we send through the source partition's
-  transactional producer ourselves, holding the lock Faust's commit takes,
-  and acknowledge the message before releasing it.  A Faust commit therefore
-  sees either all of a message (outputs + state + offset) or none of it.
+* ``exactly_once``: one Kafka transaction per message, on the transactional
+  producer of its *source* partition: outputs, table changelog entries and
+  the message's offset, committed together.  Faust's own transaction manager
+  picks the transaction by the *destination* partition of an output
+  (``TransactionManager.send`` -> ``key_partition(topic, key)``) and shares a
+  transaction between the source topics' partitions with the same number,
+  committing outputs whose offsets its bookkeeping did not advance; its
+  periodic commit is disabled (workers/faust_fixes.py).
 """
 
 from __future__ import annotations
@@ -218,10 +217,8 @@ class StageRunner:
         Transaction markers (and, read_committed, aborted records) take offsets
         that no consumer receives.  Faust fills such holes only when the
         previous offset read is non-zero (``if gap > 1 and r_offset``) and
-        otherwise stops committing the partition for good -- while the
-        partition's transaction, shared with the same partition number of the
-        other source topics, keeps committing its outputs: a redelivery then
-        duplicates them.  Messages Faust drops itself (flow stopped for a
+        otherwise stops committing the partition: everything after the hole
+        is redone after the next rebalance.  Messages Faust drops itself (flow stopped for a
         rebalance) are never followed by a later delivery without a seek back
         to the committed offset, so they are never marked here.
         """
