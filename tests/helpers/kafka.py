@@ -21,6 +21,8 @@ def unique_topics_env(bootstrap: str, **extra: str) -> dict[str, str]:
         "NEWSWIRE_ARTICLES_TOPIC": f"t{tag}.articles",
         "NEWSWIRE_DEADLETTER_TOPIC": f"t{tag}.deadletter",
         "NEWSWIRE_ENTITIES_TOPIC": f"t{tag}.entities",
+        "NEWSWIRE_FEEDS_TOPIC": f"t{tag}.feeds",
+        "NEWSWIRE_FEEDS_STATUS_TOPIC": f"t{tag}.feeds.status",
         "NEWSWIRE_GROUP_ID": f"g{tag}",
         "NEWSWIRE_TOPIC_PARTITIONS": "3",
         "NEWSWIRE_FETCH_ALLOW_HOSTS": "127.0.0.1",
