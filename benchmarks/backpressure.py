@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.helpers.workerproc import WorkerProcess  # noqa: E402
-from tests.integration._reliability_support import OutputReader, reliability_env  # noqa: E402
+from tests.integration._reliability_support import OutputReader, _descendants, reliability_env  # noqa: E402
 from workers import broker  # noqa: E402
 from workers.devserver import PageServer  # noqa: E402
 from workers.pipeline.submission import Submission, encode_submission  # noqa: E402
@@ -48,15 +48,9 @@ def tiny_page(i: int) -> bytes:
 
 
 def rss_kib(pid: int) -> int:
-    """RSS of ``pid`` and its children (the pool process), in KiB."""
+    """RSS of ``pid`` and all its descendants (the pool process, its resource tracker), in KiB."""
     total = 0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    for p in pids:
+    for p in [pid, *_descendants(pid)]:
         try:
             match = re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{p}/status").read_text())
             total += int(match.group(1)) if match else 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -117,6 +119,23 @@ class WorkerGroup:
     def __getitem__(self, name: str) -> WorkerProcess:
         return self.workers[name]
 
+    def kill(self, name: str) -> None:
+        """SIGKILL the worker and its process-pool children, as when its container is killed.
+
+        (A SIGKILLed worker's pool processes are not reaped by anyone; left
+        alone they would outlive the test.)
+        """
+        proc = self.workers[name]
+        if proc.proc is None:
+            return
+        children = _descendants(proc.proc.pid)
+        proc.kill()
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def restart(self, name: str) -> WorkerProcess:
         proc = WorkerProcess(self.env, self.workdir, name)
         self.workers[name] = proc.start()
@@ -141,6 +160,22 @@ class WorkerGroup:
 
     def logs(self, lines: int = 30) -> str:
         return "\n".join(f"--- {name}\n{proc.log_tail(lines)}" for name, proc in self.workers.items())
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *_descendants(child)]
+    return found
 
 
 class OutputReader:

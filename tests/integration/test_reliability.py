@@ -63,7 +63,7 @@ async def test_every_url_accounted_for_through_crashes_and_outages(kafka_broker,
                 # 1. SIGKILL mid-stream, restart.
                 assert await reader.wait_for(lambda r: _fraction(r, total, 0.2), 180), group.logs()
                 phases = {"sigkill": time.strftime("%H:%M:%S")}
-                group["w1"].kill()
+                group.kill("w1")
                 group.restart("w1")
 
                 # 2. SIGTERM mid-stream: graceful exit within the shutdown timeout.
