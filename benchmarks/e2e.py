@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not args.skip_latency:
             rate = 0.7 * one.rate
-            paced = asyncio.run(run_workers(f"latency at {rate:.1f} URLs/s", corpus,
+            paced = asyncio.run(run_workers(f"latency at {rate:.1f} per s", corpus,
                                             base_env(bootstrap, args.pool_size, entities), workdir, [None], rate=rate))
             report(paced)
             lat = paced.latencies
