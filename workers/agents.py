@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from typing import Any, Awaitable, Callable
 
@@ -43,6 +45,7 @@ from .pipeline.runner import ArticlePipeline
 log = logging.getLogger("newswire.agents")
 
 _PUBLISH_BACKOFF_MAX_S = 30.0
+_DELIVERY_TIMEOUT_S = 30.0
 _TOO_LARGE = {"MessageSizeTooLargeError", "RecordTooLargeError"}
 
 
@@ -126,8 +129,14 @@ class KafkaCommitter:
                             log.error("message refused as too large; dropped", extra={"topic": topic})
                             continue
                         raise
-                await asyncio.gather(*futures)
+                # Faust's producer waits up to 20 minutes for a delivery report; a
+                # batch in flight when the broker went away can sit there that
+                # long.  Resend instead (a duplicate at worst, in this mode).
+                await asyncio.wait_for(asyncio.gather(*map(asyncio.shield, futures)), _DELIVERY_TIMEOUT_S)
                 break
+            except asyncio.TimeoutError:
+                log.warning("no delivery report; sending again", extra={"stage": "publish",
+                                                                        "timeout_s": _DELIVERY_TIMEOUT_S})
             except (KafkaError, ProducerSendError) as exc:
                 # Resending may duplicate an output: allowed in at-least-once.
                 log.warning("publish failed; retrying", extra={"stage": "publish", "error": type(exc).__name__})
@@ -282,6 +291,7 @@ async def _bound_shutdown() -> None:
     """
     while not app.should_stop:
         await asyncio.sleep(0.2)
+    _exit_after(settings.shutdown_timeout_s + _SHUTDOWN_GRACE_S)
     for runner in _RUNNERS:
         runner.closed = True
     deadline = time.monotonic() + settings.shutdown_timeout_s
@@ -291,6 +301,28 @@ async def _bound_shutdown() -> None:
             log.warning("shutdown timeout: in-flight messages handed back",
                         extra={"stage": runner.name, "count": cancelled})
     _release_unacked()
+
+
+_SHUTDOWN_GRACE_S = 15.0
+
+
+def _exit_after(seconds: float) -> None:
+    """Backstop: end the process if Faust's own shutdown is still not done after ``seconds``.
+
+    Faust's stop can wait on the group coordinator (final commit, leave
+    group) with no bound; a worker must not outlive its shutdown timeout.
+    What is committed is committed, the rest is redelivered: nothing is lost,
+    the group notices the departure after the session timeout.  A thread,
+    because the event loop may be the thing that is stuck.
+    """
+    def exit_now() -> None:
+        log.error("shutdown did not finish in time; exiting", extra={"timeout_s": seconds})
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.start()
 
 
 def _release_unacked() -> None:
