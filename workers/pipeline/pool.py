@@ -2,11 +2,14 @@
 
 Processes are started with ``spawn`` (no forked copies of the event loop, the
 Kafka clients or their threads) and import the installed ``workers`` package.
-Each process loads the spaCy model once, in its initializer.  Processes are
-recycled after ``max_tasks_per_child`` pages because spaCy's string store grows
-with every new text; recycling keeps worker memory flat over long runs.
+Each process loads the spaCy model once, in its initializer.  Processes are not
+recycled: the NER stage frees each article's strings (spaCy's ``memory_zone``),
+so memory stays flat, and Python 3.11's ``max_tasks_per_child`` can stop
+replacing processes (CPython gh-115634), which would stall the pool.
 A crashed process (OOM kill, segfault) breaks the whole executor: the pool is
 rebuilt and the page is tried once more before it is reported as failed.
+A pool process whose worker died (SIGKILL leaves no chance to shut the pool
+down) notices that it was orphaned and exits.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -32,9 +38,16 @@ _options: AnalyseOptions | None = None
 def _init_process(options: AnalyseOptions) -> None:
     global _options
     _options = options
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="orphan-watch", daemon=True).start()
     if options.entities.enabled:
         # Load the model now, not on the first article.
         get_recognizer(options.entities).enrich("Warm-up", "Newswire loads its model in London.", "en")
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)  # the worker is gone: nobody will ever read our results
 
 
 def _run(page: PageInput) -> tuple[ArticleRecord, dict[str, float]]:
@@ -44,10 +57,9 @@ def _run(page: PageInput) -> tuple[ArticleRecord, dict[str, float]]:
 
 
 class CpuPool:
-    def __init__(self, options: AnalyseOptions, size: int, *, max_tasks_per_child: int = 500) -> None:
+    def __init__(self, options: AnalyseOptions, size: int) -> None:
         self.options = options
         self.size = size
-        self.max_tasks_per_child = max_tasks_per_child
         self._executor: ProcessPoolExecutor | None = None
         self.pending = 0  # pages submitted and not yet returned (queue depth)
 
@@ -58,7 +70,6 @@ class CpuPool:
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_process,
                 initargs=(self.options,),
-                max_tasks_per_child=self.max_tasks_per_child,
             )
 
     def warm_up(self) -> None:
