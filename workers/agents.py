@@ -91,10 +91,15 @@ class KafkaCommitter:
         self.transactional = bool(app_.in_transaction)
 
     async def commit(self, event: Any, outbox: EventOutbox) -> None:
+        # The "publish" stage latency: from handing the article to Kafka until the broker has it.
+        publishing = any(message[0] == "articles" for message in outbox.messages)
+        started = time.perf_counter()
         if self.transactional:
             await self._commit_in_transaction(event, outbox)
         else:
             await self._commit_acked(event, outbox)
+        if publishing:
+            METRICS.observe_stage("publish", time.perf_counter() - started)
 
     def _records(self, event: Any, outbox: EventOutbox) -> list[tuple[str, bytes, bytes, int | None, list]]:
         out = []
