@@ -32,7 +32,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +44,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from workers import broker  # noqa: E402
 from workers.devserver import PageServer  # noqa: E402
-from workers.localrun import WorkerProcess, free_port  # noqa: E402
+from workers.localrun import WorkerProcess, free_port, isolated_topics  # noqa: E402
 from workers.pipeline.runner import ArticlePipeline  # noqa: E402
 from workers.pipeline.submission import Submission  # noqa: E402
 from workers.settings import Settings  # noqa: E402
@@ -137,14 +136,9 @@ def serve_pages(server: PageServer, count: int) -> list[str]:
 
 
 def base_env(bootstrap: str, pool_size: int, entities: bool) -> dict[str, str]:
-    tag = uuid.uuid4().hex[:8]
     return {
-        "NEWSWIRE_BOOTSTRAP_SERVERS": bootstrap,
-        "NEWSWIRE_INPUT_TOPIC": f"bench{tag}.urls",
-        "NEWSWIRE_ARTICLES_TOPIC": f"bench{tag}.articles",
-        "NEWSWIRE_DEADLETTER_TOPIC": f"bench{tag}.deadletter",
+        **isolated_topics(bootstrap, prefix="bench"),
         "NEWSWIRE_ENTITIES_TOPIC": "",
-        "NEWSWIRE_GROUP_ID": f"bench{tag}",
         "NEWSWIRE_TOPIC_PARTITIONS": "4",
         "NEWSWIRE_FETCH_ALLOW_HOSTS": "127.0.0.1",
         "NEWSWIRE_FETCH_PER_HOST": "64",  # every page comes from one local host

@@ -15,11 +15,27 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import orjson
 
-__all__ = ["WorkerProcess", "free_port"]
+__all__ = ["WorkerProcess", "free_port", "isolated_topics"]
+
+
+def isolated_topics(bootstrap: str, prefix: str = "t") -> dict[str, str]:
+    """Settings giving a run its own topics and consumer group on a shared broker."""
+    tag = prefix + uuid.uuid4().hex[:8]
+    return {
+        "NEWSWIRE_BOOTSTRAP_SERVERS": bootstrap,
+        "NEWSWIRE_INPUT_TOPIC": f"{tag}.urls",
+        "NEWSWIRE_ARTICLES_TOPIC": f"{tag}.articles",
+        "NEWSWIRE_DEADLETTER_TOPIC": f"{tag}.deadletter",
+        "NEWSWIRE_ENTITIES_TOPIC": f"{tag}.entities",
+        "NEWSWIRE_FEEDS_TOPIC": f"{tag}.feeds",
+        "NEWSWIRE_FEEDS_STATUS_TOPIC": f"{tag}.feeds.status",
+        "NEWSWIRE_GROUP_ID": f"g{tag}",
+    }
 
 
 def free_port() -> int:

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from workers.localrun import isolated_topics
+
 __all__ = ["produce", "collect", "unique_topics_env"]
 
 
 def unique_topics_env(bootstrap: str, **extra: str) -> dict[str, str]:
-    """Settings for an isolated run: fresh topic names and group id."""
-    tag = uuid.uuid4().hex[:8]
+    """Settings for an isolated test run: fresh topic names and group id, fast failing fetches."""
     return {
-        "NEWSWIRE_BOOTSTRAP_SERVERS": bootstrap,
-        "NEWSWIRE_INPUT_TOPIC": f"t{tag}.urls",
-        "NEWSWIRE_ARTICLES_TOPIC": f"t{tag}.articles",
-        "NEWSWIRE_DEADLETTER_TOPIC": f"t{tag}.deadletter",
-        "NEWSWIRE_ENTITIES_TOPIC": f"t{tag}.entities",
-        "NEWSWIRE_FEEDS_TOPIC": f"t{tag}.feeds",
-        "NEWSWIRE_FEEDS_STATUS_TOPIC": f"t{tag}.feeds.status",
-        "NEWSWIRE_GROUP_ID": f"g{tag}",
+        **isolated_topics(bootstrap),
         "NEWSWIRE_TOPIC_PARTITIONS": "3",
         "NEWSWIRE_FETCH_ALLOW_HOSTS": "127.0.0.1",
         "NEWSWIRE_FETCH_MAX_ATTEMPTS": "2",
