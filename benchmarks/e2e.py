@@ -186,12 +186,28 @@ async def run_workers(name: str, urls: list[str], env: dict[str, str], workdir: 
     workers = [WorkerProcess(env, workdir, name=f"{name.replace(' ', '-')}-{i}", cpus=pin).start()
                for i, pin in enumerate(pins)]
     try:
-        for worker in workers:
-            worker.wait_ready(timeout=300)
+        _wait_ready(workers)
         return await _drive(name, urls, env, workers, rate, soak_samples)
     finally:
         for worker in workers:
             worker.terminate()
+
+
+def _wait_ready(workers: list[WorkerProcess], timeout: float = 300, idle_grace: float = 30) -> None:
+    """All workers ready, or (with fewer partitions than workers) some ready and the rest idle."""
+    deadline = time.monotonic() + timeout
+    first_ready = None
+    while time.monotonic() < deadline:
+        ready = [bool((w.readiness() or {}).get("ready")) for w in workers]
+        if all(ready):
+            return
+        if any(ready):
+            first_ready = first_ready or time.monotonic()
+            if time.monotonic() - first_ready > idle_grace:
+                print(f"    {ready.count(False)} worker(s) hold no partition (idle)")
+                return
+        time.sleep(0.5)
+    raise TimeoutError("no worker became ready:\n" + "\n".join(w.log_tail(10) for w in workers))
 
 
 async def _drive(name: str, urls: list[str], env: dict[str, str], workers: list[WorkerProcess],
@@ -267,6 +283,18 @@ def report(result: RunResult) -> None:
         print(f"{'':<34} peak RSS MiB: {result.peak_rss_mib}")
 
 
+def tuning_sweep(corpus: list[str], bootstrap: str, pool_size: int, entities: bool, workdir: Path) -> None:
+    """The measured effect of the in-flight limit and of the partition count (README, "Scaling and tuning")."""
+    for in_flight in (2, 8, 32):
+        env = base_env(bootstrap, pool_size, entities) | {"NEWSWIRE_MAX_IN_FLIGHT": str(in_flight)}
+        report(asyncio.run(run_workers(f"one worker, max in flight {in_flight}", corpus, env, workdir, [None])))
+    if CORES >= 2:
+        for partitions in (1, 4):
+            env = base_env(bootstrap, 1, entities) | {"NEWSWIRE_TOPIC_PARTITIONS": str(partitions)}
+            report(asyncio.run(run_workers(f"two workers, {partitions} partition(s)", corpus, env, workdir,
+                                           [{0}, {1}])))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--urls", type=int, default=2000)
@@ -275,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--soak", type=int, default=0, help="add a run of N URLs sampling worker memory")
+    parser.add_argument("--tuning", action="store_true",
+                        help="only the tuning sweep: NEWSWIRE_MAX_IN_FLIGHT 2/8/32 for one worker, "
+                             "NEWSWIRE_TOPIC_PARTITIONS 1/4 for two workers")
     args = parser.parse_args(argv)
     entities = not args.no_entities
 
@@ -287,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         urls = serve_pages(server, args.urls + args.soak)
         corpus, soak_urls = urls[:args.urls], urls[args.urls:]
+        if args.tuning:
+            tuning_sweep(corpus, bootstrap, args.pool_size, entities, workdir)
+            return 0
 
         bare = asyncio.run(run_bare(corpus, base_env(bootstrap, args.pool_size, entities), args.pool_size))
         report(bare)
