@@ -84,6 +84,7 @@ async def consume(topic: str, group: str, *, bootstrap: str | None, from_beginni
 
     from workers.kafka_errors import start_client
     from workers.kafka_options import aiokafka_options
+    from workers.reading import read_batches
 
     settings = connection_settings(bootstrap)
     consumer = AIOKafkaConsumer(
@@ -98,19 +99,12 @@ async def consume(topic: str, group: str, *, bootstrap: str | None, from_beginni
     await start_client(consumer, settings)  # a connection problem is one line naming its cause
     printed = 0
     try:
-        while not max_records or printed < max_records:
-            batch = await consumer.getmany(timeout_ms=int(timeout * 1000) if timeout else 1000,
-                                           max_records=(max_records - printed) if max_records else None)
-            if not batch:
-                if timeout:
-                    break
-                continue
-            for messages in batch.values():
-                for message in messages:
-                    record = parse(message.value, dict(message.headers or ()), out_err)
-                    if record is not None:
-                        print(describe(record, top), file=out, flush=True)
-                        printed += 1
+        async for messages in read_batches(consumer, max_records=max_records, timeout=timeout):
+            for message in messages:
+                record = parse(message.value, dict(message.headers or ()), out_err)
+                if record is not None:
+                    print(describe(record, top), file=out, flush=True)
+                    printed += 1
             await consumer.commit()  # only what was printed: a crash re-reads, never skips
     finally:
         await consumer.stop()

@@ -182,25 +182,17 @@ async def _tail(settings: Settings, topic: str, from_beginning: bool, max_record
 
     from .kafka_errors import start_client
     from .kafka_options import aiokafka_options
+    from .reading import read_batches
 
     consumer = AIOKafkaConsumer(topic, **aiokafka_options(settings), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest" if from_beginning else "latest",
                                 isolation_level="read_committed")
     await start_client(consumer, settings)
-    seen = 0
     out = sys.stdout.buffer
     try:
-        while not max_records or seen < max_records:
-            batch = await consumer.getmany(timeout_ms=int(timeout * 1000) if timeout else 1000,
-                                           max_records=(max_records - seen) if max_records else None)
-            if not batch:
-                if timeout:
-                    break
-                continue
-            for messages in batch.values():
-                for message in messages:
-                    out.write(_as_json_line(message.value))
-                    seen += 1
+        async for messages in read_batches(consumer, max_records=max_records, timeout=timeout):
+            for message in messages:
+                out.write(_as_json_line(message.value))
             out.flush()
     finally:
         await consumer.stop()
