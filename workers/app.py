@@ -16,9 +16,6 @@ from .settings import Settings, get_settings
 __all__ = ["app", "settings", "topics", "tables", "create_app", "Topics", "Tables"]
 
 
-SESSION_TIMEOUT_S = 20.0
-
-
 def create_app(settings: Settings) -> faust.App:
     faust_fixes.install()
     return faust.App(
@@ -44,7 +41,7 @@ def create_app(settings: Settings) -> faust.App:
         consumer_auto_offset_reset="earliest",
         # A worker that dies without leaving (SIGKILL, OOM, lost host) holds its
         # partitions until the broker gives up on it; Faust's default is 60 s.
-        broker_session_timeout=SESSION_TIMEOUT_S,
+        broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=3.0,
         producer_acks=-1,
         web_port=settings.web_port,

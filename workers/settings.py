@@ -53,6 +53,9 @@ class Settings:
     topic_partitions: int = _setting(6, "Partitions for the topics newswire creates.")
     topic_replication: int = _setting(1, "Replication factor for the topics newswire creates.")
     group_id: str = _setting("newswire", "Kafka consumer group (and Faust app id); workers in one group share the partitions.")
+    session_timeout_s: float = _setting(20.0, "Seconds without a heartbeat before the group hands a worker's partitions to "
+                                              "the others (how long a killed worker's partitions wait); the broker "
+                                              "must allow it (group.min/max.session.timeout.ms).")
     processing_guarantee: str = _setting("at_least_once", "Delivery mode: at_least_once or exactly_once (Kafka transactions).",
                                          choices=("at_least_once", "exactly_once"))
     # -- Kafka security ----------------------------------------------------
@@ -147,6 +150,8 @@ class Settings:
                      "feeds_max_concurrent_polls", "feeds_max_child_sitemaps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be at least 1")
+        if self.session_timeout_s < 6:
+            raise ConfigError(f"{PREFIX}SESSION_TIMEOUT_S must be at least 6 (two heartbeats of 3 s)")
         if self.feeds_tick_s <= 0:
             raise ConfigError(f"{PREFIX}FEEDS_TICK_S must be greater than 0")
 
