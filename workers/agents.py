@@ -3,7 +3,10 @@
     URL topic --route--> submissions (by article id) --process--> records (by content hash) --publish--> articles
 
 Each agent reads its stream without Faust's automatic acks and gives every
-message to a :class:`StageRunner`: the handler's step runs concurrently
+message to a :class:`StageRunner`.  Its delivery guard
+(:mod:`workers.continuity`) first checks that the message is the next one of
+its partition: messages Faust fetched and then lost from its buffers are read
+again rather than left behind a hole.  Then the handler's step runs concurrently
 (bounded by :class:`~workers.inflight.OrderedWork`), writes into a per-message
 :class:`EventOutbox`, and the :class:`KafkaCommitter` then writes the outbox
 and acknowledges the message, in offset order per partition.
@@ -36,6 +39,8 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from faust.exceptions import ProducerSendError
 
 from .app import app, settings, tables, topics
+from .continuity import Deliver, DeliveryGuard, Reread
+from .faust_fixes import GUARDED_TOPICS, PASSED_OVER, add_gap
 from .handler import HASHES, SEEN, MessageHandler
 from .idempotence import submission_id
 from .inflight import Abandoned, OrderedWork
@@ -202,18 +207,19 @@ class StageRunner:
         self.step = step
         self.work = OrderedWork(limit, on_error=self._on_error)
         self.closed = False
-        self._last_offset: dict[Any, int] = {}
+        self.guard = DeliveryGuard(PASSED_OVER)
         _RUNNERS.append(self)
 
     async def run(self, stream: Any) -> None:
+        GUARDED_TOPICS.update(stream.channel.topics)
         async for event in stream.noack().events():
             if self.closed:
                 continue  # shutting down: leave it unacknowledged, it is handed back
-            await self._submit(event)
+            if await self._admit(event):
+                await self._submit(event)
             event = None  # noqa: F841  (do not keep the last message alive)
 
     async def _submit(self, event: Any) -> None:
-        await self._account_for_skipped_offsets(event.message.tp, event.message.offset)
         outbox = EventOutbox()
 
         async def work() -> EventOutbox:
@@ -225,27 +231,64 @@ class StageRunner:
 
         await self.work.submit(event.message.partition, event.message.key, work, finish)
 
-    async def _account_for_skipped_offsets(self, tp: Any, offset: int) -> None:
-        """Tell Faust that offsets never delivered between two messages are done.
+    async def _admit(self, event: Any) -> bool:
+        """Whether the message is next in its partition (workers.continuity); otherwise it comes again.
 
-        Transaction markers (and, read_committed, aborted records) take offsets
-        that no consumer receives.  Faust fills such holes only when the
-        previous offset read is non-zero (``if gap > 1 and r_offset``) and
-        otherwise stops committing the partition: everything after the hole
-        is redone after the next rebalance.  Messages Faust drops itself (flow stopped for a
-        rebalance) are never followed by a later delivery without a seek back
-        to the committed offset, so they are never marked here.
+        Offsets passed over on purpose (transaction markers, aborted or
+        compacted records) are reported to Faust as done, so its commit of
+        the partition does not stop at them.
         """
-        last = self._last_offset.get(tp)
-        self._last_offset[tp] = offset
-        if last is not None and offset > last + 1:
-            await self.committer.app.consumer._add_gap(tp, last + 1, offset)  # [from, to): see faust_fixes
+        message = event.message
+        consumer = self.committer.app.consumer
+        generation = self.committer.app.consumer_generation_id
+        if self.guard.needs_begin(message.tp, generation):
+            self.guard.begin(message.tp, generation, await _committed_offset(consumer, message.tp))
+        verdict = self.guard.check(message.tp, message.offset, generation)
+        if isinstance(verdict, Deliver):
+            if verdict.gap is not None:
+                if verdict.unreadable:
+                    log.error("offsets could not be read again; skipped", extra={
+                        "stage": self.name, "topic": message.topic, "partition": message.partition,
+                        "from_offset": verdict.gap[0], "to_offset": verdict.gap[1]})
+                await add_gap(consumer, message.tp, *verdict.gap)
+            return True
+        # Not handed to the agent now: forget it so Faust's wait for acknowledgements does not.
+        consumer._unacked_messages.discard(message)
+        if isinstance(verdict, Reread):
+            log.warning("messages fetched but never delivered; reading the partition again", extra={
+                "stage": self.name, "topic": message.topic, "partition": message.partition,
+                "from_offset": verdict.offset, "seen_offset": message.offset})
+            METRICS.partition_rereads.labels(stage=self.name).inc()
+            try:
+                await consumer.seek_wait({message.tp: verdict.offset})
+            except Exception as exc:  # revoked meanwhile: the next owner reads from the committed offset
+                log.warning("seek for the re-read failed", extra={"stage": self.name, "error": repr(exc)})
+        else:
+            # Faust drops what it reads below its read offset: keep that at the hole.
+            target = self.guard.rereading_from(message.tp)
+            read = consumer._read_offset.get(message.tp)
+            if target is not None and (read is None or read > target):
+                consumer._read_offset[message.tp] = target
+        return False
 
     async def _on_error(self, exc: BaseException) -> None:
         await app.crash(exc)
 
 
 _RUNNERS: list[StageRunner] = []
+_COMMITTED_TIMEOUT_S = 10.0
+
+
+async def _committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The group's committed offset of ``tp`` as the broker has it; None if unknown or not answered in time."""
+    try:
+        client = consumer._thread._ensure_consumer()
+        return await asyncio.wait_for(consumer._thread.call_thread(client.committed, tp), _COMMITTED_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("committed offset not available; partition read as it comes",
+                    extra={"topic": tp.topic, "partition": tp.partition, "error": repr(exc)})
+        return None
+
 
 _pipeline: ArticlePipeline | None = None
 _pipeline_lock = asyncio.Lock()
@@ -389,4 +432,5 @@ def _close_pipeline(app_, **kwargs) -> None:
 def _too_large(exc: BaseException) -> bool:
     cause = exc.__cause__ or exc
     return type(cause).__name__ in _TOO_LARGE or type(exc).__name__ in _TOO_LARGE
+
 

@@ -23,7 +23,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Mapping
 
-__all__ = ["install"]
+from .continuity import PassedOver
+
+__all__ = ["PASSED_OVER", "install"]
 
 log = logging.getLogger("newswire.faust_fixes")
 
@@ -56,29 +58,49 @@ def install() -> None:
     _commit_before_revocation()
     _fix_transactional_highwaters()
     _leave_transactional_commits_to_newswire()
+    _record_passed_over_offsets()
     _installed = True
 
 
-def _fix_gap_bound() -> None:
-    """``_drain_messages`` calls ``_add_gap(tp, last_read + 1, offset)`` with the offset just read.
+#: Source topics whose agents account for skipped offsets themselves (workers.agents).
+GUARDED_TOPICS: set[str] = set()
 
-    ``_add_gap`` takes ``offset_to`` as inclusive, so the delivered message is
-    also recorded as a gap: once it is acknowledged it appears twice in the
+_faust_add_gap: Any = None
+
+
+async def add_gap(consumer: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+    """Tell Faust that offsets ``[offset_from, offset_to)`` hold no message to acknowledge."""
+    if offset_to - 1 >= offset_from:
+        await _faust_add_gap(consumer, tp, offset_from, offset_to - 1)
+
+
+def _fix_gap_bound() -> None:
+    """Faust's own gap bookkeeping in ``_drain_messages`` is wrong twice over.
+
+    It calls ``_add_gap(tp, last_read + 1, offset)`` with the offset just read,
+    and ``_add_gap`` takes ``offset_to`` as inclusive, so the delivered message
+    is also recorded as a gap: once it is acknowledged it appears twice in the
     acknowledged list, the run of consecutive offsets breaks at it, and the
     partition's commit lags one commit interval behind -- long enough for a
-    rebalance to discard the acknowledgements (Faust drops them when
-    partitions are revoked) while the outputs are already in the partition's
-    transaction: duplicates in exactly_once.  Treat ``offset_to`` as exclusive.
+    rebalance to discard the acknowledgements while the outputs are already
+    in the partition's transaction: duplicates in exactly_once.  And it
+    cannot tell a transaction marker from messages it dropped itself (see
+    workers.continuity), so for the agents' topics it would mark a hole as
+    done.  For those topics the agents report gaps (:func:`add_gap`, end
+    exclusive); for the others, ``offset_to`` is treated as exclusive.
     """
+    global _faust_add_gap
     from faust.transport.consumer import Consumer
 
     if getattr(Consumer, "_newswire_gap_fixed", False):
         return
-    original = Consumer._add_gap
+    _faust_add_gap = Consumer._add_gap
 
     async def _add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
+        if tp.topic in GUARDED_TOPICS:
+            return
         if offset_to - 1 >= offset_from:
-            await original(self, tp, offset_from, offset_to - 1)
+            await _faust_add_gap(self, tp, offset_from, offset_to - 1)
 
     Consumer._add_gap = _add_gap  # type: ignore[method-assign]
     Consumer._newswire_gap_fixed = True  # type: ignore[attr-defined]
@@ -153,3 +175,39 @@ def _leave_transactional_commits_to_newswire() -> None:
 
     TransactionManager.commit = commit  # type: ignore[method-assign]
     TransactionManager._newswire_commits = True  # type: ignore[attr-defined]
+
+
+#: What aiokafka passed over on purpose, for the agents' delivery guards (workers.continuity).
+PASSED_OVER = PassedOver()
+
+
+def _record_passed_over_offsets() -> None:
+    """Tell :data:`PASSED_OVER` which offsets aiokafka skips while unpacking a fetch.
+
+    aiokafka's ``PartitionRecords`` steps over control batches (transaction
+    markers), aborted transactional batches and compacted-away records by
+    moving ``next_fetch_offset`` without yielding anything.  Wrapping its
+    generator, every jump between one yielded record and the next (and after
+    the last) is such a skip.
+    """
+    from aiokafka.consumer.fetcher import PartitionRecords
+
+    if getattr(PartitionRecords, "_newswire_passed_over", False):
+        return
+    original = PartitionRecords._unpack_records
+
+    def _unpack_records(self: Any) -> Any:
+        if self._tp.topic not in GUARDED_TOPICS:  # nobody asks: changelogs, the leader topic
+            yield from original(self)
+            return
+        position = self.next_fetch_offset
+        for record in original(self):
+            if record.offset > position:
+                PASSED_OVER.add(self._tp, position, record.offset)
+            position = record.offset + 1
+            yield record
+        if self.next_fetch_offset > position:
+            PASSED_OVER.add(self._tp, position, self.next_fetch_offset)
+
+    PartitionRecords._unpack_records = _unpack_records  # type: ignore[method-assign]
+    PartitionRecords._newswire_passed_over = True  # type: ignore[attr-defined]

@@ -40,6 +40,9 @@ class Metrics:
         self.consumer_lag = Gauge("newswire_consumer_lag", "Messages not yet committed by the group, per assigned partition of the topics the "
                                           "worker consumes (the URL topic and its internal streams).",
                                   ["topic", "partition"], registry=r)
+        self.partition_rereads = Counter("newswire_partition_rereads_total",
+                                         "Partitions read again from a hole: messages fetched by Faust and never handed "
+                                         "to the agent (workers.continuity), by stage.", ["stage"], registry=r)
         self.assigned_partitions = Gauge("newswire_assigned_partitions", "Input partitions assigned to this worker.",
                                          registry=r)
         # Which version each pod runs, e.g. to watch a rollout: newswire_build_info{version="0.1.0"} 1.

@@ -212,3 +212,87 @@ async def test_table_view_reads_raw_tables_by_text_key(agents_module):
     assert agents_module.TableView(table, text_values=True).get("sha256:x") == "a1"
     assert agents_module.TableView(table).get("sha256:x") == b"a1"
     assert agents_module.TableView(table).get("missing") is None
+
+
+class FakeConsumer:
+    """What StageRunner._admit uses of Faust's consumer."""
+
+    def __init__(self, committed: int | None = None) -> None:
+        committed_offset = committed
+
+        class Client:
+            async def committed(self, tp):
+                return committed_offset
+
+        class Thread:
+            def _ensure_consumer(self):
+                return Client()
+
+            async def call_thread(self, fun, *args):
+                return await fun(*args)
+
+        self._thread = Thread()
+        self.gaps: list[tuple] = []
+        self.seeks: list[dict] = []
+        self._unacked_messages: set = set()
+        self._read_offset: dict = {}
+
+    async def _add_gap(self, tp, offset_from, offset_to):  # Faust's inclusive signature
+        self.gaps.append((tp, offset_from, offset_to))
+
+    async def seek_wait(self, partitions):
+        self.seeks.append(dict(partitions))
+
+
+class _Message(SimpleNamespace):
+    __hash__ = object.__hash__
+
+
+def _message_event(offset: int, partition: int = 0):
+    message = _Message(partition=partition, tp=("src", partition), offset=offset, topic="src", key=b"k")
+    return SimpleNamespace(message=message)
+
+
+async def test_runner_reads_a_partition_again_when_messages_were_never_delivered(agents_module, monkeypatch):
+    from workers import faust_fixes
+
+    consumer = FakeConsumer()
+    monkeypatch.setattr(faust_fixes, "_faust_add_gap", FakeConsumer._add_gap)
+    app = SimpleNamespace(consumer=consumer, consumer_generation_id=7, in_transaction=False, producer=None)
+    committer = agents_module.KafkaCommitter(app, {}, {})
+    runner = agents_module.StageRunner("test", 4, committer, step=None)
+    try:
+        admitted = [await runner._admit(_message_event(offset)) for offset in (0, 1, 2, 6, 7)]
+        # 3..5 were fetched by Faust and never handed over: read again from 3, and
+        # what came after the hole is not processed now (it comes again).
+        assert admitted == [True, True, True, False, False]
+        assert consumer.seeks == [{("src", 0): 3}]
+        assert consumer._read_offset[("src", 0)] == 3
+        assert [await runner._admit(_message_event(offset)) for offset in range(3, 8)] == [True] * 5
+        assert consumer.gaps == []  # nothing was marked as done without being processed
+
+        # A transaction marker (passed over by the client) is a gap reported to Faust, not a hole.
+        faust_fixes.PASSED_OVER.add(("src", 0), 8, 9)
+        assert await runner._admit(_message_event(9))
+        assert consumer.gaps == [(("src", 0), 8, 8)]
+        assert len(consumer.seeks) == 1
+    finally:
+        agents_module._RUNNERS.remove(runner)
+
+
+async def test_runner_starts_each_generation_at_the_committed_offset(agents_module, monkeypatch):
+    from workers import faust_fixes
+
+    consumer = FakeConsumer(committed=10)
+    monkeypatch.setattr(faust_fixes, "_faust_add_gap", FakeConsumer._add_gap)
+    app = SimpleNamespace(consumer=consumer, consumer_generation_id=3, in_transaction=False, producer=None)
+    runner = agents_module.StageRunner("test", 4, agents_module.KafkaCommitter(app, {}, {}), step=None)
+    try:
+        # The first messages of the generation were lost in Faust's buffers: read from 10 again.
+        assert not await runner._admit(_message_event(14))
+        assert consumer.seeks == [{("src", 0): 10}]
+        # Below the committed offset: already done, not processed again.
+        assert not await runner._admit(_message_event(9))
+        assert [await runner._admit(_message_event(offset)) for offset in range(10, 15)] == [True] * 5
+    finally:
+        agents_module._RUNNERS.remove(runner)
