@@ -26,7 +26,10 @@ them (``workers.faust_fixes`` feeds it from aiokafka's record unpacking).
 :class:`DeliveryGuard` compares each delivered offset with the one expected
 next in its partition:
 
-* no jump, or a jump over offsets the client passed over: deliver;
+* the next offset, or a jump over offsets the client passed over: deliver;
+* an offset already handed over in this generation (or below the committed
+  offset it began with): discard -- it is done or in flight, and taking it
+  again would only duplicate its outputs;
 * any other jump: re-read the partition from the first missing offset,
   and discard what arrives until that offset does (it arrives again after it);
 * a re-read that returns the same jump again means the offsets cannot be
@@ -171,14 +174,16 @@ class DeliveryGuard:
         state = self._partitions.get(tp)
         if state is None or state.generation != generation:
             state = self._partitions[tp] = _Partition(generation)
-        if state.committed is not None and offset < state.committed:
-            return Discard()  # read before the seek to the committed offset: already done
         if state.reread_from is not None:
             return self._while_rereading(tp, state, offset)
         expected = state.expected
-        if expected is None or offset <= expected:
-            # The first message since (re)assignment, or a redelivery after a seek back.
+        if expected is None or offset == expected:
             return self._delivered(tp, state, offset)
+        if offset < expected:
+            # Below the committed offset, or handed to the agent already in this
+            # generation (Faust seeks back to the committed offset once more
+            # after the first messages of a rebalance): done or in flight.
+            return Discard()
         missing = self.passed_over.first_unexplained(tp, expected, offset)
         if missing is None:
             return self._delivered(tp, state, offset, gap=(expected, offset))
