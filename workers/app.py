@@ -12,6 +12,7 @@ import faust
 from . import faust_fixes
 from .kafka_options import faust_broker_urls, faust_credentials
 from .settings import Settings, get_settings
+from .topics import internal_topic_name
 
 __all__ = ["app", "settings", "topics", "tables", "create_app", "Topics", "Tables"]
 
@@ -77,10 +78,10 @@ class Topics:
         # Internal repartition streams (created by Faust): submissions keyed by
         # article id, records keyed by content hash, so that the seen table and
         # the content-hash table each live with the worker that owns the key.
-        self.submissions = app.topic(f"{settings.group_id}-submissions", key_type=bytes, value_type=bytes,
+        self.submissions = app.topic(internal_topic_name(settings, "submissions"), key_type=bytes, value_type=bytes,
                                      key_serializer="raw", value_serializer="raw",
                                      partitions=settings.topic_partitions, internal=True)
-        self.records = app.topic(f"{settings.group_id}-records", key_type=bytes, value_type=bytes,
+        self.records = app.topic(internal_topic_name(settings, "records"), key_type=bytes, value_type=bytes,
                                  key_serializer="raw", value_serializer="raw",
                                  partitions=settings.topic_partitions, internal=True)
 

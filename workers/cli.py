@@ -85,11 +85,11 @@ def _parser() -> argparse.ArgumentParser:
 def _cmd_worker(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     from .pipeline.entities import check_model_available
-    from .topics import ensure_topics
+    from .topics import ensure_topics, internal_topic_specs, topic_specs
 
     if settings.entities_enabled:
         check_model_available(settings.spacy_model)  # a wrong model name is one line, not a broken pool
-    asyncio.run(ensure_topics(settings))
+    asyncio.run(ensure_topics(settings, topic_specs(settings) + internal_topic_specs(settings)))
     from .logs import faust_logging_config
     from . import app as app_module, agents, web  # noqa: F401  (registers agents and pages)
     from .feeds import agents as feed_agents  # noqa: F401  (feed subscriptions, state tables, polling timer)

@@ -38,6 +38,8 @@ __all__ = [
     "TopicSpec",
     "TopicState",
     "ensure_topics",
+    "internal_topic_specs",
+    "internal_topic_name",
     "topic_problems",
     "topic_specs",
     "topics_markdown",
@@ -111,6 +113,35 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
 
     specs += feed_topic_specs(settings)
     return specs
+
+
+#: Faust's own names: ``<app id>-<stream>`` for the repartition streams and
+#: ``<app id>-<table>-changelog`` for the tables' changelogs.
+INTERNAL_STREAMS = ("submissions", "records")
+INTERNAL_TABLES = ("seen", "hashes", "feed-subscriptions", "feed-state")
+
+
+def internal_topic_name(settings: Settings, name: str) -> str:
+    """The full name of an internal stream (``submissions``) or changelog (``seen-changelog``) of this group."""
+    return f"{settings.group_id}-{name}"
+
+
+def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The topics Faust would create for the worker's streams and tables, created before it starts.
+
+    Faust creates them itself, but while a worker joins the group: the first
+    assignment of a brand-new group can come before a topic exists, and
+    Faust's assignor then leaves that stream unassigned until the next
+    rebalance ("Ignoring missing topic").  Created up front, every stream has
+    its partitions from the first assignment on.
+    """
+    parts, repl = settings.topic_partitions, settings.topic_replication
+    streams = [TopicSpec(name, internal_topic_name(settings, name), parts, repl, {"cleanup.policy": "delete"},
+                         f"Internal stream of the group ({name}).") for name in INTERNAL_STREAMS]
+    changelogs = [TopicSpec(f"{table}-changelog", internal_topic_name(settings, f"{table}-changelog"), parts, repl,
+                            {"cleanup.policy": "compact"}, f"Changelog of the {table} table.")
+                  for table in INTERNAL_TABLES]
+    return streams + changelogs
 
 
 # -- comparing -------------------------------------------------------------------

@@ -115,3 +115,19 @@ def test_specs_declared_elsewhere_in_the_positional_shape_are_compared_too():
     assert "'newswire.feeds' has 2 partitions" in errors[0]
     assert errors[1].startswith("topic 'newswire.feeds' has cleanup.policy=delete but newswire needs "
                                 "cleanup.policy=compact: run ")
+
+
+def test_internal_topics_created_up_front_are_exactly_the_apps_streams_and_changelogs():
+    import workers.agents  # noqa: F401  (registers the agents)
+    import workers.feeds.agents  # noqa: F401  (the feed tables)
+    from workers.app import app, settings
+    from workers.topics import internal_topic_specs
+
+    specs = {spec.name: spec for spec in internal_topic_specs(settings)}
+    changelogs = {table.changelog_topic.get_topic_name() for table in app.tables.values()}
+    streams = {topic for agent in app.agents.values() for topic in agent.channel.topics
+               if topic.startswith(f"{settings.group_id}-")}
+    assert set(specs) == changelogs | streams
+    assert all(specs[name].config["cleanup.policy"] == "compact" for name in changelogs)
+    assert all(specs[name].config["cleanup.policy"] == "delete" for name in streams)
+    assert {spec.partitions for spec in specs.values()} == {settings.topic_partitions}
