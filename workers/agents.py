@@ -432,5 +432,3 @@ def _close_pipeline(app_, **kwargs) -> None:
 def _too_large(exc: BaseException) -> bool:
     cause = exc.__cause__ or exc
     return type(cause).__name__ in _TOO_LARGE or type(exc).__name__ in _TOO_LARGE
-
-
