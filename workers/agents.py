@@ -4,7 +4,7 @@
 
 Each agent reads its stream without Faust's automatic acks and gives every
 message to a :class:`StageRunner`.  Its delivery guard
-(:mod:`workers.continuity`) first checks that the message is the next one of
+(:mod:`workers.continuity`, :mod:`workers.guarded`) first checks that the message is the next one of
 its partition: messages Faust fetched and then lost from its buffers are read
 again rather than left behind a hole.  Then the handler's step runs concurrently
 (bounded by :class:`~workers.inflight.OrderedWork`), writes into a per-message
@@ -39,8 +39,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from faust.exceptions import ProducerSendError
 
 from .app import app, settings, tables, topics
-from .continuity import Deliver, DeliveryGuard, Reread
-from .faust_fixes import GUARDED_TOPICS, PASSED_OVER, add_gap
+from .guarded import GuardedIntake, seek_overdue_rereads
 from .handler import HASHES, SEEN, MessageHandler
 from .idempotence import submission_id
 from .inflight import Abandoned, OrderedWork
@@ -207,15 +206,15 @@ class StageRunner:
         self.step = step
         self.work = OrderedWork(limit, on_error=self._on_error)
         self.closed = False
-        self.guard = DeliveryGuard(PASSED_OVER)
+        self.intake = GuardedIntake(committer.app, name)
         _RUNNERS.append(self)
 
     async def run(self, stream: Any) -> None:
-        GUARDED_TOPICS.update(stream.channel.topics)
+        self.intake.watch(stream)
         async for event in stream.noack().events():
             if self.closed:
                 continue  # shutting down: leave it unacknowledged, it is handed back
-            if await self._admit(event):
+            if await self.intake.admit(event):
                 await self._submit(event)
             event = None  # noqa: F841  (do not keep the last message alive)
 
@@ -231,64 +230,11 @@ class StageRunner:
 
         await self.work.submit(event.message.partition, event.message.key, work, finish)
 
-    async def _admit(self, event: Any) -> bool:
-        """Whether the message is next in its partition (workers.continuity); otherwise it comes again.
-
-        Offsets passed over on purpose (transaction markers, aborted or
-        compacted records) are reported to Faust as done, so its commit of
-        the partition does not stop at them.
-        """
-        message = event.message
-        consumer = self.committer.app.consumer
-        generation = self.committer.app.consumer_generation_id
-        if self.guard.needs_begin(message.tp, generation):
-            self.guard.begin(message.tp, generation, await _committed_offset(consumer, message.tp))
-        verdict = self.guard.check(message.tp, message.offset, generation)
-        if isinstance(verdict, Deliver):
-            if verdict.gap is not None:
-                if verdict.unreadable:
-                    log.error("offsets could not be read again; skipped", extra={
-                        "stage": self.name, "topic": message.topic, "partition": message.partition,
-                        "from_offset": verdict.gap[0], "to_offset": verdict.gap[1]})
-                await add_gap(consumer, message.tp, *verdict.gap)
-            return True
-        # Not handed to the agent now: forget it so Faust's wait for acknowledgements does not.
-        consumer._unacked_messages.discard(message)
-        if isinstance(verdict, Reread):
-            log.warning("messages fetched but never delivered; reading the partition again", extra={
-                "stage": self.name, "topic": message.topic, "partition": message.partition,
-                "from_offset": verdict.offset, "seen_offset": message.offset})
-            METRICS.partition_rereads.labels(stage=self.name).inc()
-            try:
-                await consumer.seek_wait({message.tp: verdict.offset})
-            except Exception as exc:  # revoked meanwhile: the next owner reads from the committed offset
-                log.warning("seek for the re-read failed", extra={"stage": self.name, "error": repr(exc)})
-        else:
-            # Faust drops what it reads below its read offset: keep that at the hole.
-            target = self.guard.rereading_from(message.tp)
-            read = consumer._read_offset.get(message.tp)
-            if target is not None and (read is None or read > target):
-                consumer._read_offset[message.tp] = target
-        return False
-
     async def _on_error(self, exc: BaseException) -> None:
         await app.crash(exc)
 
 
 _RUNNERS: list[StageRunner] = []
-_COMMITTED_TIMEOUT_S = 10.0
-
-
-async def _committed_offset(consumer: Any, tp: Any) -> int | None:
-    """The group's committed offset of ``tp`` as the broker has it; None if unknown or not answered in time."""
-    try:
-        client = consumer._thread._ensure_consumer()
-        return await asyncio.wait_for(consumer._thread.call_thread(client.committed, tp), _COMMITTED_TIMEOUT_S)
-    except Exception as exc:
-        log.warning("committed offset not available; partition read as it comes",
-                    extra={"topic": tp.topic, "partition": tp.partition, "error": repr(exc)})
-        return None
-
 
 _pipeline: ArticlePipeline | None = None
 _pipeline_lock = asyncio.Lock()
@@ -327,6 +273,11 @@ def _committer() -> KafkaCommitter:
 @app.task
 async def _start_pipeline() -> None:
     await get_pipeline()
+
+
+@app.timer(2.0)
+async def _reread_overdue_holes() -> None:
+    await seek_overdue_rereads()
 
 
 @app.task

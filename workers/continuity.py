@@ -218,6 +218,22 @@ class DeliveryGuard:
         self.passed_over.forget_below(tp, offset)
         return Deliver(gap=gap, unreadable=unreadable)
 
+    def overdue_rereads(self) -> list[tuple[Hashable, int]]:
+        """Re-reads whose hole has not arrived within the timeout, as (partition, offset) to seek again.
+
+        Each one returned is timed from now again.  (A seek can be undone by
+        Faust's own bookkeeping; with no message arriving, nothing else would
+        notice.)
+        """
+        now = self.clock()
+        overdue = []
+        for tp, state in self._partitions.items():
+            if state.reread_from is not None and now - state.reread_at > self.reread_timeout_s:
+                state.reread_at = now
+                self.rereads += 1
+                overdue.append((tp, state.reread_from))
+        return overdue
+
     def rereading_from(self, tp: Hashable) -> Optional[int]:
         """The hole a re-read of ``tp`` is waiting for, if one is under way."""
         state = self._partitions.get(tp)

@@ -21,6 +21,7 @@ which is what ``consumer_auto_offset_reset="earliest"`` means for it anyway.
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from typing import Any, Mapping
 
 from .continuity import PassedOver
@@ -59,6 +60,7 @@ def install() -> None:
     _fix_transactional_highwaters()
     _leave_transactional_commits_to_newswire()
     _record_passed_over_offsets()
+    _no_read_offset_filter_for_guarded_topics()
     _installed = True
 
 
@@ -211,3 +213,38 @@ def _record_passed_over_offsets() -> None:
 
     PartitionRecords._unpack_records = _unpack_records  # type: ignore[method-assign]
     PartitionRecords._newswire_passed_over = True  # type: ignore[attr-defined]
+
+
+class _ReadOffsets(defaultdict):
+    """Faust's per-partition read offsets, invisible to its drain loop for the guarded topics.
+
+    ``Consumer._drain_messages`` drops every message below the last offset it
+    handed out (``offset < read_offset``) and records jumps as gaps.  For the
+    agents' topics the delivery guard does both properly; Faust's version
+    undoes its re-reads: the rest of a batch handed out after the guard's
+    seek moves the read offset past the hole again, and the re-fetched hole
+    is dropped as already read (seen on the real broker).  The drain loop
+    reads the offset with ``__getitem__``; the guarded topics answer None
+    there (nothing read yet: no drop, no gap).  Everything else (seeks,
+    ``perform_seek``, ``get``) sees the real values.
+    """
+
+    def __getitem__(self, tp: Any) -> Any:
+        if getattr(tp, "topic", None) in GUARDED_TOPICS:
+            return None
+        return super().__getitem__(tp)
+
+
+def _no_read_offset_filter_for_guarded_topics() -> None:
+    from faust.transport.consumer import Consumer
+
+    if getattr(Consumer, "_newswire_read_offsets", False):
+        return
+    original = Consumer.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._read_offset = _ReadOffsets(lambda: None, self._read_offset)
+
+    Consumer.__init__ = __init__  # type: ignore[method-assign]
+    Consumer._newswire_read_offsets = True  # type: ignore[attr-defined]

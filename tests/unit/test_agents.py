@@ -262,18 +262,17 @@ async def test_runner_reads_a_partition_again_when_messages_were_never_delivered
     committer = agents_module.KafkaCommitter(app, {}, {})
     runner = agents_module.StageRunner("test", 4, committer, step=None)
     try:
-        admitted = [await runner._admit(_message_event(offset)) for offset in (0, 1, 2, 6, 7)]
+        admitted = [await runner.intake.admit(_message_event(offset)) for offset in (0, 1, 2, 6, 7)]
         # 3..5 were fetched by Faust and never handed over: read again from 3, and
         # what came after the hole is not processed now (it comes again).
         assert admitted == [True, True, True, False, False]
         assert consumer.seeks == [{("src", 0): 3}]
-        assert consumer._read_offset[("src", 0)] == 3
-        assert [await runner._admit(_message_event(offset)) for offset in range(3, 8)] == [True] * 5
+        assert [await runner.intake.admit(_message_event(offset)) for offset in range(3, 8)] == [True] * 5
         assert consumer.gaps == []  # nothing was marked as done without being processed
 
         # A transaction marker (passed over by the client) is a gap reported to Faust, not a hole.
         faust_fixes.PASSED_OVER.add(("src", 0), 8, 9)
-        assert await runner._admit(_message_event(9))
+        assert await runner.intake.admit(_message_event(9))
         assert consumer.gaps == [(("src", 0), 8, 8)]
         assert len(consumer.seeks) == 1
     finally:
@@ -289,10 +288,10 @@ async def test_runner_starts_each_generation_at_the_committed_offset(agents_modu
     runner = agents_module.StageRunner("test", 4, agents_module.KafkaCommitter(app, {}, {}), step=None)
     try:
         # The first messages of the generation were lost in Faust's buffers: read from 10 again.
-        assert not await runner._admit(_message_event(14))
+        assert not await runner.intake.admit(_message_event(14))
         assert consumer.seeks == [{("src", 0): 10}]
         # Below the committed offset: already done, not processed again.
-        assert not await runner._admit(_message_event(9))
-        assert [await runner._admit(_message_event(offset)) for offset in range(10, 15)] == [True] * 5
+        assert not await runner.intake.admit(_message_event(9))
+        assert [await runner.intake.admit(_message_event(offset)) for offset in range(10, 15)] == [True] * 5
     finally:
         agents_module._RUNNERS.remove(runner)

@@ -136,3 +136,17 @@ def test_without_a_committed_offset_the_first_message_is_taken_as_it_comes():
     guard.begin(TP, 1, committed=None)
     assert guard.check(TP, 57, 1) == Deliver()
     assert guard.check(TP, 58, 1) == Deliver()
+
+
+def test_overdue_rereads_are_reported_once_per_timeout_even_without_messages():
+    clock = Clock()
+    guard = DeliveryGuard(PassedOver(), reread_timeout_s=5.0, clock=clock)
+    guard.check(TP, 30, 1)
+    assert guard.check(TP, 40, 1) == Reread(31)
+    assert guard.overdue_rereads() == []
+    clock.now = 6.0
+    assert guard.overdue_rereads() == [(TP, 31)]
+    assert guard.overdue_rereads() == []  # timed from now again
+    assert guard.check(TP, 31, 1) == Deliver()
+    clock.now = 20.0
+    assert guard.overdue_rereads() == []

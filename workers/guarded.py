@@ -1,0 +1,94 @@
+"""The Faust side of the delivery guard (workers.continuity): admit an agent's events in partition order.
+
+An agent asks :meth:`GuardedIntake.admit` for every event before it works on
+it.  Events that are not next in their partition are not worked on: they are
+forgotten by Faust's acknowledgement tracking and come again, either because
+the partition is read again from the hole (a seek, here) or because they are
+already done or in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from .continuity import Deliver, DeliveryGuard, Reread
+from .faust_fixes import GUARDED_TOPICS, PASSED_OVER, add_gap
+from .metrics import METRICS
+
+__all__ = ["GuardedIntake", "seek_overdue_rereads"]
+
+log = logging.getLogger("newswire.guarded")
+
+_COMMITTED_TIMEOUT_S = 10.0
+_INTAKES: list["GuardedIntake"] = []
+
+
+class GuardedIntake:
+    def __init__(self, app: Any, name: str) -> None:
+        self.app = app
+        self.name = name
+        self.guard = DeliveryGuard(PASSED_OVER)
+        _INTAKES.append(self)
+
+    def watch(self, stream: Any) -> None:
+        """Declare the stream's topics guarded (before its first event)."""
+        GUARDED_TOPICS.update(getattr(stream.channel, "topics", ()) or ())
+
+    async def admit(self, event: Any) -> bool:
+        """Whether the event is next in its partition; otherwise it comes again (or is done).
+
+        Offsets passed over on purpose (transaction markers, aborted or
+        compacted records) are reported to Faust as done, so its commit of
+        the partition does not stop at them.
+        """
+        message = event.message
+        consumer = self.app.consumer
+        generation = self.app.consumer_generation_id
+        if self.guard.needs_begin(message.tp, generation):
+            self.guard.begin(message.tp, generation, await _committed_offset(consumer, message.tp))
+        verdict = self.guard.check(message.tp, message.offset, generation)
+        if isinstance(verdict, Deliver):
+            if verdict.gap is not None:
+                if verdict.unreadable:
+                    log.error("offsets could not be read again; skipped", extra={
+                        "stage": self.name, "topic": message.topic, "partition": message.partition,
+                        "from_offset": verdict.gap[0], "to_offset": verdict.gap[1]})
+                await add_gap(consumer, message.tp, *verdict.gap)
+            return True
+        # Not worked on now: forget it so Faust's wait for acknowledgements does not.
+        consumer._unacked_messages.discard(message)
+        if isinstance(verdict, Reread):
+            log.warning("messages fetched but never delivered; reading the partition again", extra={
+                "stage": self.name, "topic": message.topic, "partition": message.partition,
+                "from_offset": verdict.offset, "seen_offset": message.offset})
+            await self._seek(message.tp, verdict.offset)
+        return False
+
+    async def _seek(self, tp: Any, offset: int) -> None:
+        METRICS.partition_rereads.labels(stage=self.name).inc()
+        try:
+            await self.app.consumer.seek_wait({tp: offset})
+        except Exception as exc:  # revoked meanwhile: the next owner reads from the committed offset
+            log.warning("seek for the re-read failed", extra={"stage": self.name, "error": repr(exc)})
+
+
+async def seek_overdue_rereads() -> None:
+    """Seek again where a re-read's hole has not arrived in time (run periodically)."""
+    for intake in _INTAKES:
+        for tp, offset in intake.guard.overdue_rereads():
+            log.warning("re-read overdue; seeking again", extra={
+                "stage": intake.name, "topic": tp.topic, "partition": tp.partition, "from_offset": offset})
+            await intake._seek(tp, offset)
+
+
+async def _committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The group's committed offset of ``tp`` as the broker has it; None if unknown or not answered in time."""
+    try:
+        client = consumer._thread._ensure_consumer()
+        return await asyncio.wait_for(consumer._thread.call_thread(client.committed, tp), _COMMITTED_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("committed offset not available; partition read as it comes",
+                    extra={"topic": getattr(tp, "topic", tp), "error": repr(exc)})
+        return None
