@@ -39,7 +39,7 @@ from aiokafka.errors import KafkaError, ProducerFenced
 from faust.exceptions import ProducerSendError
 
 from .app import app, settings, tables, topics
-from .guarded import GuardedIntake, seek_overdue_rereads
+from .guarded import GuardedIntake, check_progress
 from .handler import HASHES, SEEN, MessageHandler
 from .idempotence import submission_id
 from .inflight import Abandoned, OrderedWork
@@ -212,11 +212,15 @@ class StageRunner:
     async def run(self, stream: Any) -> None:
         self.intake.watch(stream)
         async for event in stream.noack().events():
-            if self.closed:
-                continue  # shutting down: leave it unacknowledged, it is handed back
-            if await self.intake.admit(event):
-                await self._submit(event)
-            event = None  # noqa: F841  (do not keep the last message alive)
+            self.intake.arrived()
+            try:
+                if self.closed:
+                    continue  # shutting down: leave it unacknowledged, it is handed back
+                if await self.intake.admit(event):
+                    await self._submit(event)  # waits while the stage is at its in-flight limit
+            finally:
+                event = None  # noqa: F841  (do not keep the last message alive)
+                self.intake.waiting()
 
     async def _submit(self, event: Any) -> None:
         outbox = EventOutbox()
@@ -276,8 +280,8 @@ async def _start_pipeline() -> None:
 
 
 @app.timer(2.0)
-async def _reread_overdue_holes() -> None:
-    await seek_overdue_rereads()
+async def _check_delivery_progress() -> None:
+    await check_progress()
 
 
 @app.task

@@ -234,6 +234,20 @@ class DeliveryGuard:
                 overdue.append((tp, state.reread_from))
         return overdue
 
+    def waiting_for(self, tp: Hashable, generation: int, end: Optional[int]) -> Optional[int]:
+        """The offset ``tp`` should be read from when its reader waits and ``[expected, end)`` holds messages.
+
+        ``end`` is the partition's end offset.  None when nothing is known to be
+        missing: no state in this generation, a re-read under way (that has its
+        own timeout), or everything up to ``end`` delivered or passed over.
+        """
+        state = self._partitions.get(tp)
+        if state is None or state.generation != generation or end is None:
+            return None
+        if state.reread_from is not None or state.expected is None or end <= state.expected:
+            return None
+        return self.passed_over.first_unexplained(tp, state.expected, end)
+
     def rereading_from(self, tp: Hashable) -> Optional[int]:
         """The hole a re-read of ``tp`` is waiting for, if one is under way."""
         state = self._partitions.get(tp)

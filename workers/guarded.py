@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from .continuity import Deliver, DeliveryGuard, Reread
 from .faust_fixes import GUARDED_TOPICS, PASSED_OVER, add_gap
 from .metrics import METRICS
 
-__all__ = ["GuardedIntake", "seek_overdue_rereads"]
+__all__ = ["GuardedIntake", "check_progress"]
 
 log = logging.getLogger("newswire.guarded")
 
 _COMMITTED_TIMEOUT_S = 10.0
+#: An agent waiting this long for its next event while a partition it reads has
+#: messages it never got: the partition is read again from the first of them.
+IDLE_S = 10.0
 _INTAKES: list["GuardedIntake"] = []
 
 
@@ -30,11 +34,23 @@ class GuardedIntake:
         self.app = app
         self.name = name
         self.guard = DeliveryGuard(PASSED_OVER)
+        self.topics: set[str] = set()
+        self.waiting_since: float | None = None
+        self._nudged: dict[Any, float] = {}
         _INTAKES.append(self)
 
     def watch(self, stream: Any) -> None:
         """Declare the stream's topics guarded (before its first event)."""
-        GUARDED_TOPICS.update(getattr(stream.channel, "topics", ()) or ())
+        self.topics = set(getattr(stream.channel, "topics", ()) or ())
+        GUARDED_TOPICS.update(self.topics)
+        self.waiting()
+
+    def waiting(self) -> None:
+        """The agent waits for its next event (not held back by its own work)."""
+        self.waiting_since = time.monotonic()
+
+    def arrived(self) -> None:
+        self.waiting_since = None
 
     async def admit(self, event: Any) -> bool:
         """Whether the event is next in its partition; otherwise it comes again (or is done).
@@ -74,13 +90,49 @@ class GuardedIntake:
             log.warning("seek for the re-read failed", extra={"stage": self.name, "error": repr(exc)})
 
 
-async def seek_overdue_rereads() -> None:
-    """Seek again where a re-read's hole has not arrived in time (run periodically)."""
+    async def read_idle_partitions_again(self) -> None:
+        """Seek partitions whose messages never arrive while the agent waits for events.
+
+        Seen on the real broker: Faust cleared the rest of a batch from its
+        buffers and the partition was never fetched again, so no later
+        message revealed the hole.  Only when the agent has waited ``IDLE_S``
+        for its next event (a busy agent is held back by its own work, not
+        by the partition), and at most once per ``IDLE_S`` per partition.
+        """
+        if self.waiting_since is None or time.monotonic() - self.waiting_since < IDLE_S:
+            return
+        consumer = self.app.consumer
+        generation = self.app.consumer_generation_id
+        try:
+            assigned = [tp for tp in consumer.assignment() if tp.topic in self.topics]
+        except Exception:  # not started or stopping
+            return
+        now = time.monotonic()
+        for tp in assigned:
+            if now - self._nudged.get(tp, 0.0) < IDLE_S:
+                continue
+            try:
+                end = consumer.highwater(tp)
+            except Exception:
+                continue
+            offset = self.guard.waiting_for(tp, generation, end)
+            if offset is None:
+                continue
+            self._nudged[tp] = now
+            log.warning("messages waiting that never arrived; reading the partition again", extra={
+                "stage": self.name, "topic": tp.topic, "partition": tp.partition, "from_offset": offset,
+                "end_offset": end})
+            await self._seek(tp, offset)
+
+
+async def check_progress() -> None:
+    """Seek again where a re-read's hole did not arrive in time, or where messages never arrive (periodic)."""
     for intake in _INTAKES:
         for tp, offset in intake.guard.overdue_rereads():
             log.warning("re-read overdue; seeking again", extra={
                 "stage": intake.name, "topic": tp.topic, "partition": tp.partition, "from_offset": offset})
             await intake._seek(tp, offset)
+        await intake.read_idle_partitions_again()
 
 
 async def _committed_offset(consumer: Any, tp: Any) -> int | None:

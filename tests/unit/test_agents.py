@@ -295,3 +295,35 @@ async def test_runner_starts_each_generation_at_the_committed_offset(agents_modu
         assert [await runner.intake.admit(_message_event(offset)) for offset in range(10, 15)] == [True] * 5
     finally:
         agents_module._RUNNERS.remove(runner)
+
+
+async def test_an_idle_agent_reads_again_a_partition_whose_messages_never_arrive(monkeypatch):
+    from workers import faust_fixes, guarded
+
+    from faust.types import TP
+
+    consumer = FakeConsumer()
+    consumer.assignment = lambda: {TP("src", 0), TP("other", 0)}
+    consumer.highwater = lambda tp: 41
+    monkeypatch.setattr(faust_fixes, "_faust_add_gap", FakeConsumer._add_gap)
+    app = SimpleNamespace(consumer=consumer, consumer_generation_id=2)
+    intake = guarded.GuardedIntake(app, "test")
+    try:
+        intake.topics = {"src"}
+        for offset in range(33, 38):
+            assert await intake.admit(SimpleNamespace(message=_Message(
+                partition=0, tp=TP("src", 0), offset=offset, topic="src", key=b"k")))
+        intake.waiting()
+        await intake.read_idle_partitions_again()
+        assert consumer.seeks == []  # not waiting long enough yet
+        intake.waiting_since -= guarded.IDLE_S + 1
+        await intake.read_idle_partitions_again()
+        assert consumer.seeks == [{TP("src", 0): 38}]
+        await intake.read_idle_partitions_again()
+        assert len(consumer.seeks) == 1  # at most once per IDLE_S
+        intake.arrived()  # busy: a held-back agent is not idle
+        intake._nudged.clear()
+        await intake.read_idle_partitions_again()
+        assert len(consumer.seeks) == 1
+    finally:
+        guarded._INTAKES.remove(intake)

@@ -150,3 +150,17 @@ def test_overdue_rereads_are_reported_once_per_timeout_even_without_messages():
     assert guard.check(TP, 31, 1) == Deliver()
     clock.now = 20.0
     assert guard.overdue_rereads() == []
+
+
+def test_a_partition_whose_next_messages_never_arrive_is_read_again_from_the_expected_offset():
+    passed = PassedOver()
+    guard = DeliveryGuard(passed)
+    deliver_all(guard, range(33, 38))
+    assert guard.waiting_for(TP, 1, end=38) is None          # all delivered
+    assert guard.waiting_for(TP, 1, end=41) == 38            # 38..40 exist and never came
+    assert guard.waiting_for(TP, 2, end=41) is None          # another generation: Faust seeks itself
+    passed.add(TP, 38, 39)                                   # a commit marker after the last message
+    assert guard.waiting_for(TP, 1, end=39) is None
+    assert guard.waiting_for(TP, 1, end=41) == 39
+    assert guard.check(TP, 45, 1) == Reread(39)
+    assert guard.waiting_for(TP, 1, end=50) is None          # the re-read has its own timeout

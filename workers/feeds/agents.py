@@ -289,12 +289,15 @@ async def follow_subscriptions(stream) -> None:
     intake = GuardedIntake(app, "feeds")
     intake.watch(stream)
     async for event in stream.noack().events():
-        if not await intake.admit(event):
-            continue
+        intake.arrived()
         try:
-            await _follow(event)
+            if await intake.admit(event):
+                try:
+                    await _follow(event)
+                finally:
+                    event.ack()
         finally:
-            event.ack()
+            intake.waiting()
 
 
 async def _follow(event) -> None:
