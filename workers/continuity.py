@@ -136,7 +136,7 @@ Verdict = Deliver | Reread | Discard
 @dataclass
 class _Partition:
     generation: int
-    committed: Optional[int] = None     # the group's committed offset when the generation began
+    committed: Optional[int] = None     # where the generation began reading (committed offset or log start)
     expected: Optional[int] = None      # the offset that should come next
     reread_from: Optional[int] = None   # a re-read is under way from here
     jumped_to: Optional[int] = None     # the offset that revealed the hole (it comes again)
@@ -147,11 +147,11 @@ class DeliveryGuard:
     """Per-partition continuity of what one agent receives (see the module docstring).
 
     ``generation`` is the consumer group generation.  After a rebalance the
-    partition is read from the group's committed offset, so each generation
-    starts over from there (:meth:`begin`): the first message must be that
-    offset (or follow it across passed-over offsets), and anything below it
-    is already done.  Without a committed offset the first message is taken
-    as it comes.
+    partition is read from the group's committed offset (or, without one,
+    from the start of the log), so each generation starts over from there
+    (:meth:`begin`): the first message must be that offset (or follow it
+    across passed-over offsets), and anything below it is already done.
+    When the start is unknown the first message is taken as it comes.
     """
 
     def __init__(self, passed_over: PassedOver, *, reread_timeout_s: float = 5.0,
@@ -218,16 +218,20 @@ class DeliveryGuard:
         self.passed_over.forget_below(tp, offset)
         return Deliver(gap=gap, unreadable=unreadable)
 
-    def overdue_rereads(self) -> list[tuple[Hashable, int]]:
-        """Re-reads whose hole has not arrived within the timeout, as (partition, offset) to seek again.
+    def overdue_rereads(self, generation: int) -> list[tuple[Hashable, int]]:
+        """Re-reads of this generation whose hole has not arrived in time, as (partition, offset) to seek again.
 
         Each one returned is timed from now again.  (A seek can be undone by
         Faust's own bookkeeping; with no message arriving, nothing else would
-        notice.)
+        notice.)  Re-reads of an earlier generation are dropped: the
+        rebalance sought every partition to its committed offset.
         """
         now = self.clock()
         overdue = []
         for tp, state in self._partitions.items():
+            if state.generation != generation:
+                state.reread_from = state.jumped_to = None
+                continue
             if state.reread_from is not None and now - state.reread_at > self.reread_timeout_s:
                 state.reread_at = now
                 self.rereads += 1

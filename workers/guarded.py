@@ -22,7 +22,7 @@ __all__ = ["GuardedIntake", "check_progress"]
 
 log = logging.getLogger("newswire.guarded")
 
-_COMMITTED_TIMEOUT_S = 10.0
+_START_TIMEOUT_S = 10.0
 #: An agent waiting this long for its next event while a partition it reads has
 #: messages it never got: the partition is read again from the first of them.
 IDLE_S = 10.0
@@ -63,7 +63,7 @@ class GuardedIntake:
         consumer = self.app.consumer
         generation = self.app.consumer_generation_id
         if self.guard.needs_begin(message.tp, generation):
-            self.guard.begin(message.tp, generation, await _committed_offset(consumer, message.tp))
+            self.guard.begin(message.tp, generation, await _start_offset(consumer, message.tp))
         verdict = self.guard.check(message.tp, message.offset, generation)
         if isinstance(verdict, Deliver):
             if verdict.gap is not None:
@@ -128,19 +128,29 @@ class GuardedIntake:
 async def check_progress() -> None:
     """Seek again where a re-read's hole did not arrive in time, or where messages never arrive (periodic)."""
     for intake in _INTAKES:
-        for tp, offset in intake.guard.overdue_rereads():
+        for tp, offset in intake.guard.overdue_rereads(intake.app.consumer_generation_id):
             log.warning("re-read overdue; seeking again", extra={
                 "stage": intake.name, "topic": tp.topic, "partition": tp.partition, "from_offset": offset})
             await intake._seek(tp, offset)
         await intake.read_idle_partitions_again()
 
 
-async def _committed_offset(consumer: Any, tp: Any) -> int | None:
-    """The group's committed offset of ``tp`` as the broker has it; None if unknown or not answered in time."""
+async def _start_offset(consumer: Any, tp: Any) -> int | None:
+    """Where a new generation reads ``tp`` from: the group's committed offset, or else the start of the log.
+
+    (Faust seeks a partition without a committed offset to its beginning;
+    see workers.faust_fixes.)  Asked from the broker; None if it does not
+    answer in time.
+    """
     try:
         client = consumer._thread._ensure_consumer()
-        return await asyncio.wait_for(consumer._thread.call_thread(client.committed, tp), _COMMITTED_TIMEOUT_S)
+        committed = await asyncio.wait_for(consumer._thread.call_thread(client.committed, tp), _START_TIMEOUT_S)
+        if committed is not None:
+            return committed
+        beginnings = await asyncio.wait_for(consumer._thread.call_thread(client.beginning_offsets, [tp]),
+                                            _START_TIMEOUT_S)
+        return beginnings.get(tp)
     except Exception as exc:
-        log.warning("committed offset not available; partition read as it comes",
+        log.warning("start offset not available; partition read as it comes",
                     extra={"topic": getattr(tp, "topic", tp), "error": repr(exc)})
         return None

@@ -224,6 +224,9 @@ class FakeConsumer:
             async def committed(self, tp):
                 return committed_offset
 
+            async def beginning_offsets(self, tps):
+                return {tp: 0 for tp in tps}
+
         class Thread:
             def _ensure_consumer(self):
                 return Client()
@@ -297,12 +300,25 @@ async def test_runner_starts_each_generation_at_the_committed_offset(agents_modu
         agents_module._RUNNERS.remove(runner)
 
 
+async def test_without_a_committed_offset_a_generation_starts_at_the_beginning_of_the_log(agents_module):
+    consumer = FakeConsumer(committed=None)
+    app = SimpleNamespace(consumer=consumer, consumer_generation_id=1, in_transaction=False, producer=None)
+    runner = agents_module.StageRunner("test", 4, agents_module.KafkaCommitter(app, {}, {}), step=None)
+    try:
+        # Offset 0 of a brand-new group was lost in Faust's buffers (seen on the real broker).
+        assert not await runner.intake.admit(_message_event(1))
+        assert consumer.seeks == [{("src", 0): 0}]
+        assert [await runner.intake.admit(_message_event(offset)) for offset in (0, 1)] == [True, True]
+    finally:
+        agents_module._RUNNERS.remove(runner)
+
+
 async def test_an_idle_agent_reads_again_a_partition_whose_messages_never_arrive(monkeypatch):
     from workers import faust_fixes, guarded
 
     from faust.types import TP
 
-    consumer = FakeConsumer()
+    consumer = FakeConsumer(committed=33)
     consumer.assignment = lambda: {TP("src", 0), TP("other", 0)}
     consumer.highwater = lambda tp: 41
     monkeypatch.setattr(faust_fixes, "_faust_add_gap", FakeConsumer._add_gap)

@@ -131,7 +131,7 @@ def test_a_generation_begins_at_the_committed_offset():
     assert guard.check(TP, 31, 5) == Deliver(gap=(30, 31))
 
 
-def test_without_a_committed_offset_the_first_message_is_taken_as_it_comes():
+def test_without_a_known_start_the_first_message_is_taken_as_it_comes():
     guard = DeliveryGuard(PassedOver())
     guard.begin(TP, 1, committed=None)
     assert guard.check(TP, 57, 1) == Deliver()
@@ -143,13 +143,23 @@ def test_overdue_rereads_are_reported_once_per_timeout_even_without_messages():
     guard = DeliveryGuard(PassedOver(), reread_timeout_s=5.0, clock=clock)
     guard.check(TP, 30, 1)
     assert guard.check(TP, 40, 1) == Reread(31)
-    assert guard.overdue_rereads() == []
+    assert guard.overdue_rereads(1) == []
     clock.now = 6.0
-    assert guard.overdue_rereads() == [(TP, 31)]
-    assert guard.overdue_rereads() == []  # timed from now again
+    assert guard.overdue_rereads(1) == [(TP, 31)]
+    assert guard.overdue_rereads(1) == []  # timed from now again
     assert guard.check(TP, 31, 1) == Deliver()
     clock.now = 20.0
-    assert guard.overdue_rereads() == []
+    assert guard.overdue_rereads(1) == []
+
+
+def test_a_reread_of_an_earlier_generation_is_dropped():
+    clock = Clock()
+    guard = DeliveryGuard(PassedOver(), reread_timeout_s=5.0, clock=clock)
+    guard.check(TP, 30, 1)
+    assert guard.check(TP, 40, 1) == Reread(31)
+    clock.now = 6.0
+    assert guard.overdue_rereads(2) == []  # a rebalance came: Faust sought to the committed offset
+    assert guard.overdue_rereads(1) == []
 
 
 def test_a_partition_whose_next_messages_never_arrive_is_read_again_from_the_expected_offset():
