@@ -14,10 +14,10 @@ same way: a batch cut short when the flow stops or the generation changes.
 
 In ``at_least_once`` mode the partition's commit then stops at the hole and
 the messages wait until the partition moves to another worker (the stall
-seen in earlier runs of the delivery test, around the restarts and the
-broker outage); in
-``exactly_once`` mode, where each message commits its own offset, the hole
-would be committed past.
+seen in earlier runs of the delivery test); a hole at the very start of a
+partition that has no committed offset was committed past (one article
+lost); in ``exactly_once`` mode, where each message commits its own offset,
+any hole would be committed past.
 
 Not every jump is a hole: transaction markers, aborted transactions and
 compacted records take offsets that no consumer receives.  The Kafka client
@@ -27,13 +27,15 @@ them (``workers.faust_fixes`` feeds it from aiokafka's record unpacking).
 next in its partition:
 
 * the next offset, or a jump over offsets the client passed over: deliver;
-* an offset already handed over in this generation (or below the committed
-  offset it began with): discard -- it is done or in flight, and taking it
+* an offset already handed over in this generation (or below the offset it
+  began at): discard -- it is done or in flight, and taking it
   again would only duplicate its outputs;
 * any other jump: re-read the partition from the first missing offset,
   and discard what arrives until that offset does (it arrives again after it);
 * a re-read that returns the same jump again means the offsets cannot be
-  read at all (deleted by retention, say): deliver, and say so in the log.
+  read at all (deleted by retention, say): deliver, and say so in the log;
+* a partition whose messages stop arriving while its agent waits is read
+  again from the first missing one (:meth:`DeliveryGuard.waiting_for`).
 
 The guard has no Kafka in it; the agents act on its verdicts.
 """
