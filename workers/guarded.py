@@ -23,6 +23,7 @@ __all__ = ["GuardedIntake", "check_progress"]
 log = logging.getLogger("newswire.guarded")
 
 _START_TIMEOUT_S = 10.0
+_POSITION_TIMEOUT_S = 2.0
 #: An agent waiting this long for its next event while a partition it reads has
 #: messages it never got: the partition is read again from the first of them.
 IDLE_S = 10.0
@@ -95,9 +96,14 @@ class GuardedIntake:
 
         Seen on the real broker: Faust cleared the rest of a batch from its
         buffers and the partition was never fetched again, so no later
-        message revealed the hole.  Only when the agent has waited ``IDLE_S``
-        for its next event (a busy agent is held back by its own work, not
-        by the partition), and at most once per ``IDLE_S`` per partition.
+        message revealed the hole.  When the client's position is past the
+        first missing offset, those messages were handed to Faust and lost:
+        the partition is read again from there.  When it is not, the
+        partition is not being fetched; if Faust still counts the agent's
+        (empty) buffer as full, the partition is given back to fetching.
+        Only when the agent has waited ``IDLE_S`` for its next event (a busy
+        agent is held back by its own work, not by the partition), and at
+        most once per ``IDLE_S`` per partition.
         """
         if self.waiting_since is None or time.monotonic() - self.waiting_since < IDLE_S:
             return
@@ -118,11 +124,21 @@ class GuardedIntake:
             offset = self.guard.waiting_for(tp, generation, end)
             if offset is None:
                 continue
-            self._nudged[tp] = now
-            log.warning("messages waiting that never arrived; reading the partition again", extra={
-                "stage": self.name, "topic": tp.topic, "partition": tp.partition, "from_offset": offset,
-                "end_offset": end})
-            await self._seek(tp, offset)
+            position = await _position(consumer, tp)
+            if position is not None and position > offset:
+                # The client handed them to Faust and they never came: lost on the way.
+                self._nudged[tp] = now
+                log.warning("messages waiting that never arrived; reading the partition again", extra={
+                    "stage": self.name, "topic": tp.topic, "partition": tp.partition, "from_offset": offset,
+                    "end_offset": end, "position": position})
+                await self._seek(tp, offset)
+            elif _left_out_of_fetching(consumer, tp):
+                # Not fetched because Faust still counts this idle agent's buffer as
+                # full (a cleared buffer never reports its pressure drop).
+                self._nudged[tp] = now
+                log.warning("partition left out of fetching; fetching it again", extra={
+                    "stage": self.name, "topic": tp.topic, "partition": tp.partition, "from_offset": offset})
+                consumer.on_buffer_drop(tp)
 
 
 async def check_progress() -> None:
@@ -133,6 +149,22 @@ async def check_progress() -> None:
                 "stage": intake.name, "topic": tp.topic, "partition": tp.partition, "from_offset": offset})
             await intake._seek(tp, offset)
         await intake.read_idle_partitions_again()
+
+
+def _left_out_of_fetching(consumer: Any, tp: Any) -> bool:
+    """Faust fetches only its active partitions; a full stream buffer takes one out until it drains."""
+    try:
+        return tp in consumer._buffered_partitions and tp not in consumer._paused_partitions
+    except AttributeError:
+        return False
+
+
+async def _position(consumer: Any, tp: Any) -> int | None:
+    """The Kafka client's position in ``tp`` (the next offset it will hand out); None if not known quickly."""
+    try:
+        return await asyncio.wait_for(consumer.position(tp), _POSITION_TIMEOUT_S)
+    except Exception:
+        return None
 
 
 async def _start_offset(consumer: Any, tp: Any) -> int | None:

@@ -239,6 +239,17 @@ class FakeConsumer:
         self.seeks: list[dict] = []
         self._unacked_messages: set = set()
         self._read_offset: dict = {}
+        self._buffered_partitions: set = set()
+        self._paused_partitions: set = set()
+        self.positions: dict = {}
+        self.dropped: list = []
+
+    async def position(self, tp):
+        return self.positions.get(tp)
+
+    def on_buffer_drop(self, tp):
+        self.dropped.append(tp)
+        self._buffered_partitions.discard(tp)
 
     async def _add_gap(self, tp, offset_from, offset_to):  # Faust's inclusive signature
         self.gaps.append((tp, offset_from, offset_to))
@@ -314,29 +325,36 @@ async def test_without_a_committed_offset_a_generation_starts_at_the_beginning_o
 
 
 async def test_an_idle_agent_reads_again_a_partition_whose_messages_never_arrive(monkeypatch):
-    from workers import faust_fixes, guarded
-
     from faust.types import TP
 
+    from workers import faust_fixes, guarded
+
     consumer = FakeConsumer(committed=33)
-    consumer.assignment = lambda: {TP("src", 0), TP("other", 0)}
+    consumer.assignment = lambda: {TP("src", 0), TP("src", 1), TP("other", 0)}
     consumer.highwater = lambda tp: 41
     monkeypatch.setattr(faust_fixes, "_faust_add_gap", FakeConsumer._add_gap)
     app = SimpleNamespace(consumer=consumer, consumer_generation_id=2)
     intake = guarded.GuardedIntake(app, "test")
     try:
         intake.topics = {"src"}
-        for offset in range(33, 38):
-            assert await intake.admit(SimpleNamespace(message=_Message(
-                partition=0, tp=TP("src", 0), offset=offset, topic="src", key=b"k")))
+        for partition in (0, 1):
+            for offset in range(33, 38):
+                assert await intake.admit(SimpleNamespace(message=_Message(
+                    partition=partition, tp=TP("src", partition), offset=offset, topic="src", key=b"k")))
+        # Partition 0: the client handed out up to 40 and 38-40 never came (lost in Faust).
+        consumer.positions[TP("src", 0)] = 41
+        # Partition 1: not handed out; Faust still counts its buffer as full, so it is not fetched.
+        consumer.positions[TP("src", 1)] = 38
+        consumer._buffered_partitions.add(TP("src", 1))
         intake.waiting()
         await intake.read_idle_partitions_again()
-        assert consumer.seeks == []  # not waiting long enough yet
+        assert consumer.seeks == [] and consumer.dropped == []  # not waiting long enough yet
         intake.waiting_since -= guarded.IDLE_S + 1
         await intake.read_idle_partitions_again()
         assert consumer.seeks == [{TP("src", 0): 38}]
+        assert consumer.dropped == [TP("src", 1)]
         await intake.read_idle_partitions_again()
-        assert len(consumer.seeks) == 1  # at most once per IDLE_S
+        assert len(consumer.seeks) == 1 and len(consumer.dropped) == 1  # at most once per IDLE_S
         intake.arrived()  # busy: a held-back agent is not idle
         intake._nudged.clear()
         await intake.read_idle_partitions_again()
