@@ -158,6 +158,10 @@ class WorkerGroup:
         for proc in self.workers.values():
             proc.terminate(timeout=60)
 
+    def count_in_logs(self, text: str) -> int:
+        """Lines containing ``text`` in the workers' logs (every life of each worker: logs are appended)."""
+        return sum(proc.log_path.read_text(errors="replace").count(text) for proc in self.workers.values())
+
     def logs(self, lines: int = 30) -> str:
         return "\n".join(f"--- {name}\n{proc.log_tail(lines)}" for name, proc in self.workers.items())
 
