@@ -220,6 +220,8 @@ class FakeConsumer:
     def __init__(self, committed: int | None = None) -> None:
         committed_offset = committed
 
+        fake = self
+
         class Client:
             async def committed(self, tp):
                 return committed_offset
@@ -227,12 +229,17 @@ class FakeConsumer:
             async def beginning_offsets(self, tps):
                 return {tp: 0 for tp in tps}
 
+            async def position(self, tp):
+                return fake.positions.get(tp)
+
+            def seek(self, tp, offset):
+                fake.seeks.append({tp: offset})
+
         class Thread:
+            thread_loop = asyncio.get_running_loop()
+
             def _ensure_consumer(self):
                 return Client()
-
-            async def call_thread(self, fun, *args):
-                return await fun(*args)
 
         self._thread = Thread()
         self.gaps: list[tuple] = []
@@ -244,18 +251,12 @@ class FakeConsumer:
         self.positions: dict = {}
         self.dropped: list = []
 
-    async def position(self, tp):
-        return self.positions.get(tp)
-
     def on_buffer_drop(self, tp):
         self.dropped.append(tp)
         self._buffered_partitions.discard(tp)
 
     async def _add_gap(self, tp, offset_from, offset_to):  # Faust's inclusive signature
         self.gaps.append((tp, offset_from, offset_to))
-
-    async def seek_wait(self, partitions):
-        self.seeks.append(dict(partitions))
 
 
 class _Message(SimpleNamespace):
