@@ -106,11 +106,6 @@ class PassedOver:
             self._starts[tp] = [self._starts[tp][i] for i in keep]
             self._ends[tp] = [ends[i] for i in keep]
 
-    def forget(self, tp: Hashable) -> None:
-        with self._lock:
-            self._starts.pop(tp, None)
-            self._ends.pop(tp, None)
-
 
 @dataclass(frozen=True)
 class Deliver:
@@ -138,7 +133,6 @@ Verdict = Deliver | Reread | Discard
 @dataclass
 class _Partition:
     generation: int
-    committed: Optional[int] = None     # where the generation began reading (committed offset or log start)
     expected: Optional[int] = None      # the offset that should come next
     reread_from: Optional[int] = None   # a re-read is under way from here
     jumped_to: Optional[int] = None     # the offset that revealed the hole (it comes again)
@@ -169,8 +163,9 @@ class DeliveryGuard:
         state = self._partitions.get(tp)
         return state is None or state.generation != generation
 
-    def begin(self, tp: Hashable, generation: int, committed: Optional[int]) -> None:
-        self._partitions[tp] = _Partition(generation, committed=committed, expected=committed)
+    def begin(self, tp: Hashable, generation: int, start: Optional[int]) -> None:
+        """``start``: where the generation reads ``tp`` from (committed offset or log start); None if unknown."""
+        self._partitions[tp] = _Partition(generation, expected=start)
 
     def check(self, tp: Hashable, offset: int, generation: int) -> Verdict:
         state = self._partitions.get(tp)
@@ -182,7 +177,7 @@ class DeliveryGuard:
         if expected is None or offset == expected:
             return self._delivered(tp, state, offset)
         if offset < expected:
-            # Below the committed offset, or handed to the agent already in this
+            # Below where the generation began, or handed to the agent already in this
             # generation (Faust seeks back to the committed offset once more
             # after the first messages of a rebalance): done or in flight.
             return Discard()
@@ -253,11 +248,3 @@ class DeliveryGuard:
         if state.reread_from is not None or state.expected is None or end <= state.expected:
             return None
         return self.passed_over.first_unexplained(tp, state.expected, end)
-
-    def rereading_from(self, tp: Hashable) -> Optional[int]:
-        """The hole a re-read of ``tp`` is waiting for, if one is under way."""
-        state = self._partitions.get(tp)
-        return state.reread_from if state is not None else None
-
-    def forget(self, tp: Hashable) -> None:
-        self._partitions.pop(tp, None)

@@ -121,19 +121,19 @@ def test_a_generation_begins_at_the_committed_offset():
     passed = PassedOver()
     guard = DeliveryGuard(passed)
     assert guard.needs_begin(TP, 4)
-    guard.begin(TP, 4, committed=20)
+    guard.begin(TP, 4, start=20)
     assert not guard.needs_begin(TP, 4)
     assert guard.check(TP, 19, 4) == Discard()      # read before the seek: already committed
     assert guard.check(TP, 23, 4) == Reread(20)     # the first messages were lost
     assert guard.check(TP, 20, 4) == Deliver()
-    guard.begin(TP, 5, committed=30)
+    guard.begin(TP, 5, start=30)
     passed.add(TP, 30, 31)                          # a commit marker at the committed offset
     assert guard.check(TP, 31, 5) == Deliver(gap=(30, 31))
 
 
 def test_without_a_known_start_the_first_message_is_taken_as_it_comes():
     guard = DeliveryGuard(PassedOver())
-    guard.begin(TP, 1, committed=None)
+    guard.begin(TP, 1, start=None)
     assert guard.check(TP, 57, 1) == Deliver()
     assert guard.check(TP, 58, 1) == Deliver()
 
