@@ -22,7 +22,7 @@ __all__ = ["GuardedIntake", "check_progress"]
 
 log = logging.getLogger("newswire.guarded")
 
-_START_TIMEOUT_S = 10.0
+_BROKER_TIMEOUT_S = 10.0
 _POSITION_TIMEOUT_S = 2.0
 #: An agent waiting this long for its next event while a partition it reads has
 #: messages it never got: the partition is read again from the first of them.
@@ -193,7 +193,7 @@ async def _start_offset(consumer: Any, tp: Any) -> int | None:
         return None
 
 
-async def _on_consumer_loop(consumer: Any, coro: Any, timeout: float = _START_TIMEOUT_S) -> Any:
+async def _on_consumer_loop(consumer: Any, coro: Any, timeout: float = _BROKER_TIMEOUT_S) -> Any:
     """Run an aiokafka coroutine on the consumer thread's event loop, next to its fetches.
 
     Not through Faust's ``call_thread``: its method queue runs one call at a

@@ -15,6 +15,14 @@ class Clock:
         return self.now
 
 
+def timed_guard() -> tuple[DeliveryGuard, Clock]:
+    """A guard with a 5 s re-read timeout on a clock the test moves, at offset 30 of TP."""
+    clock = Clock()
+    guard = DeliveryGuard(PassedOver(), reread_timeout_s=5.0, clock=clock)
+    guard.check(TP, 30, 1)
+    return guard, clock
+
+
 def deliver_all(guard: DeliveryGuard, offsets, generation: int = 1) -> list:
     return [guard.check(TP, offset, generation) for offset in offsets]
 
@@ -64,9 +72,7 @@ def test_the_same_jump_after_the_reread_means_unreadable_offsets_and_delivers_wi
 
 
 def test_a_reread_that_does_not_take_effect_is_asked_for_again():
-    clock = Clock()
-    guard = DeliveryGuard(PassedOver(), reread_timeout_s=5.0, clock=clock)
-    guard.check(TP, 30, 1)
+    guard, clock = timed_guard()
     assert guard.check(TP, 40, 1) == Reread(31)
     assert guard.check(TP, 41, 1) == Discard()
     clock.now = 6.0
@@ -139,9 +145,7 @@ def test_without_a_known_start_the_first_message_is_taken_as_it_comes():
 
 
 def test_overdue_rereads_are_reported_once_per_timeout_even_without_messages():
-    clock = Clock()
-    guard = DeliveryGuard(PassedOver(), reread_timeout_s=5.0, clock=clock)
-    guard.check(TP, 30, 1)
+    guard, clock = timed_guard()
     assert guard.check(TP, 40, 1) == Reread(31)
     assert guard.overdue_rereads(1) == []
     clock.now = 6.0
@@ -153,9 +157,7 @@ def test_overdue_rereads_are_reported_once_per_timeout_even_without_messages():
 
 
 def test_a_reread_of_an_earlier_generation_is_dropped():
-    clock = Clock()
-    guard = DeliveryGuard(PassedOver(), reread_timeout_s=5.0, clock=clock)
-    guard.check(TP, 30, 1)
+    guard, clock = timed_guard()
     assert guard.check(TP, 40, 1) == Reread(31)
     clock.now = 6.0
     assert guard.overdue_rereads(2) == []  # a rebalance came: Faust sought to the committed offset
