@@ -33,7 +33,6 @@ from aiokafka.errors import ProducerFenced
 
 from workers.app import app, settings
 from workers.errors import InvalidMessage, NewswireError
-from workers.guarded import GuardedIntake
 from workers.kafka_options import aiokafka_options
 from workers.pipeline.fetch import FetchConfig
 from workers.pipeline.submission import Submission, encode_submission
@@ -283,41 +282,24 @@ def _polling_allowed() -> bool:
 
 @app.agent(feeds_topic)
 async def follow_subscriptions(stream) -> None:
-    # Guarded like the article agents (workers.guarded): a subscription Faust
-    # fetched and lost from its buffers during a rebalance would leave its
-    # feed unpolled on this worker.  Acknowledged once the table has it.
-    intake = GuardedIntake(app, "feeds")
-    intake.watch(stream)
-    async for event in stream.noack().events():
-        intake.arrived()
+    async for event in stream.events():
+        key, value = event.message.key, event.message.value
+        if not key:
+            log.warning("feed subscription without a key ignored", extra={"stage": "feed"})
+            continue
+        if value is None:  # tombstone: the feed was removed
+            feed_state.pop(key, None)
+            subscriptions.pop(key, None)
+            RUNNER.forget(key)
+            await status_topic.send(key=key, value=None, partition=event.message.partition)
+            continue
         try:
-            if await intake.admit(event):
-                try:
-                    await _follow(event)
-                finally:
-                    event.ack()
-        finally:
-            intake.waiting()
-
-
-async def _follow(event) -> None:
-    key, value = event.message.key, event.message.value
-    if not key:
-        log.warning("feed subscription without a key ignored", extra={"stage": "feed"})
-        return
-    if value is None:  # tombstone: the feed was removed
-        feed_state.pop(key, None)
-        subscriptions.pop(key, None)
-        RUNNER.forget(key)
-        await status_topic.send(key=key, value=None, partition=event.message.partition)
-        return
-    try:
-        sub = Subscription.from_json(value, default_interval_s=FEEDS.feeds_default_interval_s)
-    except (NewswireError, InvalidMessage) as exc:
-        log.warning("invalid feed subscription ignored: %s", exc, extra={"stage": "feed"})
-        return
-    subscriptions[key] = orjson.dumps({"partition": event.message.partition,
-                                       "subscription": orjson.loads(sub.to_json())})
+            sub = Subscription.from_json(value, default_interval_s=FEEDS.feeds_default_interval_s)
+        except (NewswireError, InvalidMessage) as exc:
+            log.warning("invalid feed subscription ignored: %s", exc, extra={"stage": "feed"})
+            continue
+        subscriptions[key] = orjson.dumps({"partition": event.message.partition,
+                                           "subscription": orjson.loads(sub.to_json())})
 
 
 @app.timer(interval=FEEDS.feeds_tick_s)
