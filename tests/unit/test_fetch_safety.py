@@ -177,3 +177,26 @@ async def test_loopback_in_disguise_is_blocked_by_the_system_resolver(server, ho
         with pytest.raises((BlockedAddress, InvalidURL)):
             await f.fetch(f"http://{host}:{server.port}/")
     assert not server.requests
+
+
+@pytest.mark.parametrize("host", ["2130706433", "127.1", "0x7f.1", "0177.0.0.1", "0x7f000001"])
+async def test_numeric_loopback_hosts_are_read_as_the_address_and_blocked(server, host):
+    """Browsers read these hosts as 127.0.0.1: so does newswire, and the address policy refuses it
+    (blocked_address, not invalid_url); nothing is connected to."""
+    async with Fetcher(dataclasses.replace(CONFIG, allow_hosts=(), max_attempts=1)) as f:
+        with pytest.raises(BlockedAddress) as info:
+            await f.fetch(f"http://{host}:{server.port}/")
+    assert info.value.error_code == "blocked_address"
+    assert "127.0.0.1" in info.value.detail
+    assert not server.requests
+
+
+async def test_numeric_host_allowed_by_the_policy_is_fetched_in_dotted_form(server):
+    """The resolver never sees the numeric form (it would resolve it itself, unchecked by newswire's reading)."""
+    resolver = FakeResolver({})
+    async with Fetcher(dataclasses.replace(CONFIG, allow_hosts=("127.0.0.1",), max_attempts=1),
+                       resolver=resolver) as f:
+        page = await f.fetch(f"http://2130706433:{server.port}/")
+    assert page.final_url == f"http://127.0.0.1:{server.port}/"
+    assert server.requests
+    assert "2130706433" not in resolver.asked

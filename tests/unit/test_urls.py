@@ -89,3 +89,45 @@ def test_non_string_is_invalid():
 def test_parse_fetchable_url_keeps_query_untouched():
     parsed = parse_fetchable_url("http://example.com/a?utm_source=x&b=1")
     assert parsed.raw_query_string == "utm_source=x&b=1"
+
+
+# -- numeric IPv4 hosts (WHATWG URL's IPv4 parser, as browsers read them) --------
+
+
+@pytest.mark.parametrize("url, canonical", [
+    ("http://2130706433/", "http://127.0.0.1/"),
+    ("http://127.1/", "http://127.0.0.1/"),
+    ("http://0x7f.1/", "http://127.0.0.1/"),
+    ("http://0X7F.0.0.1/a", "http://127.0.0.1/a"),
+    ("http://0177.0.0.1/", "http://127.0.0.1/"),
+    ("http://0x7f000001:8080/p?q=1", "http://127.0.0.1:8080/p?q=1"),
+    ("http://127.1./", "http://127.0.0.1/"),
+    ("http://10.1/", "http://10.0.0.1/"),
+    ("http://169.254.43518/", "http://169.254.169.254/"),
+    ("http://1.2.3/", "http://1.2.0.3/"),
+    ("http://0x/", "http://0.0.0.0/"),
+    ("http://8.8.8.8/", "http://8.8.8.8/"),
+])
+def test_numeric_hosts_become_the_dotted_address_they_denote(url, canonical):
+    assert canonicalize_url(url) == canonical
+    assert str(parse_fetchable_url(url)) == canonical  # what the fetcher requests
+
+
+@pytest.mark.parametrize("url", [
+    "http://1.2.3.4.5/",       # five parts
+    "http://256.1.1.1/",       # a leading part over 255
+    "http://1.16777216/",      # the last part overflows its three bytes
+    "http://4294967296/",      # over 32 bits
+    "http://1.2.3.09/",        # ends in a number that is not one (bad octal)
+    "http://example.0x10/",    # a name part before a numeric last label
+])
+def test_numeric_hosts_that_denote_no_address_are_invalid(url):
+    with pytest.raises(InvalidURL) as info:
+        canonicalize_url(url)
+    assert "IPv4" in info.value.detail
+
+
+@pytest.mark.parametrize("url", ["http://1.example/", "http://example.com/", "http://0x7f.example/",
+                                 "http://v1.2x/", "http://123abc/"])
+def test_names_with_digits_stay_names(url):
+    assert canonicalize_url(url) == url

@@ -7,6 +7,10 @@ parameters are the same article and get the same :func:`article_id`.
 Canonical form:
 
 * scheme and host lower-case, internationalised host names in IDNA (punycode);
+* a host written as a number the way browsers read it (``2130706433``,
+  ``127.1``, ``0x7f.1``, ``0177.0.0.1``: WHATWG URL's IPv4 parser) is the
+  IPv4 address it denotes, in dotted form (``127.0.0.1``), so that the address
+  policy, the resolver and the HTTP request only ever see that form;
 * default port (80 for http, 443 for https) dropped, other ports kept;
 * path dot-segments resolved, percent-encoding normalised, empty path -> ``/``;
 * fragment dropped;
@@ -27,7 +31,7 @@ import yarl
 
 from workers.errors import InvalidURL
 
-__all__ = ["canonicalize_url", "article_id", "parse_fetchable_url", "TRACKING_PARAMS", "TRACKING_PREFIXES"]
+__all__ = ["canonicalize_url", "article_id", "parse_fetchable_url", "numeric_ipv4_host", "TRACKING_PARAMS", "TRACKING_PREFIXES"]
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -83,7 +87,64 @@ def parse_fetchable_url(url: str) -> yarl.URL:
     if port == 0:
         raise InvalidURL("port 0")
     _check_host_syntax(host)
+    dotted = numeric_ipv4_host(host)
+    if dotted is not None and dotted != host:
+        parsed = parsed.with_host(dotted)
     return parsed
+
+
+def numeric_ipv4_host(host: str) -> str | None:
+    """The dotted IPv4 address a numeric host denotes, or None for a host name (WHATWG URL, "IPv4 parser").
+
+    A host whose last label is a number (decimal, ``0x`` hexadecimal, or
+    octal with a leading ``0``) is an IPv4 address in browsers and in the URL
+    standard: up to four parts, the last one filling the remaining bytes
+    (``127.1`` is 127.0.0.1, ``2130706433`` is 127.0.0.1).  Such a host that
+    does not denote an address (a part out of range, five parts, ``1.2.3.x9``)
+    is not a valid URL: :class:`InvalidURL`.
+    """
+    if ":" in host:
+        return None  # IPv6 literal
+    parts = host.split(".")
+    if len(parts) > 1 and parts[-1] == "":
+        parts.pop()  # "127.1." is 127.1
+    last = parts[-1]
+    if not (last.isascii() and last.isdigit()) and _ipv4_number(last) is None:
+        return None  # the last label is not a number: a host name
+    if len(parts) > 4:
+        raise InvalidURL(f"bad IPv4 address {host!r}: more than four parts")
+    numbers = []
+    for part in parts:
+        number = _ipv4_number(part)
+        if number is None:
+            raise InvalidURL(f"bad IPv4 address {host!r}: {part!r} is not a number")
+        numbers.append(number)
+    if any(number > 255 for number in numbers[:-1]) or numbers[-1] >= 256 ** (5 - len(numbers)):
+        raise InvalidURL(f"bad IPv4 address {host!r}: a part is out of range")
+    address = numbers[-1]
+    for index, number in enumerate(numbers[:-1]):
+        address += number * 256 ** (3 - index)
+    return str(ipaddress.IPv4Address(address))
+
+
+def _ipv4_number(part: str) -> int | None:
+    """A WHATWG IPv4 number: decimal, ``0x`` hexadecimal or ``0``-prefixed octal; None if not one."""
+    if not part:
+        return None
+    digits, base = part, 10
+    if part[:2] in ("0x", "0X"):
+        digits, base = part[2:], 16
+    elif len(part) > 1 and part[0] == "0":
+        digits, base = part[1:], 8
+    if digits == "":
+        return 0  # "0x" alone is zero
+    allowed = _IPV4_DIGITS[base]
+    if not all(ch in allowed for ch in digits):
+        return None
+    return int(digits, base)
+
+
+_IPV4_DIGITS = {10: frozenset("0123456789"), 8: frozenset("01234567"), 16: frozenset("0123456789abcdefABCDEF")}
 
 
 def _check_host_syntax(host: str) -> None:
