@@ -21,6 +21,12 @@ def create_app(settings: Settings) -> faust.App:
     faust_fixes.install()
     return faust.App(
         settings.group_id,
+        # Only NEWSWIRE_* settings configure the worker.  Without an explicit
+        # env, Faust reads its own unprefixed variables (WEB_PORT,
+        # CONSUMER_AUTO_OFFSET_RESET, STREAM_WAIT_EMPTY, ...) from os.environ
+        # and they win over the arguments below; Kubernetes alone sets
+        # WEB_PORT=tcp://... for a Service named "web".
+        env={},
         broker=faust_broker_urls(settings),
         broker_credentials=faust_credentials(settings),
         processing_guarantee=settings.processing_guarantee,

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, MutableMapping, Sequence
 
 import orjson
 
@@ -84,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    _prepare_data_dir(settings.data_dir)
+    _ignore_faust_environment(os.environ)
     from .pipeline.entities import check_model_available
     from .topics import ensure_topics, internal_topic_specs, topic_specs
 
@@ -112,6 +115,39 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             raise ConfigError(watch.failure.detail) from None
         raise
     return 0
+
+
+def _prepare_data_dir(data_dir: str) -> None:
+    """Create the worker's data dir with its parents (Faust creates only the last level)."""
+    try:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(f"NEWSWIRE_DATA_DIR={data_dir}: cannot create the worker's data directory ({reason}); "
+                          f"set NEWSWIRE_DATA_DIR to a writable directory") from None
+
+
+#: The variables faust-streaming 0.15 reads at import (faust/__init__.py, faust/types/_env.py), each with
+#: the prefix FAUST_ or F_: they set defaults of the worker (data dir, event loop, web transport, debug ...).
+_FAUST_VARIABLES = frozenset(prefix + name for prefix in ("FAUST_", "F_") for name in (
+    "DATADIR", "WORKDIR", "LOOP", "DEBUG", "STRICT", "BLOCKING_TIMEOUT", "FORCE_BLOCKING_TIMEOUT", "CONSOLE_PORT",
+    "WEB_PORT", "WEB_BIND", "F_WEB_BIND", "WEB_TRANSPORT"))
+
+
+def _ignore_faust_environment(environ: MutableMapping[str, str]) -> list[str]:
+    """Remove Faust's own variables before Faust is imported: only NEWSWIRE_* settings configure the worker.
+
+    (Faust's unprefixed ones, WEB_PORT and the like, are kept out by the
+    app's explicit empty env; see workers.app.)  Returns the names removed,
+    each logged once as ignored.
+    """
+    removed = sorted(name for name in environ if name in _FAUST_VARIABLES)
+    for name in removed:
+        del environ[name]
+    if removed:
+        print(f"newswire: ignoring Faust's own environment variables {', '.join(removed)}; "
+              f"the worker is configured by NEWSWIRE_* settings only", file=sys.stderr)
+    return removed
 
 
 # -- submit / tail ------------------------------------------------------------

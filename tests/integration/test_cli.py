@@ -87,3 +87,40 @@ def test_submit_without_urls_is_a_usage_error():
     result = newswire("submit", input=b"")
     assert result.returncode == 2
     assert b"no URLs given" in result.stderr
+
+
+def test_worker_starts_in_an_empty_directory_configured_only_by_newswire_settings(kafka_bootstrap, tmp_path):
+    """Issue 18, holes 1 and 2: no data dir given (the default .newswire/worker is created with its
+    parents), and Faust's own variables in the environment -- a Kubernetes Service variable, an offset
+    reset to "latest" -- change nothing: the URL submitted before the group existed is processed."""
+    env = {**unique_topics_env(kafka_bootstrap), "NEWSWIRE_ENTITIES_ENABLED": "false",
+           "WEB_PORT": "tcp://10.0.0.12:80", "CONSUMER_AUTO_OFFSET_RESET": "latest",
+           "STREAM_WAIT_EMPTY": "false", "FAUST_DATADIR": str(tmp_path / "not-here")}
+    fresh = tmp_path / "fresh"
+    with PageServer() as pages:
+        url = pages.add_page("/seed", SEED_HTML.read_bytes())
+        assert newswire("topics", env=env).returncode == 0
+        submitted = newswire("submit", url, env=env)
+        assert submitted.returncode == 0, submitted.stderr.decode()
+        worker = WorkerProcess(env, fresh)
+        del worker.env["NEWSWIRE_DATA_DIR"]
+        worker.start()
+        try:
+            worker.wait_ready()  # on NEWSWIRE_WEB_PORT, not on WEB_PORT
+            tailed = newswire("tail", "--from-beginning", "--max", "1", "--timeout", "120", env=env)
+        finally:
+            worker.terminate()
+    assert tailed.returncode == 0, tailed.stderr.decode() + worker.log_tail()
+    assert orjson.loads(tailed.stdout.splitlines()[0])["url"] == url
+    assert (fresh / ".newswire" / "worker").is_dir()
+    assert not (tmp_path / "not-here").exists()
+
+
+def test_worker_with_a_data_dir_it_cannot_create_exits_with_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = newswire("worker", env={"NEWSWIRE_DATA_DIR": str(blocker / "worker"),
+                                     "NEWSWIRE_BOOTSTRAP_SERVERS": "127.0.0.1:1"}, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("newswire: NEWSWIRE_DATA_DIR="), lines
