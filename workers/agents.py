@@ -29,13 +29,14 @@ Delivery (docs/delivery.md has the full argument):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
 import time
 from typing import Any, Awaitable, Callable
 
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, ProducerFenced, RecordTooLargeError
 from faust.exceptions import ProducerSendError
 
 from .app import app, settings, tables, topics
@@ -50,25 +51,48 @@ log = logging.getLogger("newswire.agents")
 
 _PUBLISH_BACKOFF_MAX_S = 30.0
 _DELIVERY_TIMEOUT_S = 30.0
-_TOO_LARGE = {"MessageSizeTooLargeError", "RecordTooLargeError"}
+#: What Kafka says when it will not take a message for its size: the broker's answer
+#: (MESSAGE_TOO_LARGE, over a topic's max.message.bytes or the broker's message.max.bytes)
+#: and aiokafka's own check against the producer's max_request_size.
+_TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError)
 
 
 class HandedBack(Abandoned):
     """The message was not written; it (and what follows in its partition) is redelivered."""
 
 
+class RecordRefused(Exception):
+    """Kafka refused an output of the message as too large; the message is written as a dead letter instead."""
+
+    def __init__(self, topic: str, cause: BaseException) -> None:
+        super().__init__(f"{type(cause).__name__} on topic {topic!r}")
+        self.topic = topic
+
+
+#: Builds the outputs that replace a refused message's outputs: (detail, new outbox).
+Refusal = Callable[[str, "EventOutbox"], Awaitable[Any]]
+
+
 class EventOutbox:
-    """The outputs and table changes of one message, written when it is the message's turn."""
+    """The outputs and table changes of one message, written when it is the message's turn.
+
+    ``on_refused`` (set by the stage) writes the message's dead letter into a
+    fresh outbox when Kafka refuses one of these outputs as too large.
+    """
 
     def __init__(self) -> None:
-        self.messages: list[tuple[str, bytes, bytes, dict[str, bytes]]] = []
-        self.state: list[tuple[str, str, bytes]] = []
+        self.messages: list[tuple[str, bytes, bytes | None, dict[str, bytes], int | None]] = []
+        self.state: list[tuple[str, bytes, bytes | None]] = []
+        self.on_refused: Refusal | None = None
 
-    async def publish(self, role: str, key: bytes, value: bytes, headers: dict[str, bytes]) -> None:
-        self.messages.append((role, key, value, headers))
+    async def publish(self, role: str, key: bytes, value: bytes | None, headers: dict[str, bytes],
+                      partition: int | None = None) -> None:
+        """Write to the topic of ``role``, in ``partition`` or by key; a None value is a tombstone."""
+        self.messages.append((role, key, value, headers, partition))
 
-    def remember(self, table: str, key: str, value: bytes) -> None:
-        self.state.append((table, key, value))
+    def remember(self, table: str, key: str | bytes, value: bytes | None) -> None:
+        """Set (or, with None, delete) a table entry, in the message's partition of the table."""
+        self.state.append((table, key.encode() if isinstance(key, str) else key, value))
 
 
 class TableView:
@@ -95,6 +119,27 @@ class KafkaCommitter:
         self.transactional = bool(app_.in_transaction)
 
     async def commit(self, event: Any, outbox: EventOutbox) -> None:
+        """Write the outbox and acknowledge the message; a refused output turns the message into its dead letter.
+
+        Kafka refuses a message over a topic's ``max.message.bytes`` or the
+        broker's ``message.max.bytes`` (an operator may lower either while the
+        worker runs).  Nothing of the refused outbox counts (in exactly_once
+        its transaction is aborted; in at_least_once outputs sent before the
+        refusal may stay, like any resend), and the stage's ``on_refused``
+        writes the message's dead letter, committed like any outbox.
+        """
+        try:
+            await self._commit_once(event, outbox)
+        except RecordRefused as refused:
+            if outbox.on_refused is None:
+                raise
+            log.error("output refused by Kafka as too large; the URL becomes a dead letter",
+                      extra={"stage": "publish", "topic": refused.topic, "error": str(refused)})
+            replacement = EventOutbox()
+            await outbox.on_refused(str(refused), replacement)
+            await self._commit_once(event, replacement)
+
+    async def _commit_once(self, event: Any, outbox: EventOutbox) -> None:
         # The "publish" stage latency: from handing the article to Kafka until the broker has it.
         publishing = any(message[0] == "articles" for message in outbox.messages)
         started = time.perf_counter()
@@ -105,23 +150,25 @@ class KafkaCommitter:
         if publishing:
             METRICS.observe_stage("publish", time.perf_counter() - started)
 
-    def _records(self, event: Any, outbox: EventOutbox) -> list[tuple[str, bytes, bytes, int | None, list]]:
+    def _records(self, event: Any, outbox: EventOutbox) -> list[tuple[str, bytes, bytes | None, int | None, list]]:
         out = []
-        for role, key, value, headers in outbox.messages:
+        for role, key, value, headers, partition in outbox.messages:
             topic = self.topics.get(role)
             if topic is not None:  # a disabled output (entities topic unset)
-                out.append((topic, key, value, None, list(headers.items())))
+                out.append((topic, key, value, partition, list(headers.items())))
         for name, key, value in outbox.state:
             table = self.tables[name]
             # The changelog partition is the message's partition: the table is
             # co-partitioned with the stream that changes it (Faust's own rule).
-            out.append((table.changelog_topic.get_topic_name(), key.encode(), value,
-                        event.message.partition, []))
+            out.append((table.changelog_topic.get_topic_name(), key, value, event.message.partition, []))
         return out
 
     def _apply_state(self, outbox: EventOutbox) -> None:
         for name, key, value in outbox.state:
-            self.tables[name].data[key.encode()] = value
+            if value is None:
+                self.tables[name].data.pop(key, None)
+            else:
+                self.tables[name].data[key] = value
 
     async def _commit_acked(self, event: Any, outbox: EventOutbox) -> None:
         producer = self.app.producer
@@ -134,14 +181,14 @@ class KafkaCommitter:
                     try:
                         futures.append(await producer.send(topic, key, value, partition, None, headers))
                     except ProducerSendError as exc:
-                        if _too_large(exc):
-                            log.error("message refused as too large; dropped", extra={"topic": topic})
-                            continue
+                        _raise_if_refused(topic, exc)
                         raise
                 # Faust's producer waits up to 20 minutes for a delivery report; a
                 # batch in flight when the broker went away can sit there that
                 # long.  Resend instead (a duplicate at worst, in this mode).
-                await asyncio.wait_for(asyncio.gather(*map(asyncio.shield, futures)), _DELIVERY_TIMEOUT_S)
+                reports = await asyncio.wait_for(asyncio.gather(*map(asyncio.shield, futures),
+                                                                return_exceptions=True), _DELIVERY_TIMEOUT_S)
+                _raise_first_failure(records, reports)
                 break
             except asyncio.TimeoutError:
                 log.warning("no delivery report; sending again", extra={"stage": "publish",
@@ -167,19 +214,33 @@ class KafkaCommitter:
         tp = event.message.tp
         tid = f"{self.app.conf.id}-{self.app.assignor.group_for_topic(tp.topic)}-{tp.partition}"
         producer = self.app.producer
-        txn_producer = producer._transaction_producers.get(tid)
         lock = producer._trn_locks.get(tid)
-        if txn_producer is None or lock is None:
+        if lock is None or producer._transaction_producers.get(tid) is None:
             log.warning("partition no longer assigned; message handed back", extra={"tid": tid})
             raise HandedBack(tid)
         records = self._records(event, outbox)
         try:
             async with lock:
+                # Looked up under the lock: a refusal may have renewed it meanwhile.
+                txn_producer = producer._transaction_producers.get(tid)
+                if txn_producer is None:
+                    log.warning("partition no longer assigned; message handed back", extra={"tid": tid})
+                    raise HandedBack(tid)
                 if not txn_producer._txn_manager.is_in_transaction():
                     await txn_producer.begin_transaction()
-                futures = [await txn_producer.send(topic, value, key=key, partition=partition, headers=headers)
-                           for topic, key, value, partition, headers in records]
-                await asyncio.gather(*futures)
+                try:
+                    futures = []
+                    for topic, key, value, partition, headers in records:
+                        try:
+                            futures.append(await txn_producer.send(topic, value, key=key, partition=partition,
+                                                                   headers=headers))
+                        except KafkaError as exc:
+                            _raise_if_refused(topic, exc)
+                            raise
+                    _raise_first_failure(records, await asyncio.gather(*futures, return_exceptions=True))
+                except RecordRefused:
+                    await self._renew_transactional_producer(tid, txn_producer)
+                    raise
                 await txn_producer.send_offsets_to_transaction({tp: event.message.offset + 1}, self.app.conf.id)
                 await txn_producer.commit_transaction()
                 await txn_producer.begin_transaction()
@@ -195,15 +256,36 @@ class KafkaCommitter:
             await self.app.crash(exc)
             raise HandedBack(tid) from exc
 
+    async def _renew_transactional_producer(self, tid: str, txn_producer: Any) -> None:
+        """Abort the transaction of a refused message and put a new producer in place for ``tid``.
+
+        aiokafka 0.14 counts a refused batch in the partition's sequence number
+        although the broker never stored it: every later write of that
+        producer to the partition fails with OutOfOrderSequenceNumber, even
+        after an abort.  A new producer for the same transactional id gets a
+        new epoch and fresh sequence numbers (and fences the old one).
+        """
+        producer = self.app.producer
+        with contextlib.suppress(Exception):
+            await txn_producer.abort_transaction()
+        with contextlib.suppress(Exception):
+            await txn_producer.stop()
+        renewed = producer._new_producer(transactional_id=tid)
+        await renewed.start()
+        producer._transaction_producers[tid] = renewed
+        await renewed.begin_transaction()
+
 
 class StageRunner:
     """One agent's loop: bounded concurrent steps, committed in order."""
 
     def __init__(self, name: str, limit: int, committer: KafkaCommitter,
-                 step: Callable[[Any, EventOutbox], Awaitable[Any]]) -> None:
+                 step: Callable[[Any, EventOutbox], Awaitable[Any]],
+                 refused: Callable[[Any, str, EventOutbox], Awaitable[Any]] | None = None) -> None:
         self.name = name
         self.committer = committer
         self.step = step
+        self.refused = refused  # writes a message's dead letter when Kafka refuses its outputs as too large
         self.work = OrderedWork(limit, on_error=self._on_error)
         self.closed = False
         self.intake = GuardedIntake(committer.app, name)
@@ -224,6 +306,12 @@ class StageRunner:
 
     async def _submit(self, event: Any) -> None:
         outbox = EventOutbox()
+        refused = self.refused
+        if refused is not None:
+            async def on_refused(detail: str, replacement: EventOutbox) -> None:
+                await refused(event, detail, replacement)
+
+            outbox.on_refused = on_refused
 
         async def work() -> EventOutbox:
             await self.step(event, outbox)
@@ -349,8 +437,11 @@ async def route_urls(stream) -> None:
         await handler.route(message.value, dict(message.headers or ()),
                             submission_id(message.topic, message.partition, message.offset), out)
 
+    async def refused(event: Any, detail: str, out: EventOutbox) -> None:
+        await handler.refused_submission(event.message.value, dict(event.message.headers or ()), detail, out)
+
     # Routing is cheap and needs no concurrency beyond pipelining the writes.
-    await StageRunner("route", 64, _committer(), step).run(stream)
+    await StageRunner("route", 64, _committer(), step, refused).run(stream)
 
 
 @app.agent(topics.submissions)
@@ -362,7 +453,10 @@ async def process_submissions(stream) -> None:
         message = event.message
         await handler.process(message.value, dict(message.headers or ()), seen, out)
 
-    await StageRunner("process", settings.max_in_flight, _committer(), step).run(stream)
+    async def refused(event: Any, detail: str, out: EventOutbox) -> None:
+        await handler.refused_submission(event.message.value, dict(event.message.headers or ()), detail, out, seen)
+
+    await StageRunner("process", settings.max_in_flight, _committer(), step, refused).run(stream)
 
 
 @app.agent(topics.records)
@@ -374,7 +468,10 @@ async def publish_records(stream) -> None:
         message = event.message
         await handler.publish(message.value, dict(message.headers or ()), hashes, out)
 
-    await StageRunner("publish", 64, _committer(), step).run(stream)
+    async def refused(event: Any, detail: str, out: EventOutbox) -> None:
+        await handler.refused_record(event.message.value, dict(event.message.headers or ()), detail, out)
+
+    await StageRunner("publish", 64, _committer(), step, refused).run(stream)
 
 
 @app.on_before_shutdown.connect
@@ -384,6 +481,18 @@ def _close_pipeline(app_, **kwargs) -> None:
         _pipeline.pool.close()
 
 
-def _too_large(exc: BaseException) -> bool:
-    cause = exc.__cause__ or exc
-    return type(cause).__name__ in _TOO_LARGE or type(exc).__name__ in _TOO_LARGE
+def _raise_if_refused(topic: str, exc: BaseException) -> None:
+    """Raise :class:`RecordRefused` if ``exc`` (or what Faust wrapped in it) is Kafka refusing a message's size."""
+    for candidate in (exc, exc.__cause__):
+        if isinstance(candidate, _TOO_LARGE):
+            raise RecordRefused(topic, candidate) from exc
+
+
+def _raise_first_failure(records: list[tuple[str, bytes, bytes | None, int | None, list]],
+                         reports: list[Any]) -> None:
+    """After all delivery reports are in: a refusal first (it decides the message's fate), else any failure."""
+    failures = [(record[0], report) for record, report in zip(records, reports) if isinstance(report, BaseException)]
+    for topic, failure in failures:
+        _raise_if_refused(topic, failure)
+    if failures:
+        raise failures[0][1]

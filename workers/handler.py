@@ -194,6 +194,53 @@ class MessageHandler:
                 await out.publish("entities", message_key, message, record_headers)
         return Outcome.RECORD.value
 
+    # -- an output the broker refused ------------------------------------------
+
+    async def refused_submission(self, raw: bytes | None, headers: dict[str, bytes] | None, detail: str,
+                                 out: Outbox, seen: Mapping[str, bytes] | None = None) -> str:
+        """Route or process: an output of this submission was refused by Kafka as too large.
+
+        Instead of the refused outputs the submission ends as one dead letter
+        ``record_too_large`` (stage ``publish``) for its URL; in the process
+        step the seen table remembers that outcome.
+        """
+        headers = dict(headers or {})
+        trace_id = headers.get(TRACE_HEADER) or uuid.uuid4().hex.encode()
+        err = RecordTooLarge(f"refused by Kafka: {detail}")
+        try:
+            submission = decode_submission(raw)
+            ident = article_id(canonicalize_url(submission.url))
+        except NewswireError:
+            await self._dead_letter(dead_letter(err, url=None, raw=raw), trace_id, out)
+            return Outcome.DEAD_LETTER.value
+        await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
+        if seen is not None:
+            submission_id = headers.get(SUBMISSION_HEADER, b"").decode() or f"untracked:{uuid.uuid4().hex}"
+            entry = SeenEntry.from_bytes(seen.get(ident))
+            out.remember(SEEN, ident, after_outcome(entry, submission=submission_id, outcome=Outcome.DEAD_LETTER,
+                                                    now=self.clock()).to_bytes())
+        return Outcome.DEAD_LETTER.value
+
+    async def refused_record(self, raw: bytes, headers: dict[str, bytes] | None, detail: str, out: Outbox) -> str:
+        """Publish: the article record (or one of its entity messages) was refused by Kafka as too large.
+
+        A topic's ``max.message.bytes`` or the broker's ``message.max.bytes``
+        can be below what the handler allows, or be lowered while the worker
+        runs: the URL then ends as one dead letter ``record_too_large`` instead
+        of a record, never silently.
+        """
+        headers = dict(headers or {})
+        trace_id = headers.get(TRACE_HEADER) or uuid.uuid4().hex.encode()
+        err = RecordTooLarge(f"refused by Kafka: {detail}")
+        try:
+            record = orjson.loads(raw)
+            url, ident, source = record["url"], record["id"], record.get("source")
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            await self._dead_letter(dead_letter(err, url=None, raw=raw), trace_id, out)
+            return Outcome.DEAD_LETTER.value
+        await self._dead_letter(dead_letter(err, url=url, article_id=ident, source=source), trace_id, out)
+        return Outcome.DEAD_LETTER.value
+
     # -- all three in one process (tests, tools) ------------------------------
 
     async def handle(self, raw: bytes | None, out: Outbox, state: dict[str, dict] | None = None,

@@ -181,3 +181,42 @@ async def test_a_hung_pipeline_costs_one_dead_letter_not_the_partition():
     assert result == "dead_letter"
     letter = orjson.loads(out.messages[0][2])
     assert letter["error"] == "extract_failed" and "did not finish" in letter["detail"]
+
+
+# -- an output Kafka refused as too large (issue 18, hole 3) ---------------------
+
+
+async def test_a_refused_record_becomes_one_dead_letter_for_its_url():
+    record = make_record("https://example.com/a")
+    out = Outbox()
+    result = await handler(FakePipeline()).refused_record(record_bytes(record), {TRACE_HEADER: b"t1"},
+                                                          "MessageSizeTooLargeError", out)
+    assert result == "dead_letter" and out.roles() == ["deadletter"]
+    letter = orjson.loads(out.messages[0][2])
+    assert (letter["error"], letter["stage"], letter["url"]) == ("record_too_large", "publish", record.url)
+    assert letter["id"] == record.id and "MessageSizeTooLargeError" in letter["detail"]
+    assert out.messages[0][3][TRACE_HEADER] == b"t1"
+
+
+async def test_a_refused_forward_in_the_process_step_is_remembered_as_a_dead_letter():
+    url = "https://example.com/b"
+    ident = article_id(canonicalize_url(url))
+    out = Outbox()
+    raw = orjson.dumps({"url": url})
+    result = await handler(FakePipeline()).refused_submission(raw, {SUBMISSION_HEADER: b"urls:0:7"}, "too large",
+                                                              out, seen={})
+    assert result == "dead_letter" and out.roles() == ["deadletter"]
+    assert orjson.loads(out.messages[0][2])["error"] == "record_too_large"
+    assert SeenEntry.from_bytes(out.state[SEEN][ident]).outcome == "dead_letter"
+
+
+async def test_a_refused_undecodable_message_still_gets_its_dead_letter():
+    out = Outbox()
+    await handler(FakePipeline()).refused_record(b"\xff not json", {}, "too large", out)
+    letter = orjson.loads(out.messages[0][2])
+    assert letter["error"] == "record_too_large" and letter["url"] is None and letter["raw"]
+
+
+def record_bytes(record: ArticleRecord) -> bytes:
+    from workers.pipeline.record import dumps
+    return dumps(record)
