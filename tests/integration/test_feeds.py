@@ -175,8 +175,6 @@ def _partition(key: str, partitions: int) -> int:
     return DefaultPartitioner()(key.encode(), list(range(partitions)), list(range(partitions)))
 
 
-# One rerun: under a loaded 2-core machine the poll-timing windows of this test have timed out once.
-@pytest.mark.flaky(reruns=1)
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 async def test_two_workers_share_the_feeds_poll_each_once_per_interval_and_hand_over(
         kafka_bootstrap, feed_env, site, tmp_path, guarantee):

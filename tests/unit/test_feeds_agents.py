@@ -162,3 +162,49 @@ async def test_a_poll_finished_after_its_partition_was_revoked_records_nothing(r
     await settle(runner)
     assert agents.feed_state.data == {}
     assert sub.key not in runner._states or runner._states[sub.key][1].polls == 0
+
+
+# -- following the subscriptions topic: table changes go through the message's outbox ----------
+
+
+class RecordingOutbox:
+    def __init__(self) -> None:
+        self.published: list[tuple] = []
+        self.state: list[tuple] = []
+
+    async def publish(self, role, key, value, headers, partition=None) -> None:
+        self.published.append((role, key, value, partition))
+
+    def remember(self, table, key, value) -> None:
+        self.state.append((table, key, value))
+
+
+def subscription_event(key: bytes | None, value: bytes | None, partition: int = 2):
+    message = type("Message", (), {"key": key, "value": value, "partition": partition})()
+    return type("Event", (), {"message": message})()
+
+
+async def test_a_subscription_is_remembered_with_its_partition(runner):
+    sub = Subscription.from_json(orjson.dumps({"url": "https://example.com/feed.xml", "every": 60}))
+    out = RecordingOutbox()
+    await agents.follow_subscription(subscription_event(sub.url.encode(), sub.to_json()), out)
+    assert out.published == []
+    [(table, key, value)] = out.state
+    assert (table, key) == (agents.SUBSCRIPTIONS, sub.url.encode())
+    assert orjson.loads(value)["partition"] == 2
+    assert orjson.loads(value)["subscription"]["url"] == sub.url
+
+
+async def test_a_tombstone_removes_subscription_state_and_status(runner):
+    key = b"https://example.com/feed.xml"
+    out = RecordingOutbox()
+    await agents.follow_subscription(subscription_event(key, None, partition=1), out)
+    assert out.state == [(agents.FEED_STATE, key, None), (agents.SUBSCRIPTIONS, key, None)]
+    assert out.published == [("feeds_status", key, None, 1)]
+
+
+async def test_unusable_subscriptions_change_nothing(runner):
+    for event in (subscription_event(None, b"{}"), subscription_event(b"k", b"not json")):
+        out = RecordingOutbox()
+        await agents.follow_subscription(event, out)
+        assert out.state == [] and out.published == []

@@ -282,24 +282,46 @@ def _polling_allowed() -> bool:
 
 @app.agent(feeds_topic)
 async def follow_subscriptions(stream) -> None:
-    async for event in stream.events():
-        key, value = event.message.key, event.message.value
-        if not key:
-            log.warning("feed subscription without a key ignored", extra={"stage": "feed"})
-            continue
-        if value is None:  # tombstone: the feed was removed
-            feed_state.pop(key, None)
-            subscriptions.pop(key, None)
-            RUNNER.forget(key)
-            await status_topic.send(key=key, value=None, partition=event.message.partition)
-            continue
-        try:
-            sub = Subscription.from_json(value, default_interval_s=FEEDS.feeds_default_interval_s)
-        except (NewswireError, InvalidMessage) as exc:
-            log.warning("invalid feed subscription ignored: %s", exc, extra={"stage": "feed"})
-            continue
-        subscriptions[key] = orjson.dumps({"partition": event.message.partition,
-                                           "subscription": orjson.loads(sub.to_json())})
+    """Subscriptions topic -> ``feed-subscriptions`` table, delivered like the article agents' messages.
+
+    The agent reads its partitions through the delivery guard and commits
+    each message with its table changes (workers.agents.StageRunner): a
+    subscription Faust fetched and then lost from its buffers during a
+    rebalance is read again instead of leaving its feed unpolled, and in
+    exactly_once mode a message, its changelog entries and its offset are
+    one transaction.
+    """
+    from workers.agents import KafkaCommitter, StageRunner  # the article agents' delivery (registered there)
+
+    committer = KafkaCommitter(app, {"feeds_status": status_topic},
+                               {SUBSCRIPTIONS: subscriptions, FEED_STATE: feed_state})
+    await StageRunner("feeds", _FOLLOW_IN_FLIGHT, committer, follow_subscription).run(stream)
+
+
+SUBSCRIPTIONS = "feed-subscriptions"
+FEED_STATE = "feed-state"
+_FOLLOW_IN_FLIGHT = 16
+
+
+async def follow_subscription(event, out) -> None:
+    """One subscription message: its table changes (committed with the message by the caller)."""
+    key, value, partition = event.message.key, event.message.value, event.message.partition
+    if not key:
+        log.warning("feed subscription without a key ignored", extra={"stage": "feed"})
+        return
+    if value is None:  # tombstone: the feed was removed
+        out.remember(FEED_STATE, key, None)
+        out.remember(SUBSCRIPTIONS, key, None)
+        await out.publish("feeds_status", key, None, {}, partition=partition)
+        RUNNER.forget(key)
+        return
+    try:
+        sub = Subscription.from_json(value, default_interval_s=FEEDS.feeds_default_interval_s)
+    except (NewswireError, InvalidMessage) as exc:
+        log.warning("invalid feed subscription ignored: %s", exc, extra={"stage": "feed"})
+        return
+    out.remember(SUBSCRIPTIONS, key, orjson.dumps({"partition": partition,
+                                                   "subscription": orjson.loads(sub.to_json())}))
 
 
 @app.timer(interval=FEEDS.feeds_tick_s)
