@@ -20,6 +20,7 @@ without a broker.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ __all__ = [
     "ensure_topics",
     "internal_topic_specs",
     "internal_topic_name",
+    "min_insync_replicas",
     "topic_problems",
     "topic_specs",
     "topics_markdown",
@@ -112,7 +114,26 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     from .feeds.topics import feed_topic_specs  # the feed topics are declared beside the feed code
 
     specs += feed_topic_specs(settings)
-    return specs
+    return [_durable(spec) for spec in specs]
+
+
+def min_insync_replicas(replication: int) -> int:
+    """The ``min.insync.replicas`` newswire creates topics with: a majority of the replicas from 3 on.
+
+    Every producer of newswire writes with ``acks=all``: a write counts once
+    this many replicas have it.  With 3 replicas that is 2, so a write
+    survives the loss of any one broker and writing goes on while one is
+    down.  Below 3 replicas it is 1 (Kafka's default): requiring both of
+    2 replicas would stop all writing whenever one broker is down.
+    """
+    return replication // 2 + 1 if replication >= 3 else 1
+
+
+def _durable(spec: TopicSpec) -> TopicSpec:
+    wanted = min_insync_replicas(spec.replication)
+    if wanted <= 1:
+        return spec  # the broker's default applies, as before
+    return dataclasses.replace(spec, config={**spec.config, "min.insync.replicas": str(wanted)})
 
 
 #: Faust's own names: ``<app id>-<stream>`` for the repartition streams and
@@ -141,7 +162,7 @@ def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
     changelogs = [TopicSpec(f"{table}-changelog", internal_topic_name(settings, f"{table}-changelog"), parts, repl,
                             {"cleanup.policy": "compact"}, f"Changelog of the {table} table.")
                   for table in INTERNAL_TABLES]
-    return streams + changelogs
+    return [_durable(spec) for spec in streams + changelogs]
 
 
 # -- comparing -------------------------------------------------------------------
@@ -314,7 +335,8 @@ def topics_markdown(settings: Settings | None = None) -> str:
                     f"{retention} | {spec.doc} |")
     sizes = (f"Every topic is created with `NEWSWIRE_TOPIC_PARTITIONS` partitions (default "
              f"{settings.topic_partitions}) and replication factor `NEWSWIRE_TOPIC_REPLICATION` (default "
-             f"{settings.topic_replication}).")
+             f"{settings.topic_replication}); with 3 or more replicas also with `min.insync.replicas` set to a "
+             f"majority of them (2 of 3), since every newswire producer writes with `acks=all`.")
     rows += ["", sizes]
     return "\n".join(rows) + "\n"
 

@@ -131,3 +131,13 @@ def test_internal_topics_created_up_front_are_exactly_the_apps_streams_and_chang
     assert all(specs[name].config["cleanup.policy"] == "compact" for name in changelogs)
     assert all(specs[name].config["cleanup.policy"] == "delete" for name in streams)
     assert {spec.partitions for spec in specs.values()} == {settings.topic_partitions}
+
+
+@pytest.mark.parametrize("replication, expected", [(1, None), (2, None), (3, "2"), (4, "3"), (5, "3")])
+def test_replicated_topics_get_a_majority_as_min_insync_replicas(replication, expected):
+    from workers.topics import internal_topic_specs
+
+    settings = Settings(topic_replication=replication)
+    for spec in topic_specs(settings) + internal_topic_specs(settings):
+        assert spec.replication == replication
+        assert spec.config.get("min.insync.replicas") == expected, spec.name
