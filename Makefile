@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit test-integration kafka-jars bench lint clean config-docs lock
+.PHONY: install demo test test-unit test-integration test-cluster kafka-jars bench lint clean config-docs lock
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test-unit: $(STAMP)
 
 test-integration: kafka-jars
 	$(BIN)/python -m pytest -ra tests/integration
+
+## Delivery on a local 3-broker KRaft cluster with brokers killed mid-stream, both modes (also part of `make test`).
+test-cluster: kafka-jars
+	$(BIN)/python -m pytest -ra -s tests/integration/test_cluster.py
 
 bench: kafka-jars
 	$(BIN)/python benchmarks/extraction.py
