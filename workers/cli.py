@@ -158,7 +158,7 @@ def _url_lines(items: Sequence[str]) -> Iterable[str]:
 
 
 async def _submit(settings: Settings, urls: list[str], source: str | None, progress: Progress) -> int:
-    """Send every URL; returns how many are not valid URLs (sent all the same: the worker dead-letters them).
+    """Send every URL; returns how many sent ones are not valid URLs (sent all the same: the worker dead-letters them).
 
     A message the client or the broker refuses (too large, not authorised, timed
     out) is counted with its reason on ``progress`` and the others still go.
@@ -176,9 +176,11 @@ async def _submit(settings: Settings, urls: list[str], source: str | None, progr
     await start_client(producer, settings)
     invalid = 0
 
-    def acknowledged(url: str, fut: asyncio.Future[object]) -> None:
+    def acknowledged(url: str, valid: bool, fut: asyncio.Future[object]) -> None:
+        nonlocal invalid
         error = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
         if error is None:
+            invalid += not valid
             progress.advance()
         else:
             progress.advance(type(error).__name__, _refusal(url, error))
@@ -186,18 +188,19 @@ async def _submit(settings: Settings, urls: list[str], source: str | None, progr
     try:
         futures = []
         for url in urls:
+            valid = True
             try:
                 key = canonicalize_url(url).encode()
             except NewswireError:
                 key = url.encode()  # the worker will dead-letter it with the reason
-                invalid += 1
+                valid = False
             value = encode_submission(Submission(url=url, source=source, submitted_at=now))
             try:
                 fut = await producer.send(settings.input_topic, value=value, key=key)
             except KafkaError as err:  # refused before sending, e.g. larger than max_request_size
                 progress.advance(type(err).__name__, _refusal(url, err))
                 continue
-            fut.add_done_callback(partial(acknowledged, url))
+            fut.add_done_callback(partial(acknowledged, url, valid))
             futures.append(fut)
         if futures:
             await asyncio.wait(futures)
