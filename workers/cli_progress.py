@@ -149,7 +149,9 @@ def submit_summary(tally: Tally, *, skipped: int, invalid: int) -> str:
     """
     submitted = f"{tally.succeeded} submitted"
     if invalid:
-        submitted += f" ({invalid} not a valid URL: the worker dead-letters {'them' if invalid > 1 else 'it'})"
+        what = "not a valid URL: the worker dead-letters it" if invalid == 1 else \
+            "not valid URLs: the worker dead-letters them"
+        submitted += f" ({invalid} {what})"
     refused = f"{tally.failed} refused"
     if tally.reasons:
         refused += " (" + "; ".join(tally.reasons) + (", ..." if tally.failed > len(tally.reasons) else "") + ")"

@@ -64,6 +64,8 @@ def test_submit_summary_quotes_the_first_refusals():
     assert line.startswith("submit: 1 submitted (1 not a valid URL: the worker dead-letters it), "
                            "2 skipped (blank or comment lines), 5 refused (https://x.example/0: too large; "
                            "https://x.example/1: too large; https://x.example/2: too large, ...), ")
+    assert "submit: 1 submitted (2 not valid URLs: the worker dead-letters them), " in \
+        submit_summary(tally, skipped=0, invalid=2)
     clean = Tally()
     clean.add()
     assert re.fullmatch(r"submit: 1 submitted, 0 skipped \(blank or comment lines\), 0 refused, \d+\.\d s",
