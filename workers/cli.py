@@ -294,8 +294,14 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     else:  # a pipe: read as the work goes
         inputs, total = stream_lines(sys.stdin, lines), None
     with Progress(total=total, unit="page", enabled=wants_progress(sys.stderr, quiet=args.quiet)) as progress:
-        code = asyncio.run(_extract(settings, inputs, entities=not args.no_entities, progress=progress,
-                                    expected=total))
+        try:
+            code = asyncio.run(_extract(settings, inputs, entities=not args.no_entities, progress=progress,
+                                        expected=total))
+        except KeyboardInterrupt:  # stopped by hand: still say how far it got
+            progress.close()
+            if not args.quiet and progress.tally.done:
+                print(extract_summary(progress.tally) + " (interrupted)", file=sys.stderr)
+            raise
     if progress.tally.done == 0:
         print("newswire: no inputs given (pass them as arguments, or one per line on stdin with '-')", file=sys.stderr)
         return 2

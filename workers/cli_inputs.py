@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import IO, Any, TypeVar
 
@@ -48,15 +49,40 @@ def is_regular_file(stream: IO[Any]) -> bool:
         return False
 
 
-async def stream_lines(stream: IO[str], lines: Lines) -> AsyncIterator[str]:
-    """The inputs of a stream that may block (a pipe still being written), read off the event loop."""
-    while True:
-        raw = await asyncio.to_thread(stream.readline)
-        if not raw:
+async def stream_lines(stream: IO[str], lines: Lines, buffer: int = 256) -> AsyncIterator[str]:
+    """The inputs of a stream that may block (a pipe still being written), read off the event loop.
+
+    A daemon thread reads ahead at most ``buffer`` inputs.  It is not one of
+    the event loop's executor threads: those are joined when ``asyncio.run``
+    ends, and a read blocked on a pipe whose writer is still open would keep a
+    command stopped with Ctrl-C from exiting.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue(maxsize=buffer)
+
+    def hand_over(item: str | BaseException | None) -> None:
+        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+
+    def read() -> None:
+        try:
+            for raw in iter(stream.readline, ""):
+                kept = lines.keep(raw)
+                if kept is not None:
+                    hand_over(kept)
+            hand_over(None)
+        except RuntimeError:  # the event loop is gone: nobody reads any more
             return
-        kept = lines.keep(raw)
-        if kept is not None:
-            yield kept
+        except BaseException as err:  # e.g. stdin not UTF-8: raised where the inputs are consumed
+            try:
+                hand_over(err)
+            except RuntimeError:
+                return
+
+    threading.Thread(target=read, name="stdin-reader", daemon=True).start()
+    while (item := await queue.get()) is not None:
+        if isinstance(item, BaseException):
+            raise item
+        yield item
 
 
 async def ordered(items: AsyncIterator[str] | Iterable[str], work: Callable[[str], Awaitable[T]],

@@ -184,3 +184,24 @@ def test_extract_stdin_usage_errors(args, stdin, message):
     result = newswire("extract", "--no-entities", *args, input=stdin)
     assert result.returncode == 2
     assert message in result.stderr and result.stdout == b""
+
+
+def test_an_interrupted_extract_says_how_far_it_got():
+    """Ctrl-C while stdin is a pipe still open: exit 130 at once, with the summary of what was done."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "workers", "extract", "--no-entities", "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(f"{SEED_HTML}\n".encode())
+        proc.stdin.flush()
+        record = orjson.loads(proc.stdout.readline())  # the first result, while more input may still come
+        assert record["title"].startswith("Blinken")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 130
+        stderr = proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdin.close()
+    assert re.match(r"extract: 1 input, 1 record, 0 dead letters, .* \(interrupted\)$", stderr.strip()), stderr
