@@ -13,6 +13,7 @@ import orjson
 
 from tests.helpers.expectations import SEED_HTML, assert_seed_record
 from tests.helpers.kafka import unique_topics_env
+from tests.helpers.terminal import newswire_on_terminal
 from tests.helpers.workerproc import WorkerProcess
 from workers.devserver import PageServer
 from workers.schemas import validate_record
@@ -189,3 +190,10 @@ def test_submit_counts_what_the_client_refuses_and_sends_the_rest(kafka_bootstra
     assert "..." in summary and len(summary) < 400  # the URL is shortened in the reason
     sent = newswire("tail", "--topic", "input", "--from-beginning", "--max", "2", "--timeout", "10", env=env)
     assert [orjson.loads(line)["url"] for line in sent.stdout.splitlines()] == ["https://x.example/ok"]
+
+    # On a terminal: the progress line first (done/total, rate), erased, then the same two lines.
+    run = newswire_on_terminal("submit", env=env, input=f"https://x.example/ok2\n{huge}\n".encode())
+    assert run.returncode == 1
+    assert b"0/2 [" in run.terminal and b"url/s" in run.terminal
+    assert f"submitted 1 URL(s) to {env['NEWSWIRE_INPUT_TOPIC']}\nsubmit: 1 submitted, 0 skipped" in \
+        run.terminal.decode().replace("\r\n", "\n")
