@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
-from functools import partial
-from typing import TYPE_CHECKING, AsyncIterator, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import orjson
 
-from .cli_inputs import Lines, is_regular_file, ordered, stream_lines
+from .cli_inputs import Inputs, Lines, extract_inputs, ordered
 from .cli_progress import Progress, extract_summary, submit_summary, wants_progress
+from .cli_submit import send_urls
 from .errors import ConfigError, NewswireError
 from .settings import Settings
 
@@ -144,7 +143,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         return 2
     settings = Settings.from_env()
     with Progress(total=len(urls), unit="url", enabled=wants_progress(sys.stderr, quiet=args.quiet)) as progress:
-        invalid = asyncio.run(_submit(settings, urls, args.source, progress))
+        invalid = asyncio.run(send_urls(settings, urls, args.source, progress))
     print(f"submitted {progress.tally.succeeded} URL(s) to {settings.input_topic}", file=sys.stderr)
     if not args.quiet:
         print(submit_summary(progress.tally, skipped=lines.skipped, invalid=invalid), file=sys.stderr)
@@ -155,63 +154,6 @@ def _url_lines(items: Sequence[str]) -> Iterable[str]:
     if not items or list(items) == ["-"]:
         return sys.stdin.read().splitlines()
     return items
-
-
-async def _submit(settings: Settings, urls: list[str], source: str | None, progress: Progress) -> int:
-    """Send every URL; returns how many sent ones are not valid URLs (sent all the same: the worker dead-letters them).
-
-    A message the client or the broker refuses (too large, not authorised, timed
-    out) is counted with its reason on ``progress`` and the others still go.
-    """
-    from aiokafka import AIOKafkaProducer
-    from aiokafka.errors import KafkaError
-
-    from .kafka_errors import start_client
-    from .kafka_options import aiokafka_options
-    from .pipeline.submission import Submission, encode_submission
-    from .pipeline.urls import canonicalize_url
-
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", enable_idempotence=True)
-    await start_client(producer, settings)
-    invalid = 0
-
-    def acknowledged(url: str, valid: bool, fut: asyncio.Future[object]) -> None:
-        nonlocal invalid
-        error = fut.exception() if not fut.cancelled() else asyncio.CancelledError()
-        if error is None:
-            invalid += not valid
-            progress.advance()
-        else:
-            progress.advance(type(error).__name__, _refusal(url, error))
-
-    try:
-        futures = []
-        for url in urls:
-            valid = True
-            try:
-                key = canonicalize_url(url).encode()
-            except NewswireError:
-                key = url.encode()  # the worker will dead-letter it with the reason
-                valid = False
-            value = encode_submission(Submission(url=url, source=source, submitted_at=now))
-            try:
-                fut = await producer.send(settings.input_topic, value=value, key=key)
-            except KafkaError as err:  # refused before sending, e.g. larger than max_request_size
-                progress.advance(type(err).__name__, _refusal(url, err))
-                continue
-            fut.add_done_callback(partial(acknowledged, url, valid))
-            futures.append(fut)
-        if futures:
-            await asyncio.wait(futures)
-    finally:
-        await producer.stop()
-    return invalid
-
-
-def _refusal(url: str, error: BaseException) -> str:
-    shown = url if len(url) <= 80 else url[:77] + "..."
-    return f"{shown}: {str(error) or type(error).__name__}"
 
 
 _TOPIC_ROLES = {"articles": "articles_topic", "deadletter": "deadletter_topic",
@@ -283,16 +225,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         print("newswire: '-' (inputs from stdin) goes alone, without other inputs", file=sys.stderr)
         return 2
     settings = Settings.from_env()
-    lines = Lines()
-    inputs: Iterable[str] | AsyncIterator[str]
-    if args.inputs != ["-"]:
-        inputs = args.inputs
-        total: int | None = len(inputs)
-    elif is_regular_file(sys.stdin):  # `< list.txt`: counted up front, so the progress line has a total and an ETA
-        inputs = list(lines(sys.stdin))
-        total = len(inputs)
-    else:  # a pipe: read as the work goes
-        inputs, total = stream_lines(sys.stdin, lines), None
+    inputs, total = extract_inputs(args.inputs, sys.stdin)
     with Progress(total=total, unit="page", enabled=wants_progress(sys.stderr, quiet=args.quiet)) as progress:
         try:
             code = asyncio.run(_extract(settings, inputs, entities=not args.no_entities, progress=progress,
@@ -310,7 +243,7 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     return code
 
 
-async def _extract(settings: Settings, inputs: Iterable[str] | AsyncIterator[str], *, entities: bool,
+async def _extract(settings: Settings, inputs: Inputs, *, entities: bool,
                    progress: Progress | None = None, expected: int | None = None,
                    pipeline: "ArticlePipeline | None" = None) -> int:
     """Print one JSON line per input, in input order; 1 if any input failed.

@@ -14,11 +14,12 @@ import os
 import stat
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, Union
 
-__all__ = ["Lines", "is_regular_file", "ordered", "stream_lines"]
+__all__ = ["Inputs", "Lines", "extract_inputs", "is_regular_file", "ordered", "stream_lines"]
 
 T = TypeVar("T")
+Inputs = Union[Iterable[str], AsyncIterator[str]]
 
 
 class Lines:
@@ -85,7 +86,22 @@ async def stream_lines(stream: IO[str], lines: Lines, buffer: int = 256) -> Asyn
         yield item
 
 
-async def ordered(items: AsyncIterator[str] | Iterable[str], work: Callable[[str], Awaitable[T]],
+def extract_inputs(items: list[str], stdin: IO[str]) -> tuple[Inputs, int | None]:
+    """The inputs of `extract` and their number when it is known before starting.
+
+    ``["-"]`` means stdin: a file (``< list.txt``) is read at once, so the
+    progress line has a total and an ETA; a pipe is read as the work goes.
+    """
+    if items != ["-"]:
+        return items, len(items)
+    lines = Lines()
+    if is_regular_file(stdin):
+        listed = list(lines(stdin))
+        return listed, len(listed)
+    return stream_lines(stdin, lines), None
+
+
+async def ordered(items: Inputs, work: Callable[[str], Awaitable[T]],
                   window: int) -> AsyncIterator[T]:
     """Run ``work`` on the items, at most ``window`` at once; yield the results in input order."""
     started: asyncio.Queue[asyncio.Future[T] | None] = asyncio.Queue(maxsize=max(1, window))
