@@ -31,6 +31,7 @@ from workers import broker  # noqa: E402
 from workers.devserver import PageServer  # noqa: E402
 from workers.kafka_options import aiokafka_options  # noqa: E402
 from workers.localrun import WorkerProcess, free_port  # noqa: E402
+from workers.record_text import describe_article, describe_dead_letter  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
 SEED_PAGE = ROOT / "tests" / "fixtures" / "seed-article.html"  # the article newswire started from
@@ -54,14 +55,9 @@ async def show_records(env: dict[str, str], expected: int, timeout: float = 180)
                     seen += 1
                     record = orjson.loads(message.value)
                     if tp.topic == settings.deadletter_topic:
-                        print(f"\n[dead letter] {record['url']}\n  {record['stage']}/{record['error']}: {record['detail']}")
-                        continue
-                    via = f"   via feed: {record['feed_title']!r}" if record.get("feed_title") else ""
-                    top = ", ".join(f"{e['name']} ({e['label']})" for e in record["entities"][:6]) or "-"
-                    print(f"\n[article] {record['title']}\n  site: {record['site_name']}   language: {record['language']}"
-                          f"   published: {record['published']}   authors: {', '.join(record['authors']) or '-'}{via}\n"
-                          f"  words: {record['word_count']}   removed: {record['removed']}\n"
-                          f"  entities: {top}\n  text: {' '.join(record['text'][:160].split())}...")
+                        print("\n" + describe_dead_letter(record))
+                    else:
+                        print("\n" + describe_article(record))
     finally:
         await consumer.stop()
     return seen

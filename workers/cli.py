@@ -3,8 +3,9 @@
     newswire broker start|stop|status     local single-node Kafka (KRaft)
     newswire worker                       run a worker (Faust) in the consumer group
     newswire submit URL... | -            submit URLs (or lines of stdin) to the URL topic
-    newswire tail [--topic T] ...         print records of a topic as JSON lines
-    newswire extract [--no-entities] INPUT...   run the pipeline without Kafka
+    newswire tail [--topic T] [--follow] [--format json|short] ...   print records of a topic
+    newswire extract [--no-entities] INPUT... | -   run the pipeline without Kafka
+    newswire status [--port P | --url U]  what a running worker is doing, in plain words
     newswire topics                       create missing topics, check existing ones
     newswire config [--markdown]          show the effective settings (secrets masked)
 """
@@ -15,14 +16,19 @@ import argparse
 import asyncio
 import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, MutableMapping, Sequence
 
 import orjson
 
+from .cli_inputs import Inputs, Lines, extract_inputs, ordered
+from .cli_progress import Progress, extract_summary, submit_summary, wants_progress
+from .cli_submit import send_urls
 from .errors import ConfigError, NewswireError
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .pipeline.runner import ArticlePipeline
 
 __all__ = ["main"]
 
@@ -46,10 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newswire", description="Streaming ingestion worker for news on Kafka.")
     sub = parser.add_subparsers(dest="command")
 
-    from . import broker, feeds, schemas
+    from . import broker, cli_status, feeds, schemas
     broker.add_cli(sub)
     feeds.add_cli(sub)
     schemas.add_cli(sub)
+    cli_status.add_cli(sub)
 
     p = sub.add_parser("worker", help="run a worker in the consumer group")
     p.set_defaults(handler=_cmd_worker)
@@ -57,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("submit", help="submit article URLs to the URL topic")
     p.add_argument("urls", nargs="*", help="URLs; none or '-' reads one URL per line from stdin")
     p.add_argument("--source", help="source label carried into the records")
+    _add_quiet(p)
     p.set_defaults(handler=_cmd_submit)
 
     p = sub.add_parser("tail", help="print records of a topic as JSON lines")
@@ -64,11 +72,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--from-beginning", action="store_true", help="start at the oldest record instead of new ones")
     p.add_argument("--max", type=int, default=0, help="stop after N records (0: no limit)")
     p.add_argument("--timeout", type=float, default=0.0, help="stop after S seconds without a record (0: never)")
+    p.add_argument("--follow", action="store_true", help="keep reading until interrupted (--max 0 --timeout 0)")
+    p.add_argument("--format", choices=("json", "short"), default="json",
+                   help="json: one JSON line per record (default); short: a few human lines per record")
     p.set_defaults(handler=_cmd_tail)
 
     p = sub.add_parser("extract", help="run the pipeline on URLs or .html/.html.gz files, without Kafka")
-    p.add_argument("inputs", nargs="+", help="http(s) URLs or paths to .html / .html.gz files")
+    p.add_argument("inputs", nargs="+", help="http(s) URLs or paths to .html / .html.gz files; '-' reads them "
+                   "from stdin, one per line")
     p.add_argument("--no-entities", action="store_true", help="skip named-entity recognition")
+    _add_quiet(p)
     p.set_defaults(handler=_cmd_extract)
 
     p = sub.add_parser("topics", help="create missing topics and check existing ones")
@@ -78,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", action="store_true", help="print the configuration reference as a Markdown table")
     p.set_defaults(handler=_cmd_config)
     return parser
+
+
+def _add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress line and no summary on stderr (a progress line is only ever drawn on a terminal)")
 
 
 # -- worker -------------------------------------------------------------------
@@ -154,51 +172,24 @@ def _ignore_faust_environment(environ: MutableMapping[str, str]) -> list[str]:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
-    urls = list(_read_urls(args.urls))
+    lines = Lines()
+    urls = list(lines(_url_lines(args.urls)))
     if not urls:
         print("newswire: no URLs given (pass them as arguments or one per line on stdin)", file=sys.stderr)
         return 2
     settings = Settings.from_env()
-    count = asyncio.run(_submit(settings, urls, args.source))
-    print(f"submitted {count} URL(s) to {settings.input_topic}", file=sys.stderr)
-    return 0
+    with Progress(total=len(urls), unit="url", enabled=wants_progress(sys.stderr, quiet=args.quiet)) as progress:
+        invalid = asyncio.run(send_urls(settings, urls, args.source, progress))
+    print(f"submitted {progress.tally.succeeded} URL(s) to {settings.input_topic}", file=sys.stderr)
+    if not args.quiet:
+        print(submit_summary(progress.tally, skipped=lines.skipped, invalid=invalid), file=sys.stderr)
+    return 1 if progress.tally.failed else 0
 
 
-def _read_urls(items: Iterable[str]) -> Iterable[str]:
-    items = list(items)
-    if not items or items == ["-"]:
-        items = sys.stdin.read().splitlines()
-    for item in items:
-        item = item.strip()
-        if item and not item.startswith("#"):
-            yield item
-
-
-async def _submit(settings: Settings, urls: list[str], source: str | None) -> int:
-    from aiokafka import AIOKafkaProducer
-
-    from .kafka_errors import start_client
-    from .kafka_options import aiokafka_options
-    from .pipeline.submission import Submission, encode_submission
-    from .pipeline.urls import canonicalize_url
-
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-    producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", enable_idempotence=True)
-    await start_client(producer, settings)
-    try:
-        futures = []
-        for url in urls:
-            try:
-                key = canonicalize_url(url).encode()
-            except NewswireError:
-                key = url.encode()  # the worker will dead-letter it with the reason
-            value = encode_submission(Submission(url=url, source=source, submitted_at=now))
-            futures.append(await producer.send(settings.input_topic, value=value, key=key))
-        for fut in futures:
-            await fut
-    finally:
-        await producer.stop()
-    return len(urls)
+def _url_lines(items: Sequence[str]) -> Iterable[str]:
+    if not items or list(items) == ["-"]:
+        return sys.stdin.read().splitlines()
+    return items
 
 
 _TOPIC_ROLES = {"articles": "articles_topic", "deadletter": "deadletter_topic",
@@ -206,20 +197,26 @@ _TOPIC_ROLES = {"articles": "articles_topic", "deadletter": "deadletter_topic",
 
 
 def _cmd_tail(args: argparse.Namespace) -> int:
+    if args.follow and (args.max or args.timeout):
+        print("newswire: --follow reads until interrupted; it does not go with --max or --timeout", file=sys.stderr)
+        return 2
     settings = Settings.from_env()
     topic = args.topic or "articles"
     topic = getattr(settings, _TOPIC_ROLES[topic]) if topic in _TOPIC_ROLES else topic
-    asyncio.run(_tail(settings, topic, args.from_beginning, args.max, args.timeout))
+    line = _as_short_text if args.format == "short" else _as_json_line
+    asyncio.run(_tail(settings, topic, args.from_beginning, args.max, args.timeout, line))
     return 0
 
 
-async def _tail(settings: Settings, topic: str, from_beginning: bool, max_records: int, timeout: float) -> None:
+async def _tail(settings: Settings, topic: str, from_beginning: bool, max_records: int, timeout: float,
+                line: Callable[[bytes | None], bytes] | None = None) -> None:
     from aiokafka import AIOKafkaConsumer
 
     from .kafka_errors import start_client
     from .kafka_options import aiokafka_options
     from .reading import read_batches
 
+    line = line or _as_json_line
     consumer = AIOKafkaConsumer(topic, **aiokafka_options(settings), group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest" if from_beginning else "latest",
                                 isolation_level="read_committed")
@@ -228,7 +225,7 @@ async def _tail(settings: Settings, topic: str, from_beginning: bool, max_record
     try:
         async for messages in read_batches(consumer, max_records=max_records, timeout=timeout):
             for message in messages:
-                out.write(_as_json_line(message.value))
+                out.write(line(message.value))
             out.flush()
     finally:
         await consumer.stop()
@@ -243,43 +240,85 @@ def _as_json_line(value: bytes | None) -> bytes:
         return orjson.dumps(value.decode("utf-8", errors="replace")) + b"\n"
 
 
+def _as_short_text(value: bytes | None) -> bytes:
+    """The demo's human form of a record, a blank line after each."""
+    from .record_text import describe
+
+    if value is None:
+        return b"(tombstone)\n\n"
+    try:
+        record = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        record = value.decode("utf-8", errors="replace")
+    return describe(record).encode() + b"\n\n"
+
+
 # -- extract ------------------------------------------------------------------
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
+    if "-" in args.inputs and args.inputs != ["-"]:
+        print("newswire: '-' (inputs from stdin) goes alone, without other inputs", file=sys.stderr)
+        return 2
     settings = Settings.from_env()
-    return asyncio.run(_extract(settings, args.inputs, entities=not args.no_entities))
+    inputs, total = extract_inputs(args.inputs, sys.stdin)
+    with Progress(total=total, unit="page", enabled=wants_progress(sys.stderr, quiet=args.quiet)) as progress:
+        try:
+            code = asyncio.run(_extract(settings, inputs, entities=not args.no_entities, progress=progress,
+                                        expected=total))
+        except KeyboardInterrupt:  # stopped by hand: still say how far it got
+            progress.close()
+            if not args.quiet and progress.tally.done:
+                print(extract_summary(progress.tally) + " (interrupted)", file=sys.stderr)
+            raise
+    if progress.tally.done == 0:
+        print("newswire: no inputs given (pass them as arguments, or one per line on stdin with '-')", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(extract_summary(progress.tally), file=sys.stderr)
+    return code
 
 
-async def _extract(settings: Settings, inputs: list[str], *, entities: bool) -> int:
+async def _extract(settings: Settings, inputs: Inputs, *, entities: bool,
+                   progress: Progress | None = None, expected: int | None = None,
+                   pipeline: "ArticlePipeline | None" = None) -> int:
+    """Print one JSON line per input, in input order; 1 if any input failed.
+
+    ``pipeline`` lets a caller (the benchmark) reuse a warm pool across runs;
+    one made here is closed here.
+    """
     from .pipeline.record import dead_letter, dumps
     from .pipeline.runner import ArticlePipeline
     from .pipeline.submission import decode_submission
 
-    pipeline = ArticlePipeline(settings, entities=entities, pool_size=min(settings.effective_pool_size, len(inputs)))
+    progress = progress or Progress(total=expected, unit="page", enabled=False)
+    pool_size = min(settings.effective_pool_size, expected or settings.effective_pool_size)
+    own = pipeline is None
+    pipeline = pipeline or ArticlePipeline(settings, entities=entities, pool_size=max(1, pool_size))
 
-    async def one(item: str) -> tuple[bytes, bool]:
+    async def one(item: str) -> tuple[bytes, str | None]:
         try:
             if "://" in item:
                 record = await pipeline.process(decode_submission(item))
             else:
                 record = await pipeline.process_file(Path(item))
-            return dumps(record), True
+            return dumps(record), None
         except NewswireError as err:
-            return dumps(dead_letter(err, url=item)), False
+            return dumps(dead_letter(err, url=item)), err.error_code
 
-    failed = 0
+    out = sys.stdout.buffer
     try:
-        # Run concurrently, print in input order as results become available.
-        tasks = [asyncio.ensure_future(one(item)) for item in inputs]
-        for task in tasks:
-            line, ok = await task
-            failed += not ok
-            sys.stdout.buffer.write(line + b"\n")
-            sys.stdout.buffer.flush()
+        # Run concurrently (a bounded window), print in input order as results become available.
+        window = max(settings.max_in_flight, 4 * pipeline.pool.size)
+        async for line, failure in ordered(inputs, one, window):
+            with progress.writing_output():
+                out.write(line + b"\n")
+                out.flush()
+            progress.advance(failure)
     finally:
-        await pipeline.close()
-    return 1 if failed else 0
+        if own:
+            await pipeline.close()
+    return 1 if progress.tally.failed else 0
 
 
 # -- topics / config --------------------------------------------------------------

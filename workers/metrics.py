@@ -45,6 +45,19 @@ class Metrics:
                                          "to the agent (workers.continuity), by stage.", ["stage"], registry=r)
         self.assigned_partitions = Gauge("newswire_assigned_partitions", "Input partitions assigned to this worker.",
                                          registry=r)
+        # What `newswire status` says in plain words (and a dashboard can show): the
+        # partitions held, whether the group is rebalancing, the pool's size, and the
+        # last minute's output without a Prometheus server doing rate() over the counters.
+        self.partition_assigned = Gauge("newswire_partition_assigned", "1 per partition of a consumed topic (the URL "
+                                        "topic and its internal streams) assigned to this worker.",
+                                        ["topic", "partition"], registry=r)
+        self.rebalancing = Gauge("newswire_rebalancing", "1 while the consumer group rebalances, else 0.", registry=r)
+        self.pool_processes = Gauge("newswire_pool_processes", "Processes of the CPU pool.", registry=r)
+        self.records_last_minute = Gauge("newswire_records_last_minute", "Article records published in the last 60 s.",
+                                         registry=r)
+        self.dead_letters_last_minute = Gauge("newswire_dead_letters_last_minute",
+                                              "Dead-letter records published in the last 60 s, by code.", ["error"],
+                                              registry=r)
         # Which version each pod runs, e.g. to watch a rollout: newswire_build_info{version="0.1.0"} 1.
         self.build = Info("newswire_build", "Version of the running newswire worker.", registry=r)
         self.build.info({"version": _version()})

@@ -10,8 +10,10 @@ periodically, and one latency that Faust measures best itself:
   consume (the URL topic and the internal submissions/records streams): log
   end offset minus the group's committed offset, the number an autoscaler on
   lag (KEDA) sees;
-* input partitions assigned to this worker;
-* CPU-pool queue depth: pages submitted to the pool and not yet returned.
+* input partitions assigned to this worker (and each assigned partition);
+* CPU-pool queue depth: pages submitted to the pool and not yet returned;
+* whether the group is rebalancing, and the records and dead letters of the
+  last minute (:class:`RecentActivity`), for ``newswire status``.
 
 The sampling functions take plain objects (anything with ``assignment()`` and
 ``highwater(tp)``), so they are unit-tested without Kafka; :func:`install`
@@ -22,14 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from typing import Any, Awaitable, Callable, Collection, Iterable, Mapping, Optional, Protocol
 
 from .metrics import METRICS, Metrics
 
 __all__ = [
     "LOOP_PROBE_INTERVAL_S",
+    "RECENT_WINDOW_S",
     "SAMPLE_INTERVAL_S",
     "ConsumerLagSampler",
+    "RecentActivity",
     "agent_source_topics",
     "committed_offsets",
     "install",
@@ -45,6 +51,8 @@ LOOP_PROBE_INTERVAL_S = 0.5
 #: How often consumer lag, assignment and pool depth are sampled.  Prometheus
 #: scrapes every 15-30 s, so this is already finer than anyone will look.
 SAMPLE_INTERVAL_S = 2.0
+#: The window of ``newswire_records_last_minute`` and ``newswire_dead_letters_last_minute``.
+RECENT_WINDOW_S = 60.0
 
 
 class LagSource(Protocol):
@@ -85,6 +93,7 @@ class ConsumerLagSampler:
         self.source_topics = set(source_topics or ()) | {input_topic}
         self.metrics = metrics
         self._series: set[tuple[str, int]] = set()
+        self._assigned_series: set[tuple[str, int]] = set()
 
     def sample(self, consumer: LagSource, committed: Mapping[Any, Optional[int]]) -> dict[tuple[str, int], int]:
         """Update the gauges from ``consumer``; returns {(topic, partition): lag}."""
@@ -93,6 +102,7 @@ class ConsumerLagSampler:
         except Exception:  # consumer not started yet (or stopping): nothing is assigned
             assigned = []
         self.metrics.assigned_partitions.set(sum(1 for tp in assigned if tp.topic == self.input_topic))
+        self._mark_assigned({(tp.topic, tp.partition) for tp in assigned})
         lags: dict[tuple[str, int], int] = {}
         for tp in assigned:
             try:
@@ -111,6 +121,56 @@ class ConsumerLagSampler:
                 pass
         self._series = set(lags)
         return lags
+
+    def _mark_assigned(self, now_assigned: set[tuple[str, int]]) -> None:
+        for topic, partition in now_assigned - self._assigned_series:
+            self.metrics.partition_assigned.labels(topic=topic, partition=str(partition)).set(1)
+        for topic, partition in self._assigned_series - now_assigned:
+            try:
+                self.metrics.partition_assigned.remove(topic, str(partition))
+            except KeyError:
+                pass
+        self._assigned_series = now_assigned
+
+
+class RecentActivity:
+    """Records and dead letters of the last ``window`` seconds, from the cumulative counters.
+
+    Each :meth:`sample` keeps the counter values with their time; the count of
+    the last minute is the current value minus the newest kept value at least
+    ``window`` seconds old (so the window is ``window`` plus at most one sample
+    interval).  The counters start at zero with the process, which is the
+    first kept value: a worker up for less than a minute reports everything
+    since it started, which is what happened in the last minute.
+    """
+
+    def __init__(self, metrics: Metrics = METRICS, window: float = RECENT_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.metrics = metrics
+        self.window = window
+        self._clock = clock
+        self._kept: deque[tuple[float, float, dict[str, float]]] = deque([(clock(), 0.0, {})])
+
+    def sample(self) -> tuple[float, dict[str, float]]:
+        """Update the gauges; returns (records, {code: dead letters}) of the window."""
+        now = self._clock()
+        records = self.metrics.registry.get_sample_value("newswire_records_published_total") or 0.0
+        letters: dict[str, float] = {}
+        for family in self.metrics.dead_letters.collect():
+            for s in family.samples:
+                if s.name.endswith("_total"):
+                    code = s.labels["error"]
+                    letters[code] = letters.get(code, 0.0) + s.value
+        self._kept.append((now, records, letters))
+        while len(self._kept) > 1 and self._kept[1][0] <= now - self.window:
+            self._kept.popleft()
+        _, records_then, letters_then = self._kept[0]
+        recent_records = records - records_then
+        recent_letters = {code: n - letters_then.get(code, 0.0) for code, n in letters.items()}
+        self.metrics.records_last_minute.set(recent_records)
+        for code, n in recent_letters.items():  # codes seen once stay, at 0 when quiet: a bounded set
+            self.metrics.dead_letters_last_minute.labels(error=code).set(n)
+        return recent_records, recent_letters
 
 
 async def watch_loop_lag(observe: Callable[[float], None], interval: float = LOOP_PROBE_INTERVAL_S,
@@ -154,6 +214,7 @@ def install(app: Any, input_topic: str, *, pool_depth: Callable[[], Awaitable[Op
     agents registered after this call are included.
     """
     sampler = ConsumerLagSampler(input_topic, metrics=metrics)
+    recent = RecentActivity(metrics)
 
     @app.task
     async def _loop_lag_probe() -> None:
@@ -164,6 +225,8 @@ def install(app: Any, input_topic: str, *, pool_depth: Callable[[], Awaitable[Op
         try:
             sampler.source_topics = agent_source_topics(app) | {input_topic}
             sampler.sample(app.consumer, committed_offsets(app.consumer))
+            metrics.rebalancing.set(1 if getattr(app, "rebalancing", False) else 0)
+            recent.sample()
             depth = await pool_depth()
             if depth is not None:
                 metrics.pool_queue.set(depth)

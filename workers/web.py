@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from . import observability
 from .agents import get_pipeline, pipeline_ready
 from .app import app, settings, topics
-from .metrics import render
+from .metrics import METRICS, render
 
 __all__ = ["readiness", "assigned_input_partitions", "stream_topics"]
 
@@ -76,6 +76,7 @@ async def _pool_depth() -> Optional[int]:
 
 
 observability.install(app, settings.input_topic, pool_depth=_pool_depth)
+METRICS.pool_processes.set(settings.effective_pool_size)
 
 
 @app.page("/healthz")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import orjson
 
 from tests.helpers.expectations import SEED_HTML, assert_seed_record
 from tests.helpers.kafka import unique_topics_env
+from tests.helpers.terminal import newswire_on_terminal
 from tests.helpers.workerproc import WorkerProcess
 from workers.devserver import PageServer
 from workers.schemas import validate_record
@@ -124,3 +128,109 @@ def test_worker_with_a_data_dir_it_cannot_create_exits_with_one_line(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("newswire: NEWSWIRE_DATA_DIR="), lines
+
+
+# -- summaries, tail --follow / --format short, status: one worker for all ------------------------------
+
+
+def status_of(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return newswire("status", env=env, timeout=30)
+
+
+def follow(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen, list[str]]:
+    """Start `newswire tail --follow ...`; its stdout lines are collected as they come."""
+    proc = subprocess.Popen([sys.executable, "-m", "workers", "tail", "--follow", *args],
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    return proc, lines
+
+
+def wait_until(condition, timeout: float, what: str, details=lambda: "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{details()}"
+        time.sleep(0.5)
+
+
+def test_submit_summary_tail_short_and_follow_and_worker_status(kafka_bootstrap, tmp_path):
+    env = unique_topics_env(kafka_bootstrap)
+    worker = WorkerProcess(env, tmp_path).start()
+    follower = None
+    try:
+        worker.wait_ready()
+        # The partitions gauges are sampled every 2 s; /readyz answers at once.
+        wait_until(lambda: "-records 0, 1, 2" in status_of(worker.env).stdout.decode(), 30,
+                   "the status to list the assigned partitions", lambda: status_of(worker.env).stdout.decode())
+        status = status_of(worker.env)
+        assert status.returncode == 0, status.stderr.decode()
+        text = status.stdout.decode()
+        assert text.startswith(f"worker at http://127.0.0.1:{worker.port} (newswire ") and ": ready\n" in text, text
+        assert f"partitions:   {env['NEWSWIRE_GROUP_ID']}-records 0, 1, 2; " in text  # every consumed stream
+        assert f"{env['NEWSWIRE_INPUT_TOPIC']} 0, 1, 2" in text
+        assert "in flight:    0 URLs" in text and "pool:         0 of 1 processes busy (0%)" in text
+        assert "last minute:  0 records, 0 dead letters" in text
+
+        follower, followed = follow(["--topic", "deadletter", "--format", "short"], env)
+        with PageServer() as pages:
+            url = pages.add_page("/seed", SEED_HTML.read_bytes())
+            submitted = newswire("submit", env=env, input=f"# today\n{url}\n\nnot a url at all\n".encode())
+            assert submitted.returncode == 0, submitted.stderr.decode()
+            first, summary = submitted.stderr.decode().splitlines()
+            assert first == f"submitted 2 URL(s) to {env['NEWSWIRE_INPUT_TOPIC']}"  # as before the summary existed
+            assert summary.startswith("submit: 2 submitted (1 not a valid URL: the worker dead-letters it), "
+                                      "2 skipped (blank or comment lines), 0 refused, "), summary
+            short = newswire("tail", "--format", "short", "--from-beginning", "--max", "1", "--timeout", "120",
+                             env=env)
+        assert short.returncode == 0, short.stderr.decode()
+        lines = short.stdout.decode().split("\n")
+        assert lines[0] == "[article] Blinken arrives in Israel for Gaza talks" or lines[0].startswith("[article] Blinken")
+        assert lines[1].startswith("  site: ") and "language: en" in lines[1]
+        assert lines[3].startswith("  entities: ") and "(PERSON)" in lines[3]
+        assert short.stdout.endswith(b"...\n\n")
+
+        # --follow: the dead letter shows up in the short form while the command keeps running.
+        wait_until(lambda: any(line.startswith("[dead letter]") for line in followed), 60, "the followed dead letter",
+                   worker.log_tail)
+        assert "[dead letter] not a url at all\n" in followed
+        assert follower.poll() is None  # still following
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(30) == 130
+
+        # Both outcomes show in the last minute (the gauges are sampled every 2 s).
+        def counted() -> bool:
+            return "last minute:  1 record, 1 dead letter (invalid_url: 1)" in status_of(worker.env).stdout.decode()
+
+        wait_until(counted, 30, "the status to count the record and the dead letter",
+                   lambda: status_of(worker.env).stdout.decode())
+        wait_until(lambda: "consumer lag: 0 messages: caught up" in status_of(worker.env).stdout.decode(), 60,
+                   "the lag to return to zero", lambda: status_of(worker.env).stdout.decode())
+    finally:
+        if follower is not None and follower.poll() is None:
+            follower.kill()
+        worker.terminate()
+    gone = status_of(worker.env)
+    assert gone.returncode == 1 and gone.stdout == b""
+    assert gone.stderr.decode().count("\n") == 1 and "no worker answers at" in gone.stderr.decode()
+
+
+def test_submit_counts_what_the_client_refuses_and_sends_the_rest(kafka_bootstrap):
+    env = unique_topics_env(kafka_bootstrap)
+    assert newswire("topics", env=env).returncode == 0
+    huge = "https://x.example/" + "a" * 1_100_000  # larger than the producer's max_request_size (1 MB)
+    result = newswire("submit", env=env, input=f"https://x.example/ok\n{huge}\n".encode())
+    assert result.returncode == 1, result.stderr.decode()[-3000:]
+    first, summary = result.stderr.decode().splitlines()
+    assert first == f"submitted 1 URL(s) to {env['NEWSWIRE_INPUT_TOPIC']}"
+    assert summary.startswith("submit: 1 submitted, 0 skipped (blank or comment lines), 1 refused "
+                              "(https://x.example/aaaa"), summary
+    assert "..." in summary and len(summary) < 400  # the URL is shortened in the reason
+    sent = newswire("tail", "--topic", "input", "--from-beginning", "--max", "2", "--timeout", "10", env=env)
+    assert [orjson.loads(line)["url"] for line in sent.stdout.splitlines()] == ["https://x.example/ok"]
+
+    # On a terminal: the progress line first (done/total, rate), erased, then the same two lines.
+    run = newswire_on_terminal("submit", env=env, input=f"https://x.example/ok2\n{huge}\n".encode())
+    assert run.returncode == 1
+    assert b"0/2 [" in run.terminal and b"url/s" in run.terminal
+    assert f"submitted 1 URL(s) to {env['NEWSWIRE_INPUT_TOPIC']}\nsubmit: 1 submitted, 0 skipped" in \
+        run.terminal.decode().replace("\r\n", "\n")
