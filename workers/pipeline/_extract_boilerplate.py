@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import re
 
-from workers.pipeline._extract_blocks import RawBlock
+from workers.pipeline._extract_blocks import RawBlock, Removal
 from workers.pipeline._extract_text import normalise, word_count
 
-__all__ = ["is_boilerplate_text", "is_link_list", "is_tail_heading", "strip_boilerplate"]
+__all__ = ["boilerplate_rule", "is_boilerplate_text", "is_link_list", "is_tail_heading", "strip_boilerplate"]
 
 # A block that is nothing but one of these (after normalisation) is template.
 _EXACT = {
@@ -209,7 +209,12 @@ _MIN_WORDS_PROSE = 20
 
 
 def is_boilerplate_text(text: str, title_keys: tuple[str, ...] = (), words: int | None = None) -> bool:
-    """True for a block that is template text.
+    """True for a block that is template text (see ``boilerplate_rule``)."""
+    return boilerplate_rule(text, title_keys, words) is not None
+
+
+def boilerplate_rule(text: str, title_keys: tuple[str, ...] = (), words: int | None = None) -> str | None:
+    """The name of the text rule that makes a block template, or None.
 
     ``title_keys`` (the normalised headline forms) keep "Read more: <this
     headline>" for the dedupe stage, which counts it as a title repeat.
@@ -217,31 +222,33 @@ def is_boilerplate_text(text: str, title_keys: tuple[str, ...] = (), words: int 
     if words is None:
         words = word_count(text)
     if words > _MAX_WORDS_TEXT_RULE and words > 80:
-        return False  # every rule below is about short blocks; most paragraphs stop here
+        return None  # every rule below is about short blocks; most paragraphs stop here
     key = normalise(text)
     if not key:
         # punctuation only: a section break ("___", "* * *") is part of the text, anything else is debris
-        return not _SECTION_BREAK.match(text)
+        return None if _SECTION_BREAK.match(text) else "punctuation-only"
     if key in _EXACT:
-        return True
+        return "template-phrase"
     if _BARE_URL.match(text) or _BARE_DATETIME.match(text):
-        return True
+        return "bare-url-or-timestamp"
     if (
         words <= _MAX_WORDS_LEADIN
         and _LEADIN.match(text)
         and not any(f" {t} " in f" {key} " for t in title_keys if t)
     ):
-        return True
+        return "read-more-lead-in"
     if words <= _MAX_WORDS_CONTACT and _EMAIL.search(text):
-        return True
+        return "contact-email"
     if words <= _MAX_WORDS_PROMPT and _PROMPT_WITH_ADDRESS.match(text):
-        return True
+        return "prompt-with-address"
     if "\n" in text and words <= 30 and all(normalise(line) in _EXACT for line in text.split("\n") if line.strip()):
-        return True  # a flattened tool bar: "Order Reprints\nPrint Article"
+        return "tool-bar"  # a flattened tool bar: "Order Reprints\nPrint Article"
     first_line = text.split("\n", 1)[0]
     if "\n" in text and normalise(first_line) in _TAIL_HEADINGS and words <= 80:
-        return True  # "Tags\nfoo, bar, baz" - a labelled widget flattened into one block
-    return bool(words <= _MAX_WORDS_TEXT_RULE and _matches_text_rule(text))
+        return "labelled-widget"  # "Tags\nfoo, bar, baz" - a labelled widget flattened into one block
+    if words <= _MAX_WORDS_TEXT_RULE and _matches_text_rule(text):
+        return "template-sentence"
+    return None
 
 
 def is_tail_heading(text: str) -> bool:
@@ -283,10 +290,20 @@ def _is_link_line(block: RawBlock) -> bool:
     return block.type in ("paragraph", "heading") and block.link_ratio >= 0.9 and block.words <= 25
 
 
-def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) -> tuple[list[RawBlock], int]:
-    """Drop template blocks; return the kept blocks and how many were removed."""
+def strip_boilerplate(
+    blocks: list[RawBlock], title_keys: tuple[str, ...] = (), removals: list[Removal] | None = None
+) -> tuple[list[RawBlock], int]:
+    """Drop template blocks; return the kept blocks and how many were removed.
+
+    ``removals``, when given, receives each removed block with the rule that removed it.
+    """
     kept: list[RawBlock] = []
-    removed = 0
+    trace: list[Removal] = removals if removals is not None else []
+
+    def drop(block: RawBlock, rule: str) -> None:
+        trace.append(Removal("boilerplate", rule, block.type, block.text))
+
+    before = len(trace)
     skipping_tail_section = False
     # prose_after[i]: a long prose paragraph occurs at or after block i; a label such
     # as "Most read" mid-article (its widget already gone) must not eat the article
@@ -308,7 +325,7 @@ def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) 
                 or (block.words <= _MAX_WORDS_TEASER and not prose_after[index + 1])
                 or is_boilerplate_text(block.text, words=block.words)
             ):
-                removed += 1
+                drop(block, "template-section")
                 continue
             else:
                 skipping_tail_section = False
@@ -316,23 +333,24 @@ def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) 
             block.text
         ):
             skipping_tail_section = True
-            removed += 1
+            drop(block, "template-section-label")
             continue
-        if block.type != "table" and is_boilerplate_text(block.text, title_keys, block.words):
-            removed += 1
+        rule = boilerplate_rule(block.text, title_keys, block.words) if block.type != "table" else None
+        if rule is not None:
+            drop(block, rule)
             continue
         if is_headline_link_list(block):
-            removed += 1
+            drop(block, "headline-link-list")
             continue
         kept.append(block)
     # the article's edges: link lists, link-only lines and dangling headings after the
     # last prose block are related-links widgets; link-only lines before the first
     # are breadcrumbs and section labels
     while kept and (is_link_list(kept[-1]) or _is_link_line(kept[-1]) or kept[-1].type == "heading"):
-        kept.pop()
-        removed += 1
+        block = kept.pop()
+        drop(block, "trailing-links-or-heading")
     start = 0
     while start < len(kept) - 1 and _is_link_line(kept[start]) and kept[start].words <= 10:
+        drop(kept[start], "leading-link-line")
         start += 1
-    removed += start
-    return kept[start:], removed
+    return kept[start:], len(trace) - before

@@ -44,6 +44,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from workers.pipeline._extract_blocks import Removal
 from workers.pipeline._extract_text import normalise, word_count
 from workers.pipeline.extract import Block, ExtractedArticle
 
@@ -86,6 +87,12 @@ class DedupeResult:
     removed: dict[str, int] = field(
         default_factory=lambda: {"title_repeats": 0, "duplicate_headings": 0, "duplicate_paragraphs": 0}
     )
+    # each removed block (or removed part of one) with the rule that removed it
+    removals: list[Removal] = field(default_factory=list)
+
+    def drop(self, count: str, rule: str, block_type: str, text: str, n: int = 1) -> None:
+        self.removed[count] += n
+        self.removals.append(Removal("dedupe", rule, block_type, text))
 
 
 def is_title_repeat(text: str, title_key: str) -> bool:
@@ -196,7 +203,6 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
     (``ExtractedArticle.title_variants``); their repeats count as title repeats.
     """
     result = DedupeResult(blocks=[])
-    removed = result.removed
     keys: list[str] = []
     for text in (title, *alt_titles):
         key = normalise(text) if text else ""
@@ -209,7 +215,7 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
     stage1: list[Block] = []
     for block in blocks:
         if keys and _is_any_title(block.text, keys, block.type, max_words):
-            removed["title_repeats"] += 1
+            result.drop("title_repeats", "title-repeat", block.type, block.text)
             continue
         block_key = normalise(block.text)
         for key in keys:
@@ -217,14 +223,16 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
                 continue  # cheap exit: the block does not open with this title form
             rest = cut_leading_title(block.text, key)
             if rest is not None:
-                removed["title_repeats"] += 1
+                result.drop("title_repeats", "title-leading-block", block.type, block.text[: len(block.text) - len(rest)])
                 block = Block(block.type, rest)
                 break
         if keys and block.type != "table" and "\n" in block.text:
             lines = block.text.split("\n")
             kept = [line for line in lines if not _is_any_title(line, keys, "line", max_words)]
             if len(kept) < len(lines):
-                removed["title_repeats"] += len(lines) - len(kept)
+                for line in lines:
+                    if line not in kept:
+                        result.drop("title_repeats", "title-line", block.type, line)
                 if not kept:
                     continue
                 block = Block(block.type, "\n".join(kept))
@@ -237,7 +245,7 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
         if block.type == "list" and heading_keys:
             lines = [normalise(line) for line in block.text.split("\n") if line.strip()]
             if len(lines) >= 2 and all(line in heading_keys for line in lines):
-                removed["duplicate_headings"] += len(lines)
+                result.drop("duplicate_headings", "table-of-contents", block.type, block.text, len(lines))
                 continue
         stage2.append(block)
 
@@ -251,13 +259,16 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
     for index, block in enumerate(stage2):
         key = normalise(block.text)
         if index in repeated_run:
-            removed["duplicate_paragraphs"] += 1
+            result.drop("duplicate_paragraphs", "repeated-run", block.type, block.text)
             continue
         if block.type == "heading" and key in seen:
-            removed["duplicate_headings"] += 1
+            result.drop("duplicate_headings", "duplicate-heading", block.type, block.text)
             continue
-        if key and (key == previous_key or key in seen_long):
-            removed["duplicate_paragraphs"] += 1
+        if key and key == previous_key:
+            result.drop("duplicate_paragraphs", "consecutive-duplicate", block.type, block.text)
+            continue
+        if key in seen_long:
+            result.drop("duplicate_paragraphs", "long-paragraph-repeat", block.type, block.text)
             continue
         if (
             block.type == "quote"
@@ -265,7 +276,7 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
             and word_count(block.text) <= _PULL_QUOTE_MAX_WORDS
             and any(f" {key} " in f" {p} " and key != p for p in paragraph_keys)
         ):
-            removed["duplicate_paragraphs"] += 1
+            result.drop("duplicate_paragraphs", "pull-quote", block.type, block.text)
             continue
         seen.add(key)
         if block.type != "heading" and len(key.split()) >= _LONG_PARAGRAPH_WORDS:

@@ -27,12 +27,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from workers.errors import EmptyText, ExtractFailed
-from workers.pipeline._extract_blocks import RawBlock, body_to_blocks
+from workers.pipeline._extract_blocks import RawBlock, Removal, body_to_blocks
 from workers.pipeline._extract_boilerplate import strip_boilerplate
+from workers.pipeline._extract_candidates import (
+    looks_incomplete,
+    page_prose_chars,
+    choose_blocks,
+    readability_candidate,
+)
 from workers.pipeline._extract_meta import PageMeta, read_metadata
 from workers.pipeline._extract_text import normalise
 
-__all__ = ["Block", "BlockType", "ExtractedArticle", "extract_article", "render_text"]
+__all__ = ["Block", "BlockType", "ExtractedArticle", "Removal", "extract_article", "render_text"]
 
 BlockType = Literal["heading", "paragraph", "quote", "list", "table"]
 
@@ -78,6 +84,14 @@ class ExtractedArticle:
     # extra, optional: other forms the page declares its headline in (og:title, JSON-LD
     # headline, <h1>, <title> without the site); dedupe removes repeats of these too
     title_variants: list[str] = field(default_factory=list)
+    # each block the boilerplate rules removed, with its rule (``newswire extract --explain``)
+    removals: list[Removal] = field(default_factory=list)
+    # the blocks trafilatura returned, before any cleaning; filled only when asked for
+    # (``extract_article(..., keep_base=True)``: the harm measurement and --explain)
+    base_blocks: list[Block] | None = None
+    # which extraction the blocks come from: "default", or a fallback chosen because
+    # the default looked incomplete (see ``_choose_candidate``)
+    candidate: str = "default"
 
 
 # Below this much non-heading text a page has no article (a lone nav label, "Home").
@@ -147,7 +161,9 @@ def _to_blocks(raw: list[RawBlock]) -> list[Block]:
     return [Block(b.type, b.text) for b in raw]  # type: ignore[arg-type]
 
 
-def extract_article(html: str, url: str | None = None, *, fast: bool = False) -> ExtractedArticle:
+def extract_article(
+    html: str, url: str | None = None, *, fast: bool = False, keep_base: bool = False
+) -> ExtractedArticle:
     """Extract the article in ``html`` (already decoded).
 
     ``fast`` skips trafilatura's second opinion (its readability/jusText
@@ -155,13 +171,16 @@ def extract_article(html: str, url: str | None = None, *, fast: bool = False) ->
     quality, but the comparison is what rescues an odd layout, so it is off by
     default.
 
+    ``keep_base`` also returns the blocks as trafilatura gave them, before the
+    cleaning rules (``ExtractedArticle.base_blocks``).
+
     Raises ``EmptyText`` when the page has no article text and
     ``ExtractFailed`` when it cannot be parsed; never anything else.
     """
     if not isinstance(html, str) or not html.strip():
         raise EmptyText("empty document")
     try:
-        return _extract(html, url, fast)
+        return _extract(html, url, fast, keep_base)
     except (EmptyText, ExtractFailed):
         raise
     except RecursionError as exc:  # absurdly deep markup
@@ -170,7 +189,7 @@ def extract_article(html: str, url: str | None = None, *, fast: bool = False) ->
         raise ExtractFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _extract(html: str, url: str | None, fast: bool) -> ExtractedArticle:
+def _extract(html: str, url: str | None, fast: bool, keep_base: bool) -> ExtractedArticle:
     from trafilatura import bare_extraction
     from trafilatura.utils import load_html
 
@@ -188,12 +207,17 @@ def _extract(html: str, url: str | None, fast: bool) -> ExtractedArticle:
         raise EmptyText("no article text found")
 
     raw = body_to_blocks(body)
+    candidate = "default"
+    if looks_incomplete(raw, page_prose_chars(tree)):
+        raw, candidate = choose_blocks(raw, readability_candidate(tree), tree)
     title_keys = tuple(normalise(t) for t in (meta.title, *meta.title_variants) if t)
-    raw, removed = strip_boilerplate(raw, title_keys)
+    base_blocks = _to_blocks(raw) if keep_base else None
+    removals: list[Removal] = []
+    raw, _ = strip_boilerplate(raw, title_keys, removals)
     kept: list[RawBlock] = []
     for block in raw:
         if _is_byline_or_dateline(block, meta):
-            removed += 1
+            removals.append(Removal("boilerplate", "byline-or-dateline", block.type, block.text))
         else:
             kept.append(block)
     if sum(len(b.text) for b in kept if b.type != "heading") < _MIN_TEXT_CHARS:
@@ -210,6 +234,9 @@ def _extract(html: str, url: str | None, fast: bool) -> ExtractedArticle:
         canonical_url=meta.canonical_url,
         tags=meta.tags,
         image=meta.image,
-        boilerplate_blocks=removed,
+        boilerplate_blocks=len(removals),
         title_variants=meta.title_variants,
+        removals=removals,
+        base_blocks=base_blocks,
+        candidate=candidate,
     )
