@@ -79,6 +79,11 @@ _AFTER_TITLE = re.compile(
 _RAW_WORD = re.compile(r"[^\W_]+")
 # Three consecutive blocks repeated verbatim are a copy of the page, whatever their length.
 _RUN = 3
+# ... and one of them must be a prose paragraph this long (see ``_repeated_runs``).
+_RUN_PROSE_WORDS = 20
+# A block identical to the one right before it is a rendering double when it has
+# at least this many words; shorter ones ("Repeat.", "Rest 60 seconds") can be the text's own.
+_CONSECUTIVE_MIN_WORDS = 5
 
 
 @dataclass(slots=True)
@@ -170,12 +175,15 @@ def cut_leading_title(text: str, title_key: str) -> str | None:
 
 def _repeated_runs(keys: list[str]) -> set[int]:
     """Indices of blocks in a run of ``_RUN`` or more consecutive blocks that repeats
-    an earlier run verbatim: a second copy of (part of) the page, not writing."""
+    an earlier run verbatim and holds a prose paragraph: a second copy of (part of)
+    the page, not writing.  Runs of short lines repeat by design in structured
+    articles (a meal plan's "Portion: 1 cup" under each meal, a schedule, results),
+    so a run of short blocks is never evidence of a copy."""
     first_seen: dict[tuple[str, ...], int] = {}
     repeated: set[int] = set()
     for i in range(len(keys) - _RUN + 1):
         window = tuple(keys[i : i + _RUN])
-        if not all(window):
+        if not all(window) or max(len(k.split()) for k in window) < _RUN_PROSE_WORDS:
             continue
         earlier = first_seen.get(window)
         if earlier is None:
@@ -183,6 +191,22 @@ def _repeated_runs(keys: list[str]) -> set[int]:
         elif earlier + _RUN <= i:
             repeated.update(range(i, i + _RUN))
     return repeated
+
+
+def _is_template_heading_repeat(blocks: list[Block], index: int, key: str, seen_headings: dict[str, int]) -> bool:
+    """A repeated heading is template only with evidence: it restates an earlier
+    paragraph (a pull-out), it labels nothing (nothing or another heading follows),
+    or what follows it repeats what followed its first occurrence (part of a copy).
+    A short heading that labels new text ("Lunch", "Day 2", "Q:", "Final") under
+    each of several parts is the article's structure and stays."""
+    first = seen_headings.get(key)
+    if first is None:
+        return len(key.split()) >= 4  # only seen as a paragraph: a pull-out heading
+    following = blocks[index + 1] if index + 1 < len(blocks) else None
+    if following is None or following.type == "heading":
+        return True
+    first_following = blocks[first + 1] if first + 1 < len(blocks) else None
+    return first_following is not None and normalise(first_following.text) == normalise(following.text)
 
 
 def _paragraph_keys(blocks: list[Block]) -> list[str]:
@@ -254,6 +278,7 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
     paragraph_keys = _paragraph_keys(stage2)
     seen: set[str] = set()
     seen_long: set[str] = set()
+    seen_headings: dict[str, int] = {}  # heading key -> index (in stage2) of its first occurrence
     out: list[Block] = []
     previous_key: str | None = None
     for index, block in enumerate(stage2):
@@ -261,10 +286,10 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
         if index in repeated_run:
             result.drop("duplicate_paragraphs", "repeated-run", block.type, block.text)
             continue
-        if block.type == "heading" and key in seen:
+        if block.type == "heading" and key in seen and _is_template_heading_repeat(stage2, index, key, seen_headings):
             result.drop("duplicate_headings", "duplicate-heading", block.type, block.text)
             continue
-        if key and key == previous_key:
+        if key and key == previous_key and (block.type == "heading" or len(key.split()) >= _CONSECUTIVE_MIN_WORDS):
             result.drop("duplicate_paragraphs", "consecutive-duplicate", block.type, block.text)
             continue
         if key in seen_long:
@@ -279,6 +304,8 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
             result.drop("duplicate_paragraphs", "pull-quote", block.type, block.text)
             continue
         seen.add(key)
+        if block.type == "heading":
+            seen_headings.setdefault(key, index)
         if block.type != "heading" and len(key.split()) >= _LONG_PARAGRAPH_WORDS:
             seen_long.add(key)
         out.append(block)
