@@ -237,6 +237,10 @@ def boilerplate_rule(text: str, title_keys: tuple[str, ...] = (), words: int | N
         and not any(f" {t} " in f" {key} " for t in title_keys if t)
     ):
         return "read-more-lead-in"
+    if words <= _MAX_WORDS_TEXT_RULE and _CALL_TO_ACTION.match(text):
+        return "call-to-action"
+    if words <= _MAX_WORDS_TEXT_RULE and (_COPYRIGHT.match(text) or "rights reserved" in text.lower()):
+        return "copyright-notice"
     if words <= _MAX_WORDS_CONTACT and _EMAIL.search(text):
         return "contact-email"
     if words <= _MAX_WORDS_PROMPT and _PROMPT_WITH_ADDRESS.match(text):
@@ -249,6 +253,52 @@ def boilerplate_rule(text: str, title_keys: tuple[str, ...] = (), words: int | N
     if words <= _MAX_WORDS_TEXT_RULE and _matches_text_rule(text):
         return "template-sentence"
     return None
+
+
+# Rules that are judgement calls: the same line is template on one page and the
+# article's own closing line on another ("For more information on <product>, visit
+# ...", "Click here for the full results", "© 2019 <agency>" that the story credits).
+# A block they match is removed only when it is generic: it names nothing the
+# article's prose names (see ``_is_specific``).  When in doubt, keep.
+DOUBTFUL_RULES = frozenset({"call-to-action", "copyright-notice", "prompt-with-address", "trailing-call-to-action"})
+_CALL_TO_ACTION = re.compile(r"^\W*(?:click|tap) (?:here|for|to|on|the link)\b", re.IGNORECASE)
+_COPYRIGHT = re.compile(r"^\W*(?:©|ⓒ|\(c\)|copyright\b)", re.IGNORECASE)
+_TRAILING_CTA = re.compile(r"^\W*(?:click|tap|see|view|download|visit|watch|get|for (?:full|more|the full))\b", re.IGNORECASE)
+# Words any template line may use: they say nothing about this article.
+_GENERIC_WORDS = frozenset(
+    """
+    click here tap link links more information info visit please download subscribe newsletter copyright rights
+    reserved material published broadcast rewritten redistributed distributed reproduced without permission
+    website site page pages story stories article articles news read follow share email contact full details
+    today also this that these those with from your yours their there here what when where which will would
+    could should have been being about into onto over under after before more most other others some such only
+    than then them they were what while just like more find learn see view watch video videos photo photos
+    image images gallery below above continue continues get our ours visit http https www com org net
+    all any each every very much many can may might must shall the and for are but not you his her its
+    online offer offers free app apps sign login account report reports latest update updates
+    """.split()  # noqa: SIM905 - a word list reads better as words
+)
+# Judgement rules remove at most this share of the page's kept text.
+_DOUBTFUL_BUDGET = 0.05
+_CONTENT_WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _CONTENT_WORD.findall(normalise(text)) if w not in _GENERIC_WORDS}
+
+
+def _text_vocabulary(blocks: list[RawBlock], rules: list[str | None]) -> set[str]:
+    """Content words of the article's own text: blocks of 5+ words, few links, no rule against them."""
+    words: set[str] = set()
+    for block, rule in zip(blocks, rules, strict=True):
+        if rule is None and block.type != "heading" and block.words >= 5 and block.link_ratio < 0.5:
+            words |= _content_words(block.text)
+    return words
+
+
+def _is_specific(block: RawBlock, vocabulary: set[str]) -> bool:
+    """The block names something the article's text names too: its product, result, people."""
+    return not _content_words(block.text).isdisjoint(vocabulary)
 
 
 def is_tail_heading(text: str) -> bool:
@@ -304,6 +354,9 @@ def strip_boilerplate(
         trace.append(Removal("boilerplate", rule, block.type, block.text))
 
     before = len(trace)
+    rules = [boilerplate_rule(b.text, title_keys, b.words) if b.type != "table" else None for b in blocks]
+    vocabulary = _text_vocabulary(blocks, rules)
+    doubtful: list[tuple[RawBlock, str]] = []  # generic lines a judgement rule matched: removed within the budget
     skipping_tail_section = False
     # prose_after[i]: a long prose paragraph occurs at or after block i; a label such
     # as "Most read" mid-article (its widget already gone) must not eat the article
@@ -335,7 +388,12 @@ def strip_boilerplate(
             skipping_tail_section = True
             drop(block, "template-section-label")
             continue
-        rule = boilerplate_rule(block.text, title_keys, block.words) if block.type != "table" else None
+        rule = rules[index]
+        if rule in DOUBTFUL_RULES:
+            if not _is_specific(block, vocabulary):
+                doubtful.append((block, rule))
+            kept.append(block)
+            continue
         if rule is not None:
             drop(block, rule)
             continue
@@ -343,10 +401,21 @@ def strip_boilerplate(
             drop(block, "headline-link-list")
             continue
         kept.append(block)
+    # do no harm: judgement rules may take at most a small share of the text (on a
+    # short article a closing line is a large share of it, and if it is the
+    # article's own the loss is large); past that, they keep everything
+    if doubtful and sum(len(b.text) for b, _ in doubtful) <= _DOUBTFUL_BUDGET * sum(len(b.text) for b in kept):
+        for block, rule in doubtful:
+            drop(block, rule)
+        removed_ids = {id(b) for b, _ in doubtful}
+        kept = [b for b in kept if id(b) not in removed_ids]
     # the article's edges: link lists, link-only lines and dangling headings after the
     # last prose block are related-links widgets; link-only lines before the first
     # are breadcrumbs and section labels
     while kept and (is_link_list(kept[-1]) or _is_link_line(kept[-1]) or kept[-1].type == "heading"):
+        last = kept[-1]
+        if _is_link_line(last) and _TRAILING_CTA.match(last.text) and _is_specific(last, vocabulary):
+            break  # "Click for full results": this article's own pointer, not a related link
         block = kept.pop()
         drop(block, "trailing-links-or-heading")
     start = 0
