@@ -52,6 +52,16 @@ def test_removed_has_exactly_the_documented_keys():
         "Middle East - Blinken seeks to advance Gaza peace talks amid rising tensions",
         "Home > World > Blinken seeks to advance Gaza peace talks amid rising tensions",
         "Blinken seeks to advance Gaza peace talks amid rising tensions Share Tweet Email 12 Comments",
+        # site/section affixes joined by the other separators templates use
+        "Blinken seeks to advance Gaza peace talks amid rising tensions » The Daily Ledger",
+        "Blinken seeks to advance Gaza peace talks amid rising tensions · The Daily Ledger",
+        "Blinken seeks to advance Gaza peace talks amid rising tensions: The Daily Ledger",
+        "Blinken seeks to advance Gaza peace talks amid rising tensions / The Daily Ledger",
+        "Blinken seeks to advance Gaza peace talks amid rising tensions :: The Daily Ledger",
+        "World :: Blinken seeks to advance Gaza peace talks amid rising tensions",
+        "Home » News » World » Blinken seeks to advance Gaza peace talks amid rising tensions",
+        "Home / World / Middle East / Blinken seeks to advance Gaza peace talks amid rising tensions",
+        "Read more » Blinken seeks to advance Gaza peace talks amid rising tensions · The Daily Ledger",
     ],
 )
 def test_every_form_of_the_title_is_removed(repeat):
@@ -218,3 +228,14 @@ def test_short_consecutive_repeats_stay_long_ones_go():
     result = dedupe_blocks(blocks, TITLE)
     assert texts(result) == ["Repeat.", "Repeat.", P1]
     assert [(r.rule, r.text) for r in result.removals] == [("consecutive-duplicate", P1)]
+
+
+@pytest.mark.parametrize("separator", [" :: ", " / ", ": ", " \u00b7 ", " \u00bb "])
+def test_a_short_title_with_a_site_suffix_is_removed_every_time(separator):
+    title = "About bugs"
+    blocks = [p(f"{title}{separator}The Daily Courier"), p(P1), h(f"{title}{separator}The Daily Courier"), p(P2),
+              p(f"Read more: {title}")]
+    result = dedupe_blocks(blocks, title)
+    assert texts(result) == [P1, P2]
+    assert result.removed["title_repeats"] == 3
+

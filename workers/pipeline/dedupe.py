@@ -53,7 +53,8 @@ __all__ = ["DedupeResult", "dedupe_article", "dedupe_blocks", "is_title_repeat"]
 _ELLIPSIS = re.compile(r"(?:\.\s*\.\s*\.|…)\s*[\"'”’»)]*\s*$")
 # "Read more: X", "ALSO READ | X", "Related » X", "Watch - X" ... up to four words then a separator
 _LEADIN = re.compile(r"^\s*[^\W\d_][\w'’ ]{0,40}?\s*(?::|\||»|›|>>|→|–|—|-)\s*(?P<rest>.+)$", re.DOTALL)
-_SUFFIX_SPLIT = re.compile(r"\s+(?:[|–—·•»›>/:]|-{1,2})\s+")
+# "<title> | Site", "Site » <title>", "<title> :: Site", "<title>: Site", "Home / News / <title>"
+_SUFFIX_SPLIT = re.compile(r"\s+(?:::|[|–—·•»›>/:~]|-{1,2})\s+|(?<=\w)[:：]\s+")
 # Words of the tool bars that sit beside a sticky title: "<title> Share Tweet Email"
 _TOOL_WORDS = frozenset((
     "share", "shares", "tweet", "email", "e", "mail", "print", "comment", "comments", "save", "facebook",
