@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="run the pipeline on URLs or .html/.html.gz files, without Kafka")
     p.add_argument("inputs", nargs="+", help="http(s) URLs or paths to .html / .html.gz files")
     p.add_argument("--no-entities", action="store_true", help="skip named-entity recognition")
+    p.add_argument("--explain", action="store_true", help="list each block the cleaning stages removed and the rule")
     p.set_defaults(handler=_cmd_extract)
 
     p = sub.add_parser("topics", help="create missing topics and check existing ones")
@@ -212,6 +213,12 @@ def _as_json_line(value: bytes | None) -> bytes:
 
 def _cmd_extract(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    if args.explain:
+        from .pipeline.explain import explain_inputs
+
+        listing, failed = asyncio.run(explain_inputs(args.inputs, settings))
+        print(listing)
+        return 1 if failed else 0
     return asyncio.run(_extract(settings, args.inputs, entities=not args.no_entities))
 
 

@@ -8,12 +8,16 @@ so a rule that deletes article text can be seen and named.
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
+from pathlib import Path
 
+from workers.errors import ExtractFailed, NewswireError
+from workers.pipeline.charset import decode_html
 from workers.pipeline.dedupe import dedupe_article
 from workers.pipeline.extract import Block, Removal, extract_article, render_text
 
-__all__ = ["Explanation", "explain_extraction", "format_explanation"]
+__all__ = ["Explanation", "explain_extraction", "explain_inputs", "format_explanation"]
 
 
 @dataclass(slots=True)
@@ -54,3 +58,40 @@ def format_explanation(explanation: Explanation, source: str = "") -> str:
     for removal in explanation.removals:
         lines.append(f"- [{removal.stage}:{removal.rule}] {removal.type}: {_shorten(removal.text)}")
     return "\n".join(lines)
+
+
+async def _read(item: str, settings: object) -> tuple[bytes, str | None, str]:
+    """The page's bytes, declared charset and URL: fetched for an http(s) URL, read for a file."""
+    if "://" in item:
+        from workers.pipeline.fetch import FetchConfig, Fetcher
+        from workers.pipeline.urls import canonicalize_url
+
+        fetcher = Fetcher(FetchConfig.from_settings(settings))  # type: ignore[arg-type]
+        try:
+            page = await fetcher.fetch(canonicalize_url(item))
+        finally:
+            await fetcher.close()
+        return page.body, page.charset, page.final_url
+    path = Path(item)
+    try:
+        body = path.read_bytes()
+        if path.suffix == ".gz":
+            body = gzip.decompress(body)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise ExtractFailed(f"cannot read {path}: {exc}") from None
+    return body, None, path.resolve().as_uri()
+
+
+async def explain_inputs(items: list[str], settings: object) -> tuple[str, int]:
+    """``newswire extract --explain``: the listing for each input, and how many failed."""
+    out: list[str] = []
+    failed = 0
+    for item in items:
+        try:
+            body, charset, url = await _read(item, settings)
+            html, _ = decode_html(body, charset)
+            out.append(format_explanation(explain_extraction(html, url), item))
+        except NewswireError as err:
+            failed += 1
+            out.append(f"# {item}\n# failed: {type(err).__name__}: {err}")
+    return "\n\n".join(out), failed
