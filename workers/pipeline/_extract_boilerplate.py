@@ -301,6 +301,20 @@ def _is_specific(block: RawBlock, vocabulary: set[str]) -> bool:
     return not _content_words(block.text).isdisjoint(vocabulary)
 
 
+def _restates_the_article(block: RawBlock, vocabulary: set[str]) -> bool:
+    """A list whose every line mostly uses the article's own words: the products, teams
+    or people the text is about ("Sonora Loop 2 headphones, $89"), not other headlines."""
+    lines = [line for line in block.text.split("\n") if line.strip()]
+    if not lines or block.link_items < block.items:
+        return False  # teasers with a blurb under the link are other stories
+    for line in lines:
+        words = _content_words(line)
+        # 2+ content words: a tag cloud ("Instagram", "Privacy") restates the article too, but is a widget
+        if len(words) < 2 or 2 * len(words & vocabulary) < len(words):
+            return False
+    return True
+
+
 def is_tail_heading(text: str) -> bool:
     """A label that opens a template section ("Related stories", "More from Politics").
 
@@ -397,7 +411,7 @@ def strip_boilerplate(
         if rule is not None:
             drop(block, rule)
             continue
-        if is_headline_link_list(block):
+        if is_headline_link_list(block) and not _restates_the_article(block, vocabulary):
             drop(block, "headline-link-list")
             continue
         kept.append(block)
@@ -416,6 +430,8 @@ def strip_boilerplate(
         last = kept[-1]
         if _is_link_line(last) and _TRAILING_CTA.match(last.text) and _is_specific(last, vocabulary):
             break  # "Click for full results": this article's own pointer, not a related link
+        if is_link_list(last) and _restates_the_article(last, vocabulary):
+            break  # "Where to buy": links to the products the article reviews
         block = kept.pop()
         drop(block, "trailing-links-or-heading")
     start = 0

@@ -194,20 +194,28 @@ def _repeated_runs(keys: list[str]) -> set[int]:
     return repeated
 
 
+def _section_keys(blocks: list[Block], heading_index: int) -> list[str]:
+    """Keys of the blocks under a heading, up to the next heading."""
+    keys = []
+    for block in blocks[heading_index + 1 :]:
+        if block.type == "heading":
+            break
+        keys.append(normalise(block.text))
+    return keys
+
+
 def _is_template_heading_repeat(blocks: list[Block], index: int, key: str, seen_headings: dict[str, int]) -> bool:
     """A repeated heading is template only with evidence: it restates an earlier
     paragraph (a pull-out), it labels nothing (nothing or another heading follows),
-    or what follows it repeats what followed its first occurrence (part of a copy).
+    or its whole section repeats the section under its first occurrence (a copy).
     A short heading that labels new text ("Lunch", "Day 2", "Q:", "Final") under
-    each of several parts is the article's structure and stays."""
+    each of several parts is the article's structure and stays, even when some
+    lines under it repeat too (a meal plan's "Eat every 2-3 hours")."""
     first = seen_headings.get(key)
     if first is None:
         return len(key.split()) >= 4  # only seen as a paragraph: a pull-out heading
-    following = blocks[index + 1] if index + 1 < len(blocks) else None
-    if following is None or following.type == "heading":
-        return True
-    first_following = blocks[first + 1] if first + 1 < len(blocks) else None
-    return first_following is not None and normalise(first_following.text) == normalise(following.text)
+    section = _section_keys(blocks, index)
+    return not section or section == _section_keys(blocks, first)
 
 
 def _paragraph_keys(blocks: list[Block]) -> list[str]:

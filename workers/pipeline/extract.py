@@ -157,6 +157,14 @@ def _is_byline_or_dateline(block: RawBlock, meta: PageMeta) -> bool:
     return has_date and "by" in words and len(leftover) <= 4 and words.index("by") < len(words) - 1
 
 
+_MIN_ENTRY_STAMPS = 3
+
+
+def _names_author(block: RawBlock, meta: PageMeta) -> bool:
+    author_words = {w for author in meta.authors for w in normalise(author).split()}
+    return bool(author_words & set(normalise(block.text).split()))
+
+
 def _to_blocks(raw: list[RawBlock]) -> list[Block]:
     return [Block(b.type, b.text) for b in raw]  # type: ignore[arg-type]
 
@@ -214,9 +222,13 @@ def _extract(html: str, url: str | None, fast: bool, keep_base: bool) -> Extract
     base_blocks = _to_blocks(raw) if keep_base else None
     removals: list[Removal] = []
     raw, _ = strip_boilerplate(raw, title_keys, removals)
+    datelines = [_is_byline_or_dateline(block, meta) for block in raw]
+    # a dateline appears once or twice; three or more time stamps between the text are the
+    # entries of a liveblog or timeline: the article's structure, kept (unless they name the author)
+    entry_stamps = sum(datelines) >= _MIN_ENTRY_STAMPS
     kept: list[RawBlock] = []
-    for block in raw:
-        if _is_byline_or_dateline(block, meta):
+    for block, is_dateline in zip(raw, datelines, strict=True):
+        if is_dateline and not (entry_stamps and not _names_author(block, meta)):
             removals.append(Removal("boilerplate", "byline-or-dateline", block.type, block.text))
         else:
             kept.append(block)
