@@ -14,20 +14,29 @@ og:title, JSON-LD headline, <h1>, <title> without the site).
   6 words (a caption); the title opening a longer block when a line break,
   separator, byline or date follows it (the title is cut, the text kept); a
   line of a multi-line block that is the title (breadcrumbs, sticky bars).
-* **duplicate headings** (``duplicate_headings``): a heading whose text was
-  already seen as a heading or as any earlier block is dropped, so each
-  subheading is kept once, at its first occurrence; a table of contents (a
-  list whose every line is a heading of the article) is dropped too, counted
-  once per line.
+* **duplicate headings** (``duplicate_headings``): a repeated heading goes
+  only with evidence that it is template: it labels nothing (nothing or
+  another heading follows it), its whole section repeats the section under
+  its first occurrence, or (4+ words) it restates an earlier paragraph.  A
+  short heading over new text ("Lunch", "Day 2", "Q:") under each of several
+  parts is the article's structure and stays.  A table of contents (a list
+  whose every line is a heading of the article) is dropped, counted once per
+  line.
 * **duplicate paragraphs** (``duplicate_paragraphs``): a block identical to
-  the block right before it; a paragraph of 30+ words repeated verbatim
-  anywhere; a run of three or more consecutive blocks repeating an earlier
-  run (a hidden second copy of the page); and a *pull quote*: a short quote
-  block whose whole text also appears inside a paragraph of the article (the
-  magazine device of repeating a sentence in large type).  Nothing else that
-  repeats is removed: a sentence repeated in two paragraphs, a short paragraph
-  or refrain repeated later with text in between, the title's words inside a
-  sentence, are the article's own and stay.
+  the block right before it when it has 5+ words (or is a heading); a
+  paragraph of 30+ words repeated verbatim anywhere; a run of three or more
+  consecutive blocks repeating an earlier run *and holding a 20+ word prose
+  paragraph* (a hidden second copy of the page); and a *pull quote*: a short
+  quote block whose whole text also appears inside a paragraph of the article
+  (the magazine device of repeating a sentence in large type).
+
+A repeat is removed only with such positive evidence, never merely because it
+occurred before: structured articles repeat short lines by design (a meal
+plan's "Eat every 2-3 hours" under each meal, recipes, schedules, "Final:"
+lines of sports results, Q&A labels), and a sentence repeated in two
+paragraphs, a refrain, the title's words inside a sentence are the article's
+own.  Every removal is also recorded with its rule (``DedupeResult.removals``,
+shown by ``newswire extract --explain``).
 
 Where each count goes in the published record: all three keys are published
 as they are (``removed.title_repeats`` / ``duplicate_headings`` /

@@ -3,11 +3,18 @@
 trafilatura finds the article body (comments off, tables and formatting on,
 links kept so link lists can be recognised); this module then
 
-1. turns its XML into typed blocks (heading / paragraph / quote / list / table),
+1. turns its XML into typed blocks (heading / paragraph / quote / list / table);
+   when that text looks incomplete (far shorter than the page's own prose) a
+   readability candidate is read too and chosen by signals
+   (``_extract_candidates``),
 2. drops template blocks it lets through (share bars, comment forms,
    newsletter and cookie prompts, "Read more"/"Related" sections, bylines
    and datelines repeated in the body); their number is
-   ``ExtractedArticle.boilerplate_blocks``,
+   ``ExtractedArticle.boilerplate_blocks`` and each one, with the rule that
+   removed it, is in ``ExtractedArticle.removals``.  Rules that are judgement
+   calls (click-here lines, copyright notices, prompts with an address) remove
+   only generic lines and at most 5% of the text: when in doubt, keep
+   (``_extract_boilerplate``),
 3. reads metadata from the same parsed tree (see ``_extract_meta``).
 
 Repetitions of the headline and duplicate headings are *not* removed here:
