@@ -107,6 +107,12 @@ def test_page_prose_ignores_page_chrome():
     assert page_prose_chars(tree) == len(LONG[0])
 
 
+def test_page_prose_ignores_reader_comments():
+    long_p = "<p>" + LONG[0] + "</p>"
+    tree = _tree(f'<div class="article">{long_p}</div><div id="comments"><div class="c">{long_p}{long_p}</div></div>')
+    assert page_prose_chars(tree) == len(LONG[0])
+
+
 def test_short_extraction_against_a_long_page_looks_incomplete():
     base = [raw("paragraph", LONG[0])]
     assert looks_incomplete(base, prose_chars=10 * len(LONG[0]))
@@ -167,3 +173,25 @@ def test_newswire_extract_explain_prints_the_removals(tmp_path: Path):
     missing = subprocess.run([sys.executable, "-m", "workers.cli", "extract", "--explain", str(tmp_path / "no.html")],
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "failed: ExtractFailed" in missing.stdout
+
+
+# -- datelines and liveblog time stamps -------------------------------------------------------------
+
+
+def _article(body: str) -> str:
+    return (f"<html><head><title>Transit strike live</title></head><body><article><h1>Transit strike live</h1>"
+            f"{body}</article></body></html>")
+
+
+def test_liveblog_time_stamps_each_followed_by_an_entry_are_kept():
+    entries = "".join(f"<p>{stamp}</p><p>{text}</p>" for stamp, text in zip(("08:05", "08:40", "09:15"), LONG))
+    explanation = explain_extraction(_article(entries))
+    assert [r.rule for r in explanation.removals if r.rule == "byline-or-dateline"] == []
+    assert {"08:05", "08:40", "09:15"} <= set(explanation.text.split("\n\n"))
+
+
+def test_datelines_at_the_top_are_still_removed():
+    head = "<p>March 3, 2024</p><p>Updated 10:05 AM</p><p>Posted 09:30</p>"
+    explanation = explain_extraction(_article(head + "".join(f"<p>{t}</p>" for t in LONG)))
+    removed = [r.text for r in explanation.removals if r.rule == "byline-or-dateline"]
+    assert removed == ["March 3, 2024", "Updated 10:05 AM", "Posted 09:30"]

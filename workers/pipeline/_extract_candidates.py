@@ -17,7 +17,7 @@ On pages that look complete (nearly all of them) this costs one pass over the
 
 from __future__ import annotations
 
-import logging
+import re
 from copy import deepcopy
 
 from lxml.etree import _Element
@@ -27,11 +27,12 @@ from workers.pipeline._extract_text import normalise
 
 __all__ = ["choose_blocks", "looks_incomplete", "page_prose_chars", "readability_candidate"]
 
-log = logging.getLogger(__name__)
 
 # A <p> shorter than this is a caption, label or teaser, not prose.
 _MIN_PROSE_P_CHARS = 80
 _NOT_ARTICLE = frozenset({"nav", "header", "footer", "aside", "form", "menu", "noscript"})
+# Reader comments and sidebars are long prose too, but not the article's.
+_CHROME_NAMES = re.compile(r"comment|sidebar|related|footer|disqus|reply|replies")
 # Too little prose on the page to say the extraction missed any of it.
 _MIN_PAGE_PROSE_CHARS = 1500
 # The extraction looks incomplete below this share of the page's prose.
@@ -45,6 +46,17 @@ _SUBSTANTIAL_WORDS = 8
 _PROSE_WORDS = 20
 
 
+def _is_chrome(element: _Element) -> bool:
+    """Navigation, header, footer, asides, forms, and containers named as comments or sidebars."""
+    tag = element.tag
+    if not isinstance(tag, str):
+        return False
+    if tag in _NOT_ARTICLE:
+        return True
+    names = f"{element.get('class', '')} {element.get('id', '')}".lower()
+    return bool(names.strip()) and _CHROME_NAMES.search(names) is not None
+
+
 def page_prose_chars(tree: _Element) -> int:
     """Characters of the page's prose paragraphs (long ``<p>`` outside page chrome)."""
     total = 0
@@ -52,7 +64,7 @@ def page_prose_chars(tree: _Element) -> int:
         length = len(" ".join("".join(p.itertext()).split()))
         if length < _MIN_PROSE_P_CHARS:
             continue
-        if any(isinstance(a.tag, str) and a.tag in _NOT_ARTICLE for a in p.iterancestors()):
+        if any(_is_chrome(a) for a in p.iterancestors()):
             continue
         total += length
     return total

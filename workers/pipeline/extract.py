@@ -165,6 +165,7 @@ def _is_byline_or_dateline(block: RawBlock, meta: PageMeta) -> bool:
 
 
 _MIN_ENTRY_STAMPS = 3
+_MIN_ENTRY_WORDS = 8
 
 
 def _names_author(block: RawBlock, meta: PageMeta) -> bool:
@@ -230,9 +231,12 @@ def _extract(html: str, url: str | None, fast: bool, keep_base: bool) -> Extract
     removals: list[Removal] = []
     raw, _ = strip_boilerplate(raw, title_keys, removals)
     datelines = [_is_byline_or_dateline(block, meta) for block in raw]
-    # a dateline appears once or twice; three or more time stamps between the text are the
-    # entries of a liveblog or timeline: the article's structure, kept (unless they name the author)
-    entry_stamps = sum(datelines) >= _MIN_ENTRY_STAMPS
+    # a dateline appears once or twice; three or more time stamps each followed by text are
+    # the entries of a liveblog or timeline: the article's structure, kept (unless they name the author)
+    entry_stamps = sum(
+        is_dateline and index + 1 < len(raw) and not datelines[index + 1] and raw[index + 1].words >= _MIN_ENTRY_WORDS
+        for index, is_dateline in enumerate(datelines)
+    ) >= _MIN_ENTRY_STAMPS
     kept: list[RawBlock] = []
     for block, is_dateline in zip(raw, datelines, strict=True):
         if is_dateline and not (entry_stamps and not _names_author(block, meta)):
