@@ -247,6 +247,9 @@ def report_harm(pages: list[Page], listed: int) -> None:
     print("  by rule (blocks, shingles, of which in the true text): " + ", ".join(
         f"{rule} {b}/{n}/{a}" for rule, (b, n, a) in sorted(by_rule.items(), key=lambda kv: -kv[1][2])
     ))
+    fallbacks = Counter(h.explanation.candidate for h in harms if h.explanation and h.explanation.candidate != "default")
+    print(f"  extraction looked incomplete and a candidate was used on {sum(fallbacks.values())} page(s)"
+          + (f": {dict(fallbacks)}" if fallbacks else ""))
     for h in sorted(harms, key=lambda h: -h.removed_article)[:listed]:
         if not h.removed_article or h.explanation is None:
             continue
