@@ -195,3 +195,15 @@ def test_datelines_at_the_top_are_still_removed():
     explanation = explain_extraction(_article(head + "".join(f"<p>{t}</p>" for t in LONG)))
     removed = [r.text for r in explanation.removals if r.rule == "byline-or-dateline"]
     assert removed == ["March 3, 2024", "Updated 10:05 AM", "Posted 09:30"]
+
+
+def test_a_follow_prompt_naming_the_subject_is_still_template():
+    follow = raw("paragraph", "Follow our full coverage of the Aero 5 and Northwind at https://news.example/aero")
+    kept, removed = strip_boilerplate([*prose(), *prose(), follow])
+    assert follow not in kept and removed == 1
+
+
+def test_a_copyright_notice_is_removed_even_when_it_names_words_of_the_article():
+    notice = raw("paragraph", "Copyright 2019 Northwind Cycles. All Rights Reserved")
+    kept, _ = strip_boilerplate([*prose(), *prose(), *prose(), notice])
+    assert notice not in kept

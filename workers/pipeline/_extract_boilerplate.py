@@ -183,6 +183,8 @@ _PROMPT_WITH_ADDRESS = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _MAX_WORDS_PROMPT = 40
+_INFORMATION_PROMPT = re.compile(r"^\s*(?:for more|more|read|see|visit|get|download|contact|reach|email|e-mail|write to)\b",
+                                 re.IGNORECASE)
 
 _TAIL_HEADINGS = {
     "related", "related articles", "related stories", "related posts", "related content", "related news",
@@ -244,7 +246,9 @@ def boilerplate_rule(text: str, title_keys: tuple[str, ...] = (), words: int | N
     if words <= _MAX_WORDS_CONTACT and _EMAIL.search(text):
         return "contact-email"
     if words <= _MAX_WORDS_PROMPT and _PROMPT_WITH_ADDRESS.match(text):
-        return "prompt-with-address"
+        # "Follow/Subscribe/Join ... at <address>" is a newsroom prompt whatever it names;
+        # "For more information on <product>, visit ..." may be the article's own closing line
+        return "prompt-with-address" if _INFORMATION_PROMPT.match(text) else "social-prompt-with-address"
     if "\n" in text and words <= 30 and all(normalise(line) in _EXACT for line in text.split("\n") if line.strip()):
         return "tool-bar"  # a flattened tool bar: "Order Reprints\nPrint Article"
     first_line = text.split("\n", 1)[0]
@@ -258,9 +262,12 @@ def boilerplate_rule(text: str, title_keys: tuple[str, ...] = (), words: int | N
 # Rules that are judgement calls: the same line is template on one page and the
 # article's own closing line on another ("For more information on <product>, visit
 # ...", "Click here for the full results", "© 2019 <agency>" that the story credits).
-# A block they match is removed only when it is generic: it names nothing the
-# article's prose names (see ``_is_specific``).  When in doubt, keep.
-DOUBTFUL_RULES = frozenset({"call-to-action", "copyright-notice", "prompt-with-address", "trailing-call-to-action"})
+# They remove only within a budget (``_DOUBTFUL_BUDGET``), and the calls to action
+# among them only a generic line: one that names nothing the article's text names
+# (see ``_is_specific``).  A copyright notice names its publisher, never the
+# article's subject, so only the budget applies to it.  When in doubt, keep.
+DOUBTFUL_RULES = frozenset({"call-to-action", "copyright-notice", "prompt-with-address"})
+_SPECIFIC_KEEPS = frozenset({"call-to-action", "prompt-with-address"})
 _CALL_TO_ACTION = re.compile(r"^\W*(?:click|tap) (?:here|for|to|on|the link)\b", re.IGNORECASE)
 _COPYRIGHT = re.compile(r"^\W*(?:©|ⓒ|\(c\)|copyright\b)", re.IGNORECASE)
 _TRAILING_CTA = re.compile(r"^\W*(?:click|tap|see|view|download|visit|watch|get|for (?:full|more|the full))\b", re.IGNORECASE)
@@ -404,7 +411,7 @@ def strip_boilerplate(
             continue
         rule = rules[index]
         if rule in DOUBTFUL_RULES:
-            if not _is_specific(block, vocabulary):
+            if not (rule in _SPECIFIC_KEEPS and _is_specific(block, vocabulary)):
                 doubtful.append((block, rule))
             kept.append(block)
             continue
