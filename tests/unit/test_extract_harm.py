@@ -115,9 +115,18 @@ def test_page_prose_ignores_reader_comments():
 
 def test_short_extraction_against_a_long_page_looks_incomplete():
     base = [raw("paragraph", LONG[0])]
-    assert looks_incomplete(base, prose_chars=10 * len(LONG[0]))
-    assert not looks_incomplete(base, prose_chars=len(LONG[0]))
-    assert not looks_incomplete(base, prose_chars=1000)  # too little prose on the page to judge
+    assert looks_incomplete(base, LONG * 3)
+    assert not looks_incomplete(prose() * 3, LONG * 3)  # all the page's prose is in it
+    assert not looks_incomplete(base, LONG[:2])  # too little prose on the page to judge
+
+
+def test_an_extraction_that_stops_before_the_rest_of_the_prose_looks_incomplete():
+    page = [*LONG, *(t.replace("a", "o") for t in LONG), *(t.replace("e", "i") for t in LONG)]
+    stops_early = [raw("paragraph", t) for t in page[:8]]
+    assert looks_incomplete(stops_early, page)
+    assert not looks_incomplete([raw("paragraph", t) for t in page], page)
+    # prose missing only before what it has (a teaser above the article) is not a cut-off body
+    assert not looks_incomplete([raw("paragraph", t) for t in page[2:]], page)
 
 
 def test_a_candidate_extending_the_extraction_replaces_it():

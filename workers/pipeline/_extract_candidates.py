@@ -25,7 +25,7 @@ from lxml.etree import _Element
 from workers.pipeline._extract_blocks import RawBlock, body_to_blocks
 from workers.pipeline._extract_text import normalise
 
-__all__ = ["choose_blocks", "looks_incomplete", "page_prose_chars", "readability_candidate"]
+__all__ = ["choose_blocks", "looks_incomplete", "page_prose", "page_prose_chars", "readability_candidate"]
 
 
 # A <p> shorter than this is a caption, label or teaser, not prose.
@@ -37,6 +37,10 @@ _CHROME_NAMES = re.compile(r"comment|sidebar|related|footer|disqus|reply|replies
 _MIN_PAGE_PROSE_CHARS = 1500
 # The extraction looks incomplete below this share of the page's prose.
 _INCOMPLETE_SHARE = 0.6
+# ... or prose it lacks, after the last paragraph it has, is this long (and this share of it).
+_MIN_MISSING_CHARS = 500
+_MISSING_SHARE = 0.3
+_MATCH_CHARS = 80
 # The candidate must bring at least this much more text ...
 _MIN_GAIN = 1.3
 # ... and keep at least this share of the (substantial) blocks trafilatura found.
@@ -57,22 +61,40 @@ def _is_chrome(element: _Element) -> bool:
     return bool(names.strip()) and _CHROME_NAMES.search(names) is not None
 
 
-def page_prose_chars(tree: _Element) -> int:
-    """Characters of the page's prose paragraphs (long ``<p>`` outside page chrome)."""
-    total = 0
+def page_prose(tree: _Element) -> list[str]:
+    """The page's prose paragraphs in order: long ``<p>`` outside page chrome."""
+    out = []
     for p in tree.iter("p"):
-        length = len(" ".join("".join(p.itertext()).split()))
-        if length < _MIN_PROSE_P_CHARS:
+        text = " ".join("".join(p.itertext()).split())
+        if len(text) < _MIN_PROSE_P_CHARS:
             continue
         if any(_is_chrome(a) for a in p.iterancestors()):
             continue
-        total += length
-    return total
+        out.append(text)
+    return out
 
 
-def looks_incomplete(blocks: list[RawBlock], prose_chars: int) -> bool:
+def page_prose_chars(tree: _Element) -> int:
+    """Characters of the page's prose paragraphs."""
+    return sum(len(text) for text in page_prose(tree))
+
+
+def looks_incomplete(blocks: list[RawBlock], prose: list[str]) -> bool:
+    """The extraction is far shorter than the page's prose, or it stops early: prose
+    paragraphs it lacks follow the last one it has (a body cut at a subheading or box)."""
     extracted = sum(len(b.text) for b in blocks)
-    return prose_chars >= _MIN_PAGE_PROSE_CHARS and extracted < _INCOMPLETE_SHARE * prose_chars
+    total = sum(len(text) for text in prose)
+    if total < _MIN_PAGE_PROSE_CHARS:
+        return False
+    if extracted < _INCOMPLETE_SHARE * total:
+        return True
+    extracted_key = " " + " ".join(normalise(b.text) for b in blocks) + " "
+    found = [normalise(text)[:_MATCH_CHARS] in extracted_key for text in prose]
+    if not any(found):
+        return False
+    last = max(i for i, hit in enumerate(found) if hit)
+    missing_after = sum(len(text) for text, hit in zip(prose[last + 1 :], found[last + 1 :], strict=True) if not hit)
+    return missing_after >= max(_MIN_MISSING_CHARS, _MISSING_SHARE * extracted)
 
 
 def readability_candidate(tree: _Element) -> list[RawBlock]:

@@ -38,7 +38,7 @@ from workers.pipeline._extract_blocks import RawBlock, Removal, body_to_blocks
 from workers.pipeline._extract_boilerplate import strip_boilerplate
 from workers.pipeline._extract_candidates import (
     looks_incomplete,
-    page_prose_chars,
+    page_prose,
     choose_blocks,
     readability_candidate,
 )
@@ -224,7 +224,7 @@ def _extract(html: str, url: str | None, fast: bool, keep_base: bool) -> Extract
 
     raw = body_to_blocks(body)
     candidate = "default"
-    if looks_incomplete(raw, page_prose_chars(tree)):
+    if looks_incomplete(raw, page_prose(tree)):
         raw, candidate = choose_blocks(raw, readability_candidate(tree), tree)
     title_keys = tuple(normalise(t) for t in (meta.title, *meta.title_variants) if t)
     base_blocks = _to_blocks(raw) if keep_base else None
