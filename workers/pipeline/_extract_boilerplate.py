@@ -303,12 +303,24 @@ def _text_vocabulary(blocks: list[RawBlock], rules: list[str | None]) -> set[str
     return words
 
 
-def _is_specific(block: RawBlock, vocabulary: set[str]) -> bool:
+class _LazyVocabulary:
+    def __init__(self, blocks: list[RawBlock], rules: list[str | None]) -> None:
+        self._blocks, self._rules = blocks, rules
+        self._words: set[str] | None = None
+
+    @property
+    def words(self) -> set[str]:
+        if self._words is None:
+            self._words = _text_vocabulary(self._blocks, self._rules)
+        return self._words
+
+
+def _is_specific(block: RawBlock, vocabulary: _LazyVocabulary) -> bool:
     """The block names something the article's text names too: its product, result, people."""
-    return not _content_words(block.text).isdisjoint(vocabulary)
+    return not _content_words(block.text).isdisjoint(vocabulary.words)
 
 
-def _restates_the_article(block: RawBlock, vocabulary: set[str]) -> bool:
+def _restates_the_article(block: RawBlock, vocabulary: _LazyVocabulary) -> bool:
     """A list whose every line mostly uses the article's own words: the products, teams
     or people the text is about ("Sonora Loop 2 headphones, $89"), not other headlines."""
     lines = [line for line in block.text.split("\n") if line.strip()]
@@ -317,7 +329,7 @@ def _restates_the_article(block: RawBlock, vocabulary: set[str]) -> bool:
     for line in lines:
         words = _content_words(line)
         # 2+ content words: a tag cloud ("Instagram", "Privacy") restates the article too, but is a widget
-        if len(words) < 2 or 2 * len(words & vocabulary) < len(words):
+        if len(words) < 2 or 2 * len(words & vocabulary.words) < len(words):
             return False
     return True
 
@@ -376,7 +388,8 @@ def strip_boilerplate(
 
     before = len(trace)
     rules = [boilerplate_rule(b.text, title_keys, b.words) if b.type != "table" else None for b in blocks]
-    vocabulary = _text_vocabulary(blocks, rules)
+    # the article's own words, read only when a rule needs them (rarely): most pages never pay for it
+    vocabulary = _LazyVocabulary(blocks, rules)
     doubtful: list[tuple[RawBlock, str]] = []  # generic lines a judgement rule matched: removed within the budget
     skipping_tail_section = False
     # prose_after[i]: a long prose paragraph occurs at or after block i; a label such
