@@ -10,6 +10,13 @@ Each variant injects the page's own headline (defined generically by
               last long paragraph
   (the article's paragraphs are the page's <p> whose text is in the ground truth)
 * ``all``:    the three at once
+* ``sep-<name>``: a heading bar at the top of the article with the headline and
+              the site's name joined by one separator (``»``, ``·``, ``:``,
+              ``/``, ``::``), the way <title> tags and sticky bars write it
+* ``breadcrumb``: a breadcrumb line (Home » Section » Subsection » headline)
+              before the article
+* ``triple``: the headline three times in the body (sticky bar, mid-article
+              <h2>, a "Read more" line) with different separators/site suffixes
 
 The article's true text does not change, so the ground truth stays valid.
 """
@@ -113,6 +120,46 @@ def _inject_readmore(raw: str, headline: str, truth: str | None = None) -> str:
     return raw[:end] + line + raw[end:]
 
 
+_SITE = "The Daily Courier"
+
+
+def _inject_separated(separator: str) -> Callable[[str, str, str | None], str]:
+    def inject(raw: str, headline: str, truth: str | None = None) -> str:
+        joined = f"{headline} {separator} {_SITE}" if separator != ":" else f"{headline}: {_SITE}"
+        bar = f'<div class="title-bar"><span>{html_lib.escape(joined)}</span></div>'
+        spans = _long_paragraph_positions(raw, truth)
+        if not spans:
+            return raw
+        start, _ = spans[0]
+        return raw[:start] + bar + raw[start:]
+
+    return inject
+
+
+def _inject_breadcrumb(raw: str, headline: str, truth: str | None = None) -> str:
+    crumbs = " » ".join(
+        f'<a href="/{i}/">{html_lib.escape(part)}</a>' for i, part in enumerate(("Home", "News", "World"))
+    )
+    line = f'<p class="breadcrumb">{crumbs} » <span>{html_lib.escape(headline)}</span></p>'
+    spans = _long_paragraph_positions(raw, truth)
+    if not spans:
+        return raw
+    start, _ = spans[0]
+    return raw[:start] + line + raw[start:]
+
+
+def _inject_triple(raw: str, headline: str, truth: str | None = None) -> str:
+    spans = _long_paragraph_positions(raw, truth)
+    if not spans:
+        return raw
+    _, end = spans[-1]
+    raw = raw[:end] + f"<p>Read more » {html_lib.escape(headline)} · {_SITE}</p>" + raw[end:]
+    spans = _long_paragraph_positions(raw, truth)
+    start, _ = spans[len(spans) // 2]
+    raw = raw[:start] + f"<h2>{html_lib.escape(headline)} :: {_SITE}</h2>" + raw[start:]
+    return _inject_sticky(raw, f"{headline} / {_SITE}", truth)
+
+
 def _inject_all(raw: str, headline: str, truth: str | None = None) -> str:
     return _inject_sticky(_inject_h2(_inject_readmore(raw, headline, truth), headline, truth), headline, truth)
 
@@ -122,6 +169,10 @@ VARIANTS: dict[str, Callable[[str, str, str | None], str]] = {
     "h2": _inject_h2,
     "readmore": _inject_readmore,
     "all": _inject_all,
+    **{f"sep-{name}": _inject_separated(sep) for name, sep in (
+        ("guillemet", "»"), ("middot", "·"), ("colon", ":"), ("slash", "/"), ("double-colon", "::"))},
+    "breadcrumb": _inject_breadcrumb,
+    "triple": _inject_triple,
 }
 
 

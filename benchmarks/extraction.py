@@ -1,6 +1,6 @@
 """Extraction benchmark: newswire's extract+dedupe stages against plain trafilatura.
 
-    python benchmarks/extraction.py [--data DIR] [--variants] [--worst N] [--repeat N] [--fast]
+    python benchmarks/extraction.py [--data DIR] [--variants] [--worst N] [--harm N] [--repeat N] [--fast]
 
 DIR has the layout of ``shared/data/extraction-dev``: ``html/<key>.html.gz``
 and ``ground-truth.json`` (``{key: {"articleBody", "url"}}``).  Prints, for
@@ -17,6 +17,13 @@ same run:
   of the true text by py3langid);
 * pages/s, and newswire's throughput as a ratio of trafilatura's (extractors
   alternate page by page; per page the fastest of ``--repeat`` passes counts).
+
+* **harm** (the "do no harm" check on newswire's cleaning stages): per page,
+  the text trafilatura returned (``extract_article(keep_base=True)``) against
+  the published text: how many shingles cleaning removed, how many of those
+  are article text (in the ground truth), and the pages where cleaning lowered
+  recall by more than 0.05 (target: none); ``--harm N`` lists the N pages
+  losing most article text with the rules that removed it;
 
 ``--variants`` repeats the table on copies of the pages with the headline
 injected as a sticky bar, a mid-article <h2> and a "Read more:" line (see
@@ -47,6 +54,7 @@ from _variants import VARIANTS, make_variant, page_headline
 from workers.errors import ExtractError
 from workers.pipeline._extract_text import normalise
 from workers.pipeline.dedupe import dedupe_article
+from workers.pipeline.explain import Explanation, explain_extraction
 from workers.pipeline.extract import extract_article, render_text
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "extraction-dev"
@@ -183,7 +191,77 @@ def run_interleaved(
     return {name: Run(outputs[name], sum(best[name].values())) for name in extractors}
 
 
-def report(title: str, pages: list[Page], repeat: int, worst: int) -> dict[str, Summary]:
+# -- harm: what cleaning removed from trafilatura's text -------------------------------
+
+_HARM_RECALL_DROP = 0.05
+
+
+@dataclass(slots=True)
+class PageHarm:
+    key: str
+    removed: int  # shingles of the base text that cleaning removed
+    removed_article: int  # ... of which the ground truth has
+    recall_drop: float  # recall(base text) - recall(published text)
+    explanation: Explanation | None
+
+
+def page_harm(page: Page) -> PageHarm:
+    try:
+        explanation = explain_extraction(page.html, page.url, fast=FAST)
+    except ExtractError:
+        return PageHarm(page.key, 0, 0, 0.0, None)
+    base, final, truth = shingles(explanation.base_text), shingles(explanation.text), shingles(page.truth)
+    removed = base - final
+    base_score, final_score = score_page(explanation.base_text, page.truth), score_page(explanation.text, page.truth)
+    drop = (base_score.recall or 0.0) - (final_score.recall or 0.0)
+    # article text removed: true shingles the base text matched and the published text no
+    # longer does (a duplicate copy removed while one copy stays is not article text lost)
+    lost = (base & truth) - (final & truth)
+    return PageHarm(page.key, sum(removed.values()), sum(lost.values()), drop, explanation)
+
+
+def report_harm(pages: list[Page], listed: int) -> None:
+    harms = [page_harm(p) for p in pages]
+    removed = sum(h.removed for h in harms)
+    article = sum(h.removed_article for h in harms)
+    harmed = [h for h in harms if h.recall_drop > _HARM_RECALL_DROP]
+    share = article / removed if removed else 0.0
+    print(
+        f"harm: cleaning removed {removed} shingles, {article} of them article text ({share:.1%}); "
+        f"pages where cleaning lowered recall by > {_HARM_RECALL_DROP}: {len(harmed)}"
+        + (f" ({', '.join(h.key[:16] for h in harmed)})" if harmed else "")
+    )
+    by_rule: dict[str, list[int]] = {}  # rule -> [blocks, shingles, article shingles]
+    for h in harms:
+        if h.explanation is None:
+            continue
+        truth = next(p.truth for p in pages if p.key == h.key)
+        # true shingles the published text misses: what a removal may have taken from the article
+        missing = shingles(truth) - shingles(h.explanation.text)
+        for removal in h.explanation.removals:
+            counts = by_rule.setdefault(f"{removal.stage}:{removal.rule}", [0, 0, 0])
+            removed_shingles = shingles(removal.text)
+            counts[0] += 1
+            counts[1] += sum(removed_shingles.values())
+            counts[2] += sum((removed_shingles & missing).values())
+    print("  by rule (blocks, shingles, of which in the true text): " + ", ".join(
+        f"{rule} {b}/{n}/{a}" for rule, (b, n, a) in sorted(by_rule.items(), key=lambda kv: -kv[1][2])
+    ))
+    fallbacks = Counter(h.explanation.candidate for h in harms if h.explanation and h.explanation.candidate != "default")
+    print(f"  extraction looked incomplete and a candidate was used on {sum(fallbacks.values())} page(s)"
+          + (f": {dict(fallbacks)}" if fallbacks else ""))
+    for h in sorted(harms, key=lambda h: -h.removed_article)[:listed]:
+        if not h.removed_article or h.explanation is None:
+            continue
+        print(f"  {h.key[:16]}  article shingles removed {h.removed_article}, recall -{h.recall_drop:.3f}")
+        truth = next(p.truth for p in pages if p.key == h.key)
+        missing = shingles(truth) - shingles(h.explanation.text)
+        for removal in h.explanation.removals:
+            if shingles(removal.text) & missing:
+                print(f"    [{removal.stage}:{removal.rule}] {removal.text[:100]!r}")
+
+
+def report(title: str, pages: list[Page], repeat: int, worst: int, harm: int = 0) -> dict[str, Summary]:
     runs = run_interleaved({"trafilatura.extract": trafilatura_text, "newswire": newswire_text}, pages, repeat)
     print(f"\n## {title}  ({len(pages)} pages)")
     print(
@@ -207,6 +285,7 @@ def report(title: str, pages: list[Page], repeat: int, worst: int) -> dict[str, 
             f"{left:>8} ({left / len(pages):4.0%}){beyond:>8} ({beyond / len(pages):3.0%}){empty:>7}{rate:9.1f}"
         )
     _report_by_language(runs, pages)
+    report_harm(pages, harm)
     ratio = runs["trafilatura.extract"].seconds / runs["newswire"].seconds
     print(f"throughput newswire / trafilatura.extract = {ratio:.2f}x")
     truth_left = sum(contains_headline(p.truth, p.headline) for p in pages)
@@ -252,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", action="store_true", help="also score repeated-headline variants")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes per page and extractor (fastest counts)")
     parser.add_argument("--worst", type=int, default=0, help="list the N worst pages for newswire")
+    parser.add_argument("--harm", type=int, default=0, help="list the N pages where cleaning removed most article text")
     parser.add_argument("--fast", action="store_true", help="newswire with extract_article(fast=True)")
     args = parser.parse_args(argv)
     global FAST
@@ -259,13 +339,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.WARNING)
 
     pages = load_pages(args.data)
-    report(f"original pages: {args.data}", pages, args.repeat, args.worst)
+    report(f"original pages: {args.data}", pages, args.repeat, args.worst, args.harm)
     if args.variants:
         for kind in VARIANTS:
             variant_pages = [
                 Page(p.key, p.url, make_variant(kind, p.html, p.headline, p.truth), p.truth, p.headline) for p in pages
             ]
-            report(f"variant '{kind}': headline injected", variant_pages, args.repeat, args.worst)
+            report(f"variant '{kind}': headline injected", variant_pages, args.repeat, args.worst, args.harm)
     return 0
 
 

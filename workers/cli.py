@@ -82,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
                    "from stdin, one per line")
     p.add_argument("--no-entities", action="store_true", help="skip named-entity recognition")
     _add_quiet(p)
+    p.add_argument("--explain", action="store_true", help="list each block the cleaning stages removed and the rule")
     p.set_defaults(handler=_cmd_extract)
 
     p = sub.add_parser("topics", help="create missing topics and check existing ones")
@@ -261,6 +262,13 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         print("newswire: '-' (inputs from stdin) goes alone, without other inputs", file=sys.stderr)
         return 2
     settings = Settings.from_env()
+    if args.explain:
+        from .pipeline.explain import explain_inputs
+
+        items = list(Lines()(sys.stdin)) if args.inputs == ["-"] else args.inputs
+        listing, failed = asyncio.run(explain_inputs(items, settings))
+        print(listing)
+        return 1 if failed else 0
     inputs, total = extract_inputs(args.inputs, sys.stdin)
     with Progress(total=total, unit="page", enabled=wants_progress(sys.stderr, quiet=args.quiet)) as progress:
         try:

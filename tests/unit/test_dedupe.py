@@ -52,6 +52,16 @@ def test_removed_has_exactly_the_documented_keys():
         "Middle East - Blinken seeks to advance Gaza peace talks amid rising tensions",
         "Home > World > Blinken seeks to advance Gaza peace talks amid rising tensions",
         "Blinken seeks to advance Gaza peace talks amid rising tensions Share Tweet Email 12 Comments",
+        # site/section affixes joined by the other separators templates use
+        "Blinken seeks to advance Gaza peace talks amid rising tensions » The Daily Ledger",
+        "Blinken seeks to advance Gaza peace talks amid rising tensions · The Daily Ledger",
+        "Blinken seeks to advance Gaza peace talks amid rising tensions: The Daily Ledger",
+        "Blinken seeks to advance Gaza peace talks amid rising tensions / The Daily Ledger",
+        "Blinken seeks to advance Gaza peace talks amid rising tensions :: The Daily Ledger",
+        "World :: Blinken seeks to advance Gaza peace talks amid rising tensions",
+        "Home » News » World » Blinken seeks to advance Gaza peace talks amid rising tensions",
+        "Home / World / Middle East / Blinken seeks to advance Gaza peace talks amid rising tensions",
+        "Read more » Blinken seeks to advance Gaza peace talks amid rising tensions · The Daily Ledger",
     ],
 )
 def test_every_form_of_the_title_is_removed(repeat):
@@ -106,11 +116,27 @@ def test_short_title_words_are_not_treated_as_a_title():
     assert len(result.blocks) == 2
 
 
-def test_each_subheading_is_kept_once_first_occurrence():
-    blocks = [h("Talks in Tel Aviv"), p(P1), h("Hamas responds"), p(P2), h("talks in tel aviv!"), p(P3)]
+def test_a_repeated_heading_over_the_same_text_is_a_copy_and_goes():
+    blocks = [h("Talks in Tel Aviv"), p(P1), h("Hamas responds"), p(P2), h("talks in tel aviv!"), p(P1), h("End")]
     result = dedupe_blocks(blocks, TITLE)
-    assert texts(result) == ["Talks in Tel Aviv", P1, "Hamas responds", P2, P3]
+    # the heading goes; the short paragraph repeated with text in between is the text's own
+    assert texts(result) == ["Talks in Tel Aviv", P1, "Hamas responds", P2, P1, "End"]
     assert result.removed["duplicate_headings"] == 1
+
+
+def test_a_repeated_heading_that_labels_nothing_goes():
+    blocks = [h("Talks in Tel Aviv"), p(P1), p(P2), h("Talks in Tel Aviv")]
+    result = dedupe_blocks(blocks, TITLE)
+    assert texts(result) == ["Talks in Tel Aviv", P1, P2]
+    assert result.removed["duplicate_headings"] == 1
+
+
+def test_repeated_short_headings_labelling_new_text_are_the_articles_structure():
+    blocks = [h("Day 1"), h("Breakfast"), p("Eat slowly."), p("Oats with berries."), h("Lunch"), p("Lentil soup."),
+              h("Day 2"), h("Breakfast"), p("Eat slowly."), p("Eggs on toast."), h("Lunch"), p("Chicken salad.")]
+    result = dedupe_blocks(blocks, TITLE)
+    assert texts(result) == [b.text for b in blocks]
+    assert result.removed == {"title_repeats": 0, "duplicate_headings": 0, "duplicate_paragraphs": 0}
 
 
 def test_heading_that_repeats_an_earlier_block_is_removed():
@@ -178,11 +204,38 @@ def test_input_blocks_are_not_mutated():
 
 
 def test_a_repeated_run_of_blocks_is_a_second_copy_of_the_page():
-    run = [p("Good morning!"), p("Here is the news."), h("Markets")]
-    blocks = [*run, p(P1), p(P2), *run, p(P3)]
+    run = [p("Good morning!"), p(P1), h("Markets")]
+    blocks = [*run, p(P2), p(P3), *run, p("The end of the day's news.")]
     result = dedupe_blocks(blocks, TITLE)
-    assert texts(result) == ["Good morning!", "Here is the news.", "Markets", P1, P2, P3]
+    assert texts(result) == ["Good morning!", P1, "Markets", P2, P3, "The end of the day's news."]
     assert result.removed["duplicate_paragraphs"] == 3
-    # two short blocks repeated are not a run
-    pair = [p("Good morning!"), p("Here is the news.")]
+    # two blocks repeated are not a run
+    pair = [p("Good morning!"), p(P2)]
     assert len(dedupe_blocks([*pair, p(P1), *pair], TITLE).blocks) == 5
+
+
+def test_a_repeated_run_of_short_lines_is_structure_not_a_copy():
+    # a meal plan: the same instructions under each meal, by design
+    meal = [p("Eat every 2-3 hours."), p("Portion: 1 cup."), p("Drink a glass of water.")]
+    blocks = [h("Breakfast"), *meal, h("Lunch"), *meal, h("Dinner"), *meal]
+    result = dedupe_blocks(blocks, TITLE)
+    assert texts(result) == [b.text for b in blocks]
+    assert result.removed["duplicate_paragraphs"] == 0
+
+
+def test_short_consecutive_repeats_stay_long_ones_go():
+    blocks = [p("Repeat."), p("Repeat."), p(P1), p(P1)]
+    result = dedupe_blocks(blocks, TITLE)
+    assert texts(result) == ["Repeat.", "Repeat.", P1]
+    assert [(r.rule, r.text) for r in result.removals] == [("consecutive-duplicate", P1)]
+
+
+@pytest.mark.parametrize("separator", [" :: ", " / ", ": ", " \u00b7 ", " \u00bb "])
+def test_a_short_title_with_a_site_suffix_is_removed_every_time(separator):
+    title = "About bugs"
+    blocks = [p(f"{title}{separator}The Daily Courier"), p(P1), h(f"{title}{separator}The Daily Courier"), p(P2),
+              p(f"Read more: {title}")]
+    result = dedupe_blocks(blocks, title)
+    assert texts(result) == [P1, P2]
+    assert result.removed["title_repeats"] == 3
+

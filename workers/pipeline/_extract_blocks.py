@@ -14,10 +14,20 @@ from lxml.etree import _Element
 
 from workers.pipeline._extract_text import clean_space, word_count
 
-__all__ = ["RawBlock", "body_to_blocks"]
+__all__ = ["RawBlock", "Removal", "body_to_blocks"]
 
 _CONTAINERS = frozenset({"body", "div", "article", "section", "main", "doc"})
 _SKIP = frozenset({"graphic", "fw", "note", "figure"})
+
+
+@dataclass(slots=True, frozen=True)
+class Removal:
+    """A block (or part of one) a cleaning stage removed, and the rule that removed it."""
+
+    stage: str  # "boilerplate" (extraction stage) or "dedupe"
+    rule: str  # e.g. "template-phrase", "title-repeat"
+    type: str  # the block's type
+    text: str  # the text removed
 
 
 @dataclass(slots=True)

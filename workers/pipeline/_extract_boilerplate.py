@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import re
 
-from workers.pipeline._extract_blocks import RawBlock
+from workers.pipeline._extract_blocks import RawBlock, Removal
 from workers.pipeline._extract_text import normalise, word_count
 
-__all__ = ["is_boilerplate_text", "is_link_list", "is_tail_heading", "strip_boilerplate"]
+__all__ = ["boilerplate_rule", "is_boilerplate_text", "is_link_list", "is_tail_heading", "strip_boilerplate"]
 
 # A block that is nothing but one of these (after normalisation) is template.
 _EXACT = {
@@ -183,6 +183,8 @@ _PROMPT_WITH_ADDRESS = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _MAX_WORDS_PROMPT = 40
+_INFORMATION_PROMPT = re.compile(r"^\s*(?:for more|more|read|see|visit|get|download|contact|reach|email|e-mail|write to)\b",
+                                 re.IGNORECASE)
 
 _TAIL_HEADINGS = {
     "related", "related articles", "related stories", "related posts", "related content", "related news",
@@ -209,7 +211,12 @@ _MIN_WORDS_PROSE = 20
 
 
 def is_boilerplate_text(text: str, title_keys: tuple[str, ...] = (), words: int | None = None) -> bool:
-    """True for a block that is template text.
+    """True for a block that is template text (see ``boilerplate_rule``)."""
+    return boilerplate_rule(text, title_keys, words) is not None
+
+
+def boilerplate_rule(text: str, title_keys: tuple[str, ...] = (), words: int | None = None) -> str | None:
+    """The name of the text rule that makes a block template, or None.
 
     ``title_keys`` (the normalised headline forms) keep "Read more: <this
     headline>" for the dedupe stage, which counts it as a title repeat.
@@ -217,31 +224,114 @@ def is_boilerplate_text(text: str, title_keys: tuple[str, ...] = (), words: int 
     if words is None:
         words = word_count(text)
     if words > _MAX_WORDS_TEXT_RULE and words > 80:
-        return False  # every rule below is about short blocks; most paragraphs stop here
+        return None  # every rule below is about short blocks; most paragraphs stop here
     key = normalise(text)
     if not key:
         # punctuation only: a section break ("___", "* * *") is part of the text, anything else is debris
-        return not _SECTION_BREAK.match(text)
+        return None if _SECTION_BREAK.match(text) else "punctuation-only"
     if key in _EXACT:
-        return True
+        return "template-phrase"
     if _BARE_URL.match(text) or _BARE_DATETIME.match(text):
-        return True
+        return "bare-url-or-timestamp"
     if (
         words <= _MAX_WORDS_LEADIN
         and _LEADIN.match(text)
         and not any(f" {t} " in f" {key} " for t in title_keys if t)
     ):
-        return True
+        return "read-more-lead-in"
+    if words <= _MAX_WORDS_TEXT_RULE and _CALL_TO_ACTION.match(text):
+        return "call-to-action"
+    if words <= _MAX_WORDS_TEXT_RULE and (_COPYRIGHT.match(text) or "rights reserved" in text.lower()):
+        return "copyright-notice"
     if words <= _MAX_WORDS_CONTACT and _EMAIL.search(text):
-        return True
+        return "contact-email"
     if words <= _MAX_WORDS_PROMPT and _PROMPT_WITH_ADDRESS.match(text):
-        return True
+        # "Follow/Subscribe/Join ... at <address>" is a newsroom prompt whatever it names;
+        # "For more information on <product>, visit ..." may be the article's own closing line
+        return "prompt-with-address" if _INFORMATION_PROMPT.match(text) else "social-prompt-with-address"
     if "\n" in text and words <= 30 and all(normalise(line) in _EXACT for line in text.split("\n") if line.strip()):
-        return True  # a flattened tool bar: "Order Reprints\nPrint Article"
+        return "tool-bar"  # a flattened tool bar: "Order Reprints\nPrint Article"
     first_line = text.split("\n", 1)[0]
     if "\n" in text and normalise(first_line) in _TAIL_HEADINGS and words <= 80:
-        return True  # "Tags\nfoo, bar, baz" - a labelled widget flattened into one block
-    return bool(words <= _MAX_WORDS_TEXT_RULE and _matches_text_rule(text))
+        return "labelled-widget"  # "Tags\nfoo, bar, baz" - a labelled widget flattened into one block
+    if words <= _MAX_WORDS_TEXT_RULE and _matches_text_rule(text):
+        return "template-sentence"
+    return None
+
+
+# Rules that are judgement calls: the same line is template on one page and the
+# article's own closing line on another ("For more information on <product>, visit
+# ...", "Click here for the full results", "© 2019 <agency>" that the story credits).
+# They remove only within a budget (``_DOUBTFUL_BUDGET``), and the calls to action
+# among them only a generic line: one that names nothing the article's text names
+# (see ``_is_specific``).  A copyright notice names its publisher, never the
+# article's subject, so only the budget applies to it.  When in doubt, keep.
+DOUBTFUL_RULES = frozenset({"call-to-action", "copyright-notice", "prompt-with-address"})
+_SPECIFIC_KEEPS = frozenset({"call-to-action", "prompt-with-address"})
+_CALL_TO_ACTION = re.compile(r"^\W*(?:click|tap) (?:here|for|to|on|the link)\b", re.IGNORECASE)
+_COPYRIGHT = re.compile(r"^\W*(?:©|ⓒ|\(c\)|copyright\b)", re.IGNORECASE)
+_TRAILING_CTA = re.compile(r"^\W*(?:click|tap|see|view|download|visit|watch|get|for (?:full|more|the full))\b", re.IGNORECASE)
+# Words any template line may use: they say nothing about this article.
+_GENERIC_WORDS = frozenset(
+    """
+    click here tap link links more information info visit please download subscribe newsletter copyright rights
+    reserved material published broadcast rewritten redistributed distributed reproduced without permission
+    website site page pages story stories article articles news read follow share email contact full details
+    today also this that these those with from your yours their there here what when where which will would
+    could should have been being about into onto over under after before more most other others some such only
+    than then them they were what while just like more find learn see view watch video videos photo photos
+    image images gallery below above continue continues get our ours visit http https www com org net
+    all any each every very much many can may might must shall the and for are but not you his her its
+    online offer offers free app apps sign login account report reports latest update updates
+    """.split()  # noqa: SIM905 - a word list reads better as words
+)
+# Judgement rules remove at most this share of the page's kept text.
+_DOUBTFUL_BUDGET = 0.05
+_CONTENT_WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _CONTENT_WORD.findall(normalise(text)) if w not in _GENERIC_WORDS}
+
+
+def _text_vocabulary(blocks: list[RawBlock], rules: list[str | None]) -> set[str]:
+    """Content words of the article's own text: blocks of 5+ words, few links, no rule against them."""
+    words: set[str] = set()
+    for block, rule in zip(blocks, rules, strict=True):
+        if rule is None and block.type != "heading" and block.words >= 5 and block.link_ratio < 0.5:
+            words |= _content_words(block.text)
+    return words
+
+
+class _LazyVocabulary:
+    def __init__(self, blocks: list[RawBlock], rules: list[str | None]) -> None:
+        self._blocks, self._rules = blocks, rules
+        self._words: set[str] | None = None
+
+    @property
+    def words(self) -> set[str]:
+        if self._words is None:
+            self._words = _text_vocabulary(self._blocks, self._rules)
+        return self._words
+
+
+def _is_specific(block: RawBlock, vocabulary: _LazyVocabulary) -> bool:
+    """The block names something the article's text names too: its product, result, people."""
+    return not _content_words(block.text).isdisjoint(vocabulary.words)
+
+
+def _restates_the_article(block: RawBlock, vocabulary: _LazyVocabulary) -> bool:
+    """A list whose every line mostly uses the article's own words: the products, teams
+    or people the text is about ("Sonora Loop 2 headphones, $89"), not other headlines."""
+    lines = [line for line in block.text.split("\n") if line.strip()]
+    if not lines or block.link_items < block.items:
+        return False  # teasers with a blurb under the link are other stories
+    for line in lines:
+        words = _content_words(line)
+        # 2+ content words: a tag cloud ("Instagram", "Privacy") restates the article too, but is a widget
+        if len(words) < 2 or 2 * len(words & vocabulary.words) < len(words):
+            return False
+    return True
 
 
 def is_tail_heading(text: str) -> bool:
@@ -283,10 +373,24 @@ def _is_link_line(block: RawBlock) -> bool:
     return block.type in ("paragraph", "heading") and block.link_ratio >= 0.9 and block.words <= 25
 
 
-def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) -> tuple[list[RawBlock], int]:
-    """Drop template blocks; return the kept blocks and how many were removed."""
+def strip_boilerplate(
+    blocks: list[RawBlock], title_keys: tuple[str, ...] = (), removals: list[Removal] | None = None
+) -> tuple[list[RawBlock], int]:
+    """Drop template blocks; return the kept blocks and how many were removed.
+
+    ``removals``, when given, receives each removed block with the rule that removed it.
+    """
     kept: list[RawBlock] = []
-    removed = 0
+    trace: list[Removal] = removals if removals is not None else []
+
+    def drop(block: RawBlock, rule: str) -> None:
+        trace.append(Removal("boilerplate", rule, block.type, block.text))
+
+    before = len(trace)
+    rules = [boilerplate_rule(b.text, title_keys, b.words) if b.type != "table" else None for b in blocks]
+    # the article's own words, read only when a rule needs them (rarely): most pages never pay for it
+    vocabulary = _LazyVocabulary(blocks, rules)
+    doubtful: list[tuple[RawBlock, str]] = []  # generic lines a judgement rule matched: removed within the budget
     skipping_tail_section = False
     # prose_after[i]: a long prose paragraph occurs at or after block i; a label such
     # as "Most read" mid-article (its widget already gone) must not eat the article
@@ -308,7 +412,7 @@ def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) 
                 or (block.words <= _MAX_WORDS_TEASER and not prose_after[index + 1])
                 or is_boilerplate_text(block.text, words=block.words)
             ):
-                removed += 1
+                drop(block, "template-section")
                 continue
             else:
                 skipping_tail_section = False
@@ -316,23 +420,42 @@ def strip_boilerplate(blocks: list[RawBlock], title_keys: tuple[str, ...] = ()) 
             block.text
         ):
             skipping_tail_section = True
-            removed += 1
+            drop(block, "template-section-label")
             continue
-        if block.type != "table" and is_boilerplate_text(block.text, title_keys, block.words):
-            removed += 1
+        rule = rules[index]
+        if rule in DOUBTFUL_RULES:
+            if not (rule in _SPECIFIC_KEEPS and _is_specific(block, vocabulary)):
+                doubtful.append((block, rule))
+            kept.append(block)
             continue
-        if is_headline_link_list(block):
-            removed += 1
+        if rule is not None:
+            drop(block, rule)
+            continue
+        if is_headline_link_list(block) and not _restates_the_article(block, vocabulary):
+            drop(block, "headline-link-list")
             continue
         kept.append(block)
+    # do no harm: judgement rules may take at most a small share of the text (on a
+    # short article a closing line is a large share of it, and if it is the
+    # article's own the loss is large); past that, they keep everything
+    if doubtful and sum(len(b.text) for b, _ in doubtful) <= _DOUBTFUL_BUDGET * sum(len(b.text) for b in kept):
+        for block, rule in doubtful:
+            drop(block, rule)
+        removed_ids = {id(b) for b, _ in doubtful}
+        kept = [b for b in kept if id(b) not in removed_ids]
     # the article's edges: link lists, link-only lines and dangling headings after the
     # last prose block are related-links widgets; link-only lines before the first
     # are breadcrumbs and section labels
     while kept and (is_link_list(kept[-1]) or _is_link_line(kept[-1]) or kept[-1].type == "heading"):
-        kept.pop()
-        removed += 1
+        last = kept[-1]
+        if _is_link_line(last) and _TRAILING_CTA.match(last.text) and _is_specific(last, vocabulary):
+            break  # "Click for full results": this article's own pointer, not a related link
+        if is_link_list(last) and _restates_the_article(last, vocabulary):
+            break  # "Where to buy": links to the products the article reviews
+        block = kept.pop()
+        drop(block, "trailing-links-or-heading")
     start = 0
     while start < len(kept) - 1 and _is_link_line(kept[start]) and kept[start].words <= 10:
+        drop(kept[start], "leading-link-line")
         start += 1
-    removed += start
-    return kept[start:], removed
+    return kept[start:], len(trace) - before

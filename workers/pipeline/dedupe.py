@@ -14,20 +14,29 @@ og:title, JSON-LD headline, <h1>, <title> without the site).
   6 words (a caption); the title opening a longer block when a line break,
   separator, byline or date follows it (the title is cut, the text kept); a
   line of a multi-line block that is the title (breadcrumbs, sticky bars).
-* **duplicate headings** (``duplicate_headings``): a heading whose text was
-  already seen as a heading or as any earlier block is dropped, so each
-  subheading is kept once, at its first occurrence; a table of contents (a
-  list whose every line is a heading of the article) is dropped too, counted
-  once per line.
+* **duplicate headings** (``duplicate_headings``): a repeated heading goes
+  only with evidence that it is template: it labels nothing (nothing or
+  another heading follows it), its whole section repeats the section under
+  its first occurrence, or (4+ words) it restates an earlier paragraph.  A
+  short heading over new text ("Lunch", "Day 2", "Q:") under each of several
+  parts is the article's structure and stays.  A table of contents (a list
+  whose every line is a heading of the article) is dropped, counted once per
+  line.
 * **duplicate paragraphs** (``duplicate_paragraphs``): a block identical to
-  the block right before it; a paragraph of 30+ words repeated verbatim
-  anywhere; a run of three or more consecutive blocks repeating an earlier
-  run (a hidden second copy of the page); and a *pull quote*: a short quote
-  block whose whole text also appears inside a paragraph of the article (the
-  magazine device of repeating a sentence in large type).  Nothing else that
-  repeats is removed: a sentence repeated in two paragraphs, a short paragraph
-  or refrain repeated later with text in between, the title's words inside a
-  sentence, are the article's own and stay.
+  the block right before it when it has 5+ words (or is a heading); a
+  paragraph of 30+ words repeated verbatim anywhere; a run of three or more
+  consecutive blocks repeating an earlier run *and holding a 20+ word prose
+  paragraph* (a hidden second copy of the page); and a *pull quote*: a short
+  quote block whose whole text also appears inside a paragraph of the article
+  (the magazine device of repeating a sentence in large type).
+
+A repeat is removed only with such positive evidence, never merely because it
+occurred before: structured articles repeat short lines by design (a meal
+plan's "Eat every 2-3 hours" under each meal, recipes, schedules, "Final:"
+lines of sports results, Q&A labels), and a sentence repeated in two
+paragraphs, a refrain, the title's words inside a sentence are the article's
+own.  Every removal is also recorded with its rule (``DedupeResult.removals``,
+shown by ``newswire extract --explain``).
 
 Where each count goes in the published record: all three keys are published
 as they are (``removed.title_repeats`` / ``duplicate_headings`` /
@@ -44,6 +53,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from workers.pipeline._extract_blocks import Removal
 from workers.pipeline._extract_text import normalise, word_count
 from workers.pipeline.extract import Block, ExtractedArticle
 
@@ -52,7 +62,8 @@ __all__ = ["DedupeResult", "dedupe_article", "dedupe_blocks", "is_title_repeat"]
 _ELLIPSIS = re.compile(r"(?:\.\s*\.\s*\.|…)\s*[\"'”’»)]*\s*$")
 # "Read more: X", "ALSO READ | X", "Related » X", "Watch - X" ... up to four words then a separator
 _LEADIN = re.compile(r"^\s*[^\W\d_][\w'’ ]{0,40}?\s*(?::|\||»|›|>>|→|–|—|-)\s*(?P<rest>.+)$", re.DOTALL)
-_SUFFIX_SPLIT = re.compile(r"\s+(?:[|–—·•»›>/:]|-{1,2})\s+")
+# "<title> | Site", "Site » <title>", "<title> :: Site", "<title>: Site", "Home / News / <title>"
+_SUFFIX_SPLIT = re.compile(r"\s+(?:::|[|–—·•»›>/:~]|-{1,2})\s+|(?<=\w)[:：]\s+")
 # Words of the tool bars that sit beside a sticky title: "<title> Share Tweet Email"
 _TOOL_WORDS = frozenset((
     "share", "shares", "tweet", "email", "e", "mail", "print", "comment", "comments", "save", "facebook",
@@ -78,6 +89,11 @@ _AFTER_TITLE = re.compile(
 _RAW_WORD = re.compile(r"[^\W_]+")
 # Three consecutive blocks repeated verbatim are a copy of the page, whatever their length.
 _RUN = 3
+# ... and one of them must be a prose paragraph this long (see ``_repeated_runs``).
+_RUN_PROSE_WORDS = 20
+# A block identical to the one right before it is a rendering double when it has
+# at least this many words; shorter ones ("Repeat.", "Rest 60 seconds") can be the text's own.
+_CONSECUTIVE_MIN_WORDS = 5
 
 
 @dataclass(slots=True)
@@ -86,6 +102,12 @@ class DedupeResult:
     removed: dict[str, int] = field(
         default_factory=lambda: {"title_repeats": 0, "duplicate_headings": 0, "duplicate_paragraphs": 0}
     )
+    # each removed block (or removed part of one) with the rule that removed it
+    removals: list[Removal] = field(default_factory=list)
+
+    def drop(self, count: str, rule: str, block_type: str, text: str, n: int = 1) -> None:
+        self.removed[count] += n
+        self.removals.append(Removal("dedupe", rule, block_type, text))
 
 
 def is_title_repeat(text: str, title_key: str) -> bool:
@@ -163,12 +185,15 @@ def cut_leading_title(text: str, title_key: str) -> str | None:
 
 def _repeated_runs(keys: list[str]) -> set[int]:
     """Indices of blocks in a run of ``_RUN`` or more consecutive blocks that repeats
-    an earlier run verbatim: a second copy of (part of) the page, not writing."""
+    an earlier run verbatim and holds a prose paragraph: a second copy of (part of)
+    the page, not writing.  Runs of short lines repeat by design in structured
+    articles (a meal plan's "Portion: 1 cup" under each meal, a schedule, results),
+    so a run of short blocks is never evidence of a copy."""
     first_seen: dict[tuple[str, ...], int] = {}
     repeated: set[int] = set()
     for i in range(len(keys) - _RUN + 1):
         window = tuple(keys[i : i + _RUN])
-        if not all(window):
+        if not all(window) or max(len(k.split()) for k in window) < _RUN_PROSE_WORDS:
             continue
         earlier = first_seen.get(window)
         if earlier is None:
@@ -176,6 +201,30 @@ def _repeated_runs(keys: list[str]) -> set[int]:
         elif earlier + _RUN <= i:
             repeated.update(range(i, i + _RUN))
     return repeated
+
+
+def _section_keys(blocks: list[Block], heading_index: int) -> list[str]:
+    """Keys of the blocks under a heading, up to the next heading."""
+    keys = []
+    for block in blocks[heading_index + 1 :]:
+        if block.type == "heading":
+            break
+        keys.append(normalise(block.text))
+    return keys
+
+
+def _is_template_heading_repeat(blocks: list[Block], index: int, key: str, seen_headings: dict[str, int]) -> bool:
+    """A repeated heading is template only with evidence: it restates an earlier
+    paragraph (a pull-out), it labels nothing (nothing or another heading follows),
+    or its whole section repeats the section under its first occurrence (a copy).
+    A short heading that labels new text ("Lunch", "Day 2", "Q:", "Final") under
+    each of several parts is the article's structure and stays, even when some
+    lines under it repeat too (a meal plan's "Eat every 2-3 hours")."""
+    first = seen_headings.get(key)
+    if first is None:
+        return len(key.split()) >= 4  # only seen as a paragraph: a pull-out heading
+    section = _section_keys(blocks, index)
+    return not section or section == _section_keys(blocks, first)
 
 
 def _paragraph_keys(blocks: list[Block]) -> list[str]:
@@ -196,7 +245,6 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
     (``ExtractedArticle.title_variants``); their repeats count as title repeats.
     """
     result = DedupeResult(blocks=[])
-    removed = result.removed
     keys: list[str] = []
     for text in (title, *alt_titles):
         key = normalise(text) if text else ""
@@ -209,7 +257,7 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
     stage1: list[Block] = []
     for block in blocks:
         if keys and _is_any_title(block.text, keys, block.type, max_words):
-            removed["title_repeats"] += 1
+            result.drop("title_repeats", "title-repeat", block.type, block.text)
             continue
         block_key = normalise(block.text)
         for key in keys:
@@ -217,14 +265,16 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
                 continue  # cheap exit: the block does not open with this title form
             rest = cut_leading_title(block.text, key)
             if rest is not None:
-                removed["title_repeats"] += 1
+                result.drop("title_repeats", "title-leading-block", block.type, block.text[: len(block.text) - len(rest)])
                 block = Block(block.type, rest)
                 break
         if keys and block.type != "table" and "\n" in block.text:
             lines = block.text.split("\n")
             kept = [line for line in lines if not _is_any_title(line, keys, "line", max_words)]
             if len(kept) < len(lines):
-                removed["title_repeats"] += len(lines) - len(kept)
+                for line in lines:
+                    if line not in kept:
+                        result.drop("title_repeats", "title-line", block.type, line)
                 if not kept:
                     continue
                 block = Block(block.type, "\n".join(kept))
@@ -237,7 +287,7 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
         if block.type == "list" and heading_keys:
             lines = [normalise(line) for line in block.text.split("\n") if line.strip()]
             if len(lines) >= 2 and all(line in heading_keys for line in lines):
-                removed["duplicate_headings"] += len(lines)
+                result.drop("duplicate_headings", "table-of-contents", block.type, block.text, len(lines))
                 continue
         stage2.append(block)
 
@@ -246,18 +296,22 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
     paragraph_keys = _paragraph_keys(stage2)
     seen: set[str] = set()
     seen_long: set[str] = set()
+    seen_headings: dict[str, int] = {}  # heading key -> index (in stage2) of its first occurrence
     out: list[Block] = []
     previous_key: str | None = None
     for index, block in enumerate(stage2):
         key = normalise(block.text)
         if index in repeated_run:
-            removed["duplicate_paragraphs"] += 1
+            result.drop("duplicate_paragraphs", "repeated-run", block.type, block.text)
             continue
-        if block.type == "heading" and key in seen:
-            removed["duplicate_headings"] += 1
+        if block.type == "heading" and key in seen and _is_template_heading_repeat(stage2, index, key, seen_headings):
+            result.drop("duplicate_headings", "duplicate-heading", block.type, block.text)
             continue
-        if key and (key == previous_key or key in seen_long):
-            removed["duplicate_paragraphs"] += 1
+        if key and key == previous_key and (block.type == "heading" or len(key.split()) >= _CONSECUTIVE_MIN_WORDS):
+            result.drop("duplicate_paragraphs", "consecutive-duplicate", block.type, block.text)
+            continue
+        if key in seen_long:
+            result.drop("duplicate_paragraphs", "long-paragraph-repeat", block.type, block.text)
             continue
         if (
             block.type == "quote"
@@ -265,9 +319,11 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
             and word_count(block.text) <= _PULL_QUOTE_MAX_WORDS
             and any(f" {key} " in f" {p} " and key != p for p in paragraph_keys)
         ):
-            removed["duplicate_paragraphs"] += 1
+            result.drop("duplicate_paragraphs", "pull-quote", block.type, block.text)
             continue
         seen.add(key)
+        if block.type == "heading":
+            seen_headings.setdefault(key, index)
         if block.type != "heading" and len(key.split()) >= _LONG_PARAGRAPH_WORDS:
             seen_long.add(key)
         out.append(block)

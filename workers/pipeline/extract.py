@@ -3,11 +3,18 @@
 trafilatura finds the article body (comments off, tables and formatting on,
 links kept so link lists can be recognised); this module then
 
-1. turns its XML into typed blocks (heading / paragraph / quote / list / table),
+1. turns its XML into typed blocks (heading / paragraph / quote / list / table);
+   when that text looks incomplete (far shorter than the page's own prose) a
+   readability candidate is read too and chosen by signals
+   (``_extract_candidates``),
 2. drops template blocks it lets through (share bars, comment forms,
    newsletter and cookie prompts, "Read more"/"Related" sections, bylines
    and datelines repeated in the body); their number is
-   ``ExtractedArticle.boilerplate_blocks``,
+   ``ExtractedArticle.boilerplate_blocks`` and each one, with the rule that
+   removed it, is in ``ExtractedArticle.removals``.  Rules that are judgement
+   calls (click-here lines, copyright notices, prompts with an address) remove
+   only generic lines and at most 5% of the text: when in doubt, keep
+   (``_extract_boilerplate``),
 3. reads metadata from the same parsed tree (see ``_extract_meta``).
 
 Repetitions of the headline and duplicate headings are *not* removed here:
@@ -27,12 +34,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from workers.errors import EmptyText, ExtractFailed
-from workers.pipeline._extract_blocks import RawBlock, body_to_blocks
+from workers.pipeline._extract_blocks import RawBlock, Removal, body_to_blocks
 from workers.pipeline._extract_boilerplate import strip_boilerplate
+from workers.pipeline._extract_candidates import (
+    looks_incomplete,
+    page_prose,
+    choose_blocks,
+    readability_candidate,
+)
 from workers.pipeline._extract_meta import PageMeta, read_metadata
 from workers.pipeline._extract_text import normalise
 
-__all__ = ["Block", "BlockType", "ExtractedArticle", "extract_article", "render_text"]
+__all__ = ["Block", "BlockType", "ExtractedArticle", "Removal", "extract_article", "render_text"]
 
 BlockType = Literal["heading", "paragraph", "quote", "list", "table"]
 
@@ -78,6 +91,14 @@ class ExtractedArticle:
     # extra, optional: other forms the page declares its headline in (og:title, JSON-LD
     # headline, <h1>, <title> without the site); dedupe removes repeats of these too
     title_variants: list[str] = field(default_factory=list)
+    # each block the boilerplate rules removed, with its rule (``newswire extract --explain``)
+    removals: list[Removal] = field(default_factory=list)
+    # the blocks trafilatura returned, before any cleaning; filled only when asked for
+    # (``extract_article(..., keep_base=True)``: the harm measurement and --explain)
+    base_blocks: list[Block] | None = None
+    # which extraction the blocks come from: "default", or a fallback chosen because
+    # the default looked incomplete (see ``_choose_candidate``)
+    candidate: str = "default"
 
 
 # Below this much non-heading text a page has no article (a lone nav label, "Home").
@@ -143,11 +164,22 @@ def _is_byline_or_dateline(block: RawBlock, meta: PageMeta) -> bool:
     return has_date and "by" in words and len(leftover) <= 4 and words.index("by") < len(words) - 1
 
 
+_MIN_ENTRY_STAMPS = 3
+_MIN_ENTRY_WORDS = 8
+
+
+def _names_author(block: RawBlock, meta: PageMeta) -> bool:
+    author_words = {w for author in meta.authors for w in normalise(author).split()}
+    return bool(author_words & set(normalise(block.text).split()))
+
+
 def _to_blocks(raw: list[RawBlock]) -> list[Block]:
     return [Block(b.type, b.text) for b in raw]  # type: ignore[arg-type]
 
 
-def extract_article(html: str, url: str | None = None, *, fast: bool = False) -> ExtractedArticle:
+def extract_article(
+    html: str, url: str | None = None, *, fast: bool = False, keep_base: bool = False
+) -> ExtractedArticle:
     """Extract the article in ``html`` (already decoded).
 
     ``fast`` skips trafilatura's second opinion (its readability/jusText
@@ -155,13 +187,16 @@ def extract_article(html: str, url: str | None = None, *, fast: bool = False) ->
     quality, but the comparison is what rescues an odd layout, so it is off by
     default.
 
+    ``keep_base`` also returns the blocks as trafilatura gave them, before the
+    cleaning rules (``ExtractedArticle.base_blocks``).
+
     Raises ``EmptyText`` when the page has no article text and
     ``ExtractFailed`` when it cannot be parsed; never anything else.
     """
     if not isinstance(html, str) or not html.strip():
         raise EmptyText("empty document")
     try:
-        return _extract(html, url, fast)
+        return _extract(html, url, fast, keep_base)
     except (EmptyText, ExtractFailed):
         raise
     except RecursionError as exc:  # absurdly deep markup
@@ -170,7 +205,7 @@ def extract_article(html: str, url: str | None = None, *, fast: bool = False) ->
         raise ExtractFailed(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _extract(html: str, url: str | None, fast: bool) -> ExtractedArticle:
+def _extract(html: str, url: str | None, fast: bool, keep_base: bool) -> ExtractedArticle:
     from trafilatura import bare_extraction
     from trafilatura.utils import load_html
 
@@ -188,12 +223,24 @@ def _extract(html: str, url: str | None, fast: bool) -> ExtractedArticle:
         raise EmptyText("no article text found")
 
     raw = body_to_blocks(body)
+    candidate = "default"
+    if looks_incomplete(raw, page_prose(tree)):
+        raw, candidate = choose_blocks(raw, readability_candidate(tree), tree)
     title_keys = tuple(normalise(t) for t in (meta.title, *meta.title_variants) if t)
-    raw, removed = strip_boilerplate(raw, title_keys)
+    base_blocks = _to_blocks(raw) if keep_base else None
+    removals: list[Removal] = []
+    raw, _ = strip_boilerplate(raw, title_keys, removals)
+    datelines = [_is_byline_or_dateline(block, meta) for block in raw]
+    # a dateline appears once or twice; three or more time stamps each followed by text are
+    # the entries of a liveblog or timeline: the article's structure, kept (unless they name the author)
+    entry_stamps = sum(
+        is_dateline and index + 1 < len(raw) and not datelines[index + 1] and raw[index + 1].words >= _MIN_ENTRY_WORDS
+        for index, is_dateline in enumerate(datelines)
+    ) >= _MIN_ENTRY_STAMPS
     kept: list[RawBlock] = []
-    for block in raw:
-        if _is_byline_or_dateline(block, meta):
-            removed += 1
+    for block, is_dateline in zip(raw, datelines, strict=True):
+        if is_dateline and not (entry_stamps and not _names_author(block, meta)):
+            removals.append(Removal("boilerplate", "byline-or-dateline", block.type, block.text))
         else:
             kept.append(block)
     if sum(len(b.text) for b in kept if b.type != "heading") < _MIN_TEXT_CHARS:
@@ -210,6 +257,9 @@ def _extract(html: str, url: str | None, fast: bool) -> ExtractedArticle:
         canonical_url=meta.canonical_url,
         tags=meta.tags,
         image=meta.image,
-        boilerplate_blocks=removed,
+        boilerplate_blocks=len(removals),
         title_variants=meta.title_variants,
+        removals=removals,
+        base_blocks=base_blocks,
+        candidate=candidate,
     )
