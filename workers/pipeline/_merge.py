@@ -363,6 +363,10 @@ def _contains_words(longer: list[str], shorter: list[str]) -> bool:
     return len(longer) > n and any(longer[i:i + n] == shorter for i in range(len(longer) - n + 1))
 
 
+def _ends_with(longer: list[str], shorter: list[str]) -> bool:
+    return len(longer) > len(shorter) and longer[-len(shorter):] == shorter
+
+
 def _merge_partial_persons(groups: list[_Group]) -> list[_Group]:
     persons = [g for g in groups if g.label == "PERSON"]
     others = [g for g in groups if g.label != "PERSON"]
@@ -374,6 +378,11 @@ def _merge_partial_persons(groups: list[_Group]) -> list[_Group]:
         words = group_key(group.longest_form).split()
         owners = [root for root in roots
                   if any(_contains_words(candidate, words) for candidate in root.word_lists())]
+        if len(owners) > 1:
+            # Where a surname sits is evidence: "Andreessen" is Marc Andreessen's
+            # surname, not the one that starts "Andreessen Horowitz" (a firm the
+            # model typed PERSON).  Only a single name ending in the words wins.
+            owners = [root for root in owners if any(_ends_with(candidate, words) for candidate in root.word_lists())]
         if len(owners) == 1:
             owners[0].mentions.extend(group.mentions)
             owners[0].forms.extend(group.forms)
@@ -403,8 +412,7 @@ def _merge_into_persons(groups: list[_Group], sources: dict[str, str]) -> list[_
         honorific = _HONORIFIC.match(form)
         words = group_key(form[honorific.end():] if honorific else form).split()
         owners = [root for root in roots
-                  if any(len(candidate) > len(words) and candidate[-len(words):] == words
-                         for candidate in root.word_lists())] if 1 <= len(words) <= 3 else []
+                  if any(_ends_with(candidate, words) for candidate in root.word_lists())] if 1 <= len(words) <= 3 else []
         titled = honorific is not None or any(_after_honorific(m, sources) for m in group.mentions)
         if len(owners) != 1 or (not titled and any(_after_locative(m, sources) for m in group.mentions)):
             kept.append(group)
@@ -440,6 +448,82 @@ def _drop_honorific(mention: RawMention) -> RawMention:
         return mention
     cut = honorific.end()
     return RawMention(mention.text[cut:], mention.label, mention.field, mention.start + cut, mention.end)
+
+
+_MONTHS_AND_DAYS = frozenset("""
+january february march april may june july august september october november december monday tuesday wednesday
+thursday friday saturday sunday janvier février mars avril mai juin juillet août septembre octobre novembre
+décembre lundi mardi mercredi jeudi vendredi samedi dimanche
+""".split())
+_NAME_CHAR = re.compile(r"[\w\-]")
+
+
+def _recover_surname_mentions(groups: list[_Group], sources: dict[str, str],
+                              occupied: Sequence[RawMention]) -> None:
+    """Add the bare-surname mentions the model did not tag at all ("Ives said").
+
+    For a person named in full (two or more words), every further
+    capitalised occurrence of the surname (the last word, at least three
+    letters) standing alone becomes a mention of that person, when:
+
+    * no other person in the article shares the surname and no other entity
+      goes by it (a "Jordan" kept apart as a place blocks "Jordan");
+    * it overlaps no span the model tagged (names or facts);
+    * it is no part of a longer capitalised name: the words right before and
+      after it are not capitalised ("Capitol Hill", "Cook Islands" do not
+      count for Fiona Hill or Tim Cook);
+    * at a sentence start, where any word is capitalised, only if the
+      article never uses the word in lowercase ("White smoke rose" is no
+      mention of Jack White when "white" is used elsewhere).
+    """
+    persons = [g for g in groups if g.label == "PERSON"]
+    surnames: Counter[str] = Counter()
+    owner: dict[str, _Group] = {}
+    for group in persons:
+        for words in {tuple(w) for w in group.word_lists()}:
+            if len(words) >= 2:
+                surnames[words[-1]] += owner.get(words[-1]) is not group
+                owner[words[-1]] = group
+    taken = {group_key(f) for g in groups for f in g.forms if g.label != "PERSON" or len(f.split()) == 1
+             if owner.get(group_key(f)) is not g}
+    spans: dict[str, list[tuple[int, int]]] = {"title": [], "text": []}
+    for mention in [m for g in groups for m in g.mentions] + list(occupied):
+        spans.setdefault(mention.field, []).append((mention.start, mention.end))
+    for key, count in surnames.items():
+        group = owner[key]
+        if count != 1 or key in taken or key in _MONTHS_AND_DAYS or key in NOT_NAME_WORDS or len(key) < 3:
+            continue
+        surface = next((f.split()[-1] for f in group.forms if group_key(f.split()[-1]) == key), None)
+        if surface is None or not surface[:1].isupper():
+            continue
+        for field_name, source in sources.items():
+            used_lowercase = re.search(rf"(?<![\w\-]){re.escape(surface.lower())}(?![\w\-])", source) is not None
+            for match in re.finditer(rf"(?<![\w\-'’]){re.escape(surface)}(?![\w\-])", source):
+                start, end = match.span()
+                if any(s < end and start < e for s, e in spans.get(field_name, [])):
+                    continue
+                if not _stands_alone(source, start, end, used_lowercase):
+                    continue
+                group.mentions.append(RawMention(surface, "PERSON", field_name, start, end))  # type: ignore[arg-type]
+                group.forms.append(surface)
+                spans[field_name].append((start, end))
+
+
+def _stands_alone(source: str, start: int, end: int, used_lowercase: bool) -> bool:
+    after = re.match(r"[ \t]+(\S)", source[end:end + 3])
+    if after and after.group(1).isupper():
+        return False  # "Cook Islands"
+    i = start - 1
+    while i >= 0 and source[i] in " \t":
+        i -= 1
+    if i < 0 or source[i] in ".!?\n:;\"“”«»—":
+        return not used_lowercase  # a sentence start capitalises any word
+    if source[i].isalpha():
+        j = i
+        while j > 0 and _NAME_CHAR.match(source[j - 1]):
+            j -= 1
+        return not source[j].isupper()  # "Capitol Hill"
+    return True
 
 
 def _initials(name: str) -> str:
@@ -492,13 +576,14 @@ def _order(mention: RawMention) -> tuple[int, int]:
 
 
 def merge_mentions(raw: Iterable[RawMention], *, text: str, title: str = "",
-                   merge_names: bool = True) -> list[Entity]:
+                   merge_names: bool = True, occupied: Sequence[RawMention] = ()) -> list[Entity]:
     """Merge raw spans (already trimmed, see :func:`trim_span`) into entities.
 
     ``text`` is the record's text, used for the salience position weights;
     ``title`` and ``text`` give the words before a mention (honorifics,
     "in Jordan").  ``merge_names=False`` skips the person/acronym merging
-    (used for facts).
+    (used for facts).  ``occupied``: other spans (facts) that a recovered
+    surname mention may not overlap.
     """
     by_key: dict[str, _Group] = {}
     for mention in sorted(raw, key=_order):
@@ -513,6 +598,7 @@ def merge_mentions(raw: Iterable[RawMention], *, text: str, title: str = "",
         groups = _merge_partial_persons(groups)
         groups = _merge_into_persons(groups, {"title": title, "text": text})
         groups = _merge_acronyms(groups)
+        _recover_surname_mentions(groups, {"title": title, "text": text}, occupied)
 
     lead_end = lead_end_of(text)
     scored: list[tuple[float, tuple[int, int], Entity]] = []
