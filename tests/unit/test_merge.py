@@ -453,3 +453,36 @@ def test_a_recovered_surname_never_overlaps_a_fact():
     assert merge_mentions(names, text=text)[0].count == 2  # without the fact span it would count
     [person] = merge_mentions(names, text=text, occupied=facts)
     assert person.count == 1
+
+
+def test_surname_with_a_particle_is_recovered_whole():
+    text = "Le ministre, Bruno Le Maire, s'y oppose. Le Maire estime que non."
+    [person] = merge_mentions(spans(text, ("Bruno Le Maire", "PERSON")), text=text)
+    assert (person.name, person.count, person.aliases) == ("Bruno Le Maire", 2, ["Le Maire"])
+
+
+# -- junk ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("surface", "label"),
+    [("ministre du Travail", "ORG"), ("Première", "MISC"), ("President", "PERSON"), ("président de la République", "ORG")],
+)
+def test_titles_and_function_words_are_not_names(surface, label):
+    assert not is_plausible_name(surface, label)
+
+
+@pytest.mark.parametrize(("surface", "label"), [("mer Noire", "LOC"), ("rue de Rivoli", "LOC"), ("Premier League", "ORG")])
+def test_names_with_a_lowercase_generic_word_stay(surface, label):
+    assert is_plausible_name(surface, label)
+
+
+def test_a_word_capitalised_only_by_its_position_and_used_in_lowercase_is_dropped():
+    title = "Retraites : Élisabeth Borne défend la réforme"
+    text = "La réforme des retraites avance. Flow grows. The flow of money to Flow is large."
+    mentions = spans(title, ("Retraites", "PERSON"), ("Élisabeth Borne", "PERSON"), field="title") + spans(
+        text, ("Flow", "ORG"), ("Flow", "ORG"))
+    entities = by_name(merge_mentions(mentions, text=text, title=title))
+    assert "Retraites" not in entities
+    # "Flow" also stands mid-sentence ("to Flow"): a name, although "flow" is used too.
+    assert entities["Flow"].count == 2

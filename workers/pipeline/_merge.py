@@ -73,7 +73,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Literal, Sequence
 
-from ._name_words import GERUND_FIRST_NAMES, HONORIFIC_BEFORE, LOCATIVE_WORDS, NOT_NAME_WORDS
+from ._name_words import GERUND_FIRST_NAMES, HONORIFIC_BEFORE, LOCATIVE_WORDS, NOT_NAME_WORDS, SURNAME_PARTICLES
 
 __all__ = [
     "Mention",
@@ -226,6 +226,8 @@ def trim_person_lead(source: str, start: int, end: int, *, anywhere_capitalised:
 
 
 def _at_sentence_start(source: str, start: int) -> bool:
+    if start > len(source):
+        return False  # the source was not given: nothing is known about the position
     i = start - 1
     while i >= 0 and source[i] in " \t\"“”'‘’«»(":
         i -= 1
@@ -245,6 +247,11 @@ def is_plausible_name(surface: str, label: str) -> bool:
     if any(ch.islower() for ch in surface) and not any(ch.isupper() for ch in surface):
         return False
     if label == "PERSON" and any(ch.isdigit() for ch in surface):
+        return False
+    words = surface.split()
+    # "ministre du Travail", a lone "Première" or "President": a title or a
+    # function word, not a name ("mer Noire", "rue de Rivoli" stay).
+    if words and (len(words) == 1 or words[0][:1].islower()) and words[0].casefold() in NOT_NAME_WORDS:
         return False
     return not _URL_LIKE.search(surface)
 
@@ -482,8 +489,9 @@ def _recover_surname_mentions(groups: list[_Group], sources: dict[str, str],
     for group in persons:
         for words in {tuple(w) for w in group.word_lists()}:
             if len(words) >= 2:
-                surnames[words[-1]] += owner.get(words[-1]) is not group
-                owner[words[-1]] = group
+                surname = _surname_of(words)
+                surnames[surname] += owner.get(surname) is not group
+                owner[surname] = group
     taken = {group_key(f) for g in groups for f in g.forms if g.label != "PERSON" or len(f.split()) == 1
              if owner.get(group_key(f)) is not g}
     spans: dict[str, list[tuple[int, int]]] = {"title": [], "text": []}
@@ -493,7 +501,9 @@ def _recover_surname_mentions(groups: list[_Group], sources: dict[str, str],
         group = owner[key]
         if count != 1 or key in taken or key in _MONTHS_AND_DAYS or key in NOT_NAME_WORDS or len(key) < 3:
             continue
-        surface = next((f.split()[-1] for f in group.forms if group_key(f.split()[-1]) == key), None)
+        length = len(key.split())
+        surface = next((" ".join(f.split()[-length:]) for f in group.forms
+                        if len(f.split()) > length and group_key(" ".join(f.split()[-length:])) == key), None)
         if surface is None or not surface[:1].isupper():
             continue
         for field_name, source in sources.items():
@@ -507,6 +517,36 @@ def _recover_surname_mentions(groups: list[_Group], sources: dict[str, str],
                 group.mentions.append(RawMention(surface, "PERSON", field_name, start, end))  # type: ignore[arg-type]
                 group.forms.append(surface)
                 spans[field_name].append((start, end))
+
+
+def _drop_capitalised_common_words(groups: list[_Group], sources: dict[str, str]) -> list[_Group]:
+    """Drop one-word "names" that are common words capitalised by their position.
+
+    A one-word entity whose every mention starts a sentence, a paragraph or
+    the title, where any word is capitalised, and whose word the article
+    also uses in lowercase, is that common word: "Retraites : Élisabeth Borne
+    ..." (a headline kicker; "la réforme des retraites" in the text).
+    """
+    kept = []
+    for group in groups:
+        form = group.longest_form
+        if " " in form or len(group.forms) != len(group.mentions):
+            kept.append(group)
+            continue
+        lowered = re.compile(rf"(?<![\w\-]){re.escape(form.lower())}(?![\w\-])")
+        positional = all(_at_sentence_start(sources.get(m.field, ""), m.start) for m in group.mentions)
+        if positional and form.lower() != form and any(lowered.search(src) for src in sources.values()):
+            continue
+        kept.append(group)
+    return kept
+
+
+def _surname_of(words: tuple[str, ...]) -> str:
+    """The last word with the particles before it ("le maire" of "bruno le maire"), first name excluded."""
+    start = len(words) - 1
+    while start > 1 and words[start - 1] in SURNAME_PARTICLES:
+        start -= 1
+    return " ".join(words[start:])
 
 
 def _stands_alone(source: str, start: int, end: int, used_lowercase: bool) -> bool:
@@ -598,6 +638,7 @@ def merge_mentions(raw: Iterable[RawMention], *, text: str, title: str = "",
         groups = _merge_partial_persons(groups)
         groups = _merge_into_persons(groups, {"title": title, "text": text})
         groups = _merge_acronyms(groups)
+        groups = _drop_capitalised_common_words(groups, {"title": title, "text": text})
         _recover_surname_mentions(groups, {"title": title, "text": text}, occupied)
 
     lead_end = lead_end_of(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["NOT_NAME_WORDS", "GERUND_FIRST_NAMES", "LOCATIVE_WORDS", "HONORIFIC_BEFORE", "PLACE_FEATURE_WORDS",
+__all__ = ["NOT_NAME_WORDS", "SURNAME_PARTICLES", "GERUND_FIRST_NAMES", "LOCATIVE_WORDS", "HONORIFIC_BEFORE", "PLACE_FEATURE_WORDS",
            "REGION_NAMES"]
 
 # Words that can start a PERSON span only by mistake: function words a
@@ -24,13 +24,19 @@ dear hello hi welcome congratulations yesterday today tonight here there where w
 that these those his her their our its my your both each every all some many most former ex late asked
 president vice senator sen representative rep congressman congresswoman governor gov minister chancellor
 secretary judge justice general gen colonel col lieutenant lt sergeant sgt officer coach chairman chairwoman
-chief ceo mayor ambassador commissioner prosecutor detective inspector professor doctor
+chief ceo mayor ambassador commissioner prosecutor detective inspector professor doctor premier
 après avant quand lorsque alors mais et ou donc car comme si selon pour avec sans chez contre depuis pendant
 sous sur vers entre par dans face grâce pourtant cependant toutefois enfin puis aussi merci bonjour hier
 aujourd'hui ici voici voilà pourquoi comment ce cette ces son sa ses leur leurs notre nos tous toutes chaque
 feu interrogé interrogée président présidente ministre sénateur sénatrice député députée maire général
-générale juge chancelier chancelière ambassadeur ambassadrice procureur procureure préfet préfète
+générale juge chancelier chancelière ambassadeur ambassadrice procureur procureure préfet préfète première
+dernier dernière pdg secrétaire porte-parole
 """.split())
+
+# Lowercase words inside a surname ("Bruno Le Maire", "Ursula von der Leyen",
+# "Mohammed bin Salman"): a bare surname is looked for with them.
+SURNAME_PARTICLES: frozenset[str] = frozenset(
+    "le la de du des van von der den ter di da dos bin ben al el mac st".split())
 
 # "-ing" words that are first names: "Sterling K. Brown" keeps its first word
 # although "Hosting Cook" loses it.
