@@ -90,6 +90,7 @@ __all__ = [
     "init_worker",
     "enrich_in_worker",
     "enrich_batch_in_worker",
+    "loaded_models_in_worker",
     "STATUS_OK",
     "STATUS_UNSUPPORTED_LANGUAGE",
     "STATUS_NO_TEXT",
@@ -458,6 +459,12 @@ def init_worker(config: EntityConfig, nice: int = 0) -> None:
         except OSError:
             pass  # not permitted here: run at normal priority
     get_recognizer(config).warm_up()
+
+
+def loaded_models_in_worker(config: EntityConfig) -> dict[str, str]:
+    """Pool task: ``{language: model}`` this process has loaded so far (diagnostics, benchmarks)."""
+    recognizer = get_recognizer(config)
+    return {language: recognizer.model(language).name for language in recognizer.loaded_languages}
 
 
 def enrich_in_worker(config: EntityConfig, title: str | None, text: str,
