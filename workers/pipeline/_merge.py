@@ -71,7 +71,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Sequence
+from typing import Iterable, Iterator, Literal, Sequence
 
 from ._name_words import GERUND_FIRST_NAMES, HONORIFIC_BEFORE, LOCATIVE_WORDS, NOT_NAME_WORDS, SURNAME_PARTICLES
 
@@ -329,7 +329,8 @@ def vote_entity_label(mentions: Sequence[tuple[str, str]], name: str) -> str:
     earliest label wins.
     """
     key = group_key(name)
-    full = Counter(label for form, label in mentions if group_key(form) == key)
+    is_full = {form: group_key(form) == key for form in dict.fromkeys(form for form, _ in mentions)}
+    full = Counter(label for form, label in mentions if is_full[form])
     every = Counter(label for _, label in mentions)
     order = list(dict.fromkeys(label for _, label in mentions))
     top = max(full.values(), default=0)
@@ -347,13 +348,22 @@ class _Group:
     mentions: list[RawMention]
     label: str = ""
     forms: list[str] = field(default_factory=list)  # display forms, one per mention
+    # Merging asks every group about every person: cache per number of forms
+    # (forms are only ever appended to).
+    _cached: tuple[int, str, list[list[str]]] | None = None
+
+    def _cache(self) -> tuple[int, str, list[list[str]]]:
+        if self._cached is None or self._cached[0] != len(self.forms):
+            words = [group_key(form).split() for form in dict.fromkeys(self.forms)]
+            self._cached = (len(self.forms), _canonical(self.forms), words)
+        return self._cached
 
     @property
     def longest_form(self) -> str:
-        return _canonical(self.forms)
+        return self._cache()[1]
 
     def word_lists(self) -> list[list[str]]:
-        return [group_key(form).split() for form in dict.fromkeys(self.forms)]
+        return self._cache()[2]
 
 
 def _canonical(forms: list[str]) -> str:
@@ -492,8 +502,8 @@ def _recover_surname_mentions(groups: list[_Group], sources: dict[str, str],
                 surname = _surname_of(words)
                 surnames[surname] += owner.get(surname) is not group
                 owner[surname] = group
-    taken = {group_key(f) for g in groups for f in g.forms if g.label != "PERSON" or len(f.split()) == 1
-             if owner.get(group_key(f)) is not g}
+    taken = {" ".join(words) for g in groups for words in g.word_lists()
+             if (g.label != "PERSON" or len(words) == 1) and owner.get(" ".join(words)) is not g}
     spans: dict[str, list[tuple[int, int]]] = {"title": [], "text": []}
     for mention in [m for g in groups for m in g.mentions] + list(occupied):
         spans.setdefault(mention.field, []).append((mention.start, mention.end))
@@ -506,10 +516,12 @@ def _recover_surname_mentions(groups: list[_Group], sources: dict[str, str],
                         if len(f.split()) > length and group_key(" ".join(f.split()[-length:])) == key), None)
         if surface is None or not surface[:1].isupper():
             continue
+        lowercase = surface.lower()
         for field_name, source in sources.items():
-            used_lowercase = re.search(rf"(?<![\w\-]){re.escape(surface.lower())}(?![\w\-])", source) is not None
-            for match in re.finditer(rf"(?<![\w\-'’]){re.escape(surface)}(?![\w\-])", source):
-                start, end = match.span()
+            used_lowercase = any(True for _ in _whole_words(source, lowercase))
+            for start, end in _whole_words(source, surface):
+                if start > 0 and source[start - 1] in "'’":
+                    continue  # "l'Hidalgo"-like elisions and quotes glued to a word: not a clean mention
                 if any(s < end and start < e for s, e in spans.get(field_name, [])):
                     continue
                 if not _stands_alone(source, start, end, used_lowercase):
@@ -517,6 +529,17 @@ def _recover_surname_mentions(groups: list[_Group], sources: dict[str, str],
                 group.mentions.append(RawMention(surface, "PERSON", field_name, start, end))  # type: ignore[arg-type]
                 group.forms.append(surface)
                 spans[field_name].append((start, end))
+
+
+def _whole_words(source: str, word: str) -> Iterator[tuple[int, int]]:
+    """Offsets of ``word`` in ``source`` as a whole word (str.find: no regex to compile per name)."""
+    start = source.find(word)
+    while start >= 0:
+        end = start + len(word)
+        if (start == 0 or not _NAME_CHAR.match(source[start - 1])) and (
+                end == len(source) or not _NAME_CHAR.match(source[end])):
+            yield start, end
+        start = source.find(word, start + 1)
 
 
 def _drop_capitalised_common_words(groups: list[_Group], sources: dict[str, str]) -> list[_Group]:
@@ -533,9 +556,9 @@ def _drop_capitalised_common_words(groups: list[_Group], sources: dict[str, str]
         if " " in form or len(group.forms) != len(group.mentions):
             kept.append(group)
             continue
-        lowered = re.compile(rf"(?<![\w\-]){re.escape(form.lower())}(?![\w\-])")
         positional = all(_at_sentence_start(sources.get(m.field, ""), m.start) for m in group.mentions)
-        if positional and form.lower() != form and any(lowered.search(src) for src in sources.values()):
+        if positional and form.lower() != form and any(
+                any(True for _ in _whole_words(src, form.lower())) for src in sources.values()):
             continue
         kept.append(group)
     return kept
