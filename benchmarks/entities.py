@@ -52,10 +52,10 @@ pipeline over the same texts, in docs per CPU-second (target >= 0.9).
 English: the seed article and the extraction-dev pages detected as English;
 French: the annotated French pages' extracted title and text.
 
-``--memory``: RSS of one pool process (spawned, ``init_worker``) with the
-English model only, then after its first French article (two models), then
-after every English and French text once; against the 1 GiB per worker
-budget.
+``--memory``: RSS of one process of the worker's own pool (``CpuPool``:
+extraction, dedupe and NER) with the English model only, then after its
+first French page (two models), then after every extraction-dev page and
+French page once; against the 1 GiB per worker budget.
 """
 
 from __future__ import annotations
@@ -387,30 +387,54 @@ def _rss_mib(pid: int) -> dict[str, float]:
     return {"rss": round(int(fields["VmRSS"].split()[0]) / 1024, 1), "peak": round(int(fields["VmHWM"].split()[0]) / 1024, 1)}
 
 
-def memory() -> dict[str, Any]:
-    """RSS of one spawned pool process as its models load and it works through every text."""
-    from workers.pipeline.entities import loaded_models_in_worker
+def _pages() -> dict[str, list[Any]]:
+    """PageInputs: the extraction-dev pages (mostly English) and the annotated French pages."""
+    from workers.pipeline.analyse import PageInput
 
-    items = language_items()
-    config = EntityConfig()
-    english_only = EntityConfig(models=config.models[:1])
+    def page(body: bytes, name: str) -> PageInput:
+        url = f"http://news.example/{name}"
+        return PageInput(body=body, url=url, canonical_url=url, final_url=url, fetched_at="2024-01-01T00:00:00Z")
+
+    dev = [page(gzip.decompress(path.read_bytes()), path.name)
+           for path in sorted((SHARED / "data" / "extraction-dev" / "html").glob("*.html.gz"))]
+    french = [page(path.read_bytes(), path.name) for path in sorted((ANNOTATED / "fr").glob("*.html"))]
+    return {"dev": dev, "fr": french}
+
+
+def memory() -> dict[str, Any]:
+    """RSS of one process of the worker's own pool (workers.pipeline.pool.CpuPool: extraction, dedupe,
+    NER) as its models load and it works through every page, with the English model only and with both."""
+    from workers.pipeline.analyse import AnalyseOptions
+    from workers.pipeline.pool import CpuPool
+
+    pages = _pages()
+    both = EntityConfig()
     out: dict[str, Any] = {"budget_mib": 1024}
-    for name, cfg in (("english_only", english_only), ("english_and_french", config)):
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=init_worker, initargs=(cfg,)) as pool:
-            pool.submit(time.sleep, 0.1).result()
-            pid = next(iter(pool._processes))  # private, but the only way to the worker pid
-            steps = {"started": _rss_mib(pid)}
-            if name == "english_and_french":
-                pool.submit(enrich_in_worker, cfg, *items["fr"][0]).result()
-                steps["after_first_french_article"] = _rss_mib(pid)
-            for item in items["en"] + items["fr"]:
-                pool.submit(enrich_in_worker, cfg, *item).result()
-            steps["after_all_texts"] = _rss_mib(pid)
-            steps["models"] = pool.submit(loaded_models_in_worker, cfg).result()  # type: ignore[assignment]
+    for name, config in (("english_only", EntityConfig(models=both.models[:1])), ("english_and_french", both)):
+        pool = CpuPool(AnalyseOptions(config), 1)
+        try:
+            pool.warm_up()
+            assert pool._executor is not None
+            pid = next(iter(pool._executor._processes))  # private, but the only way to the worker pid
+            steps: dict[str, Any] = {"started": _rss_mib(pid)}
+
+            async def run(batch: list[Any]) -> list[str]:
+                statuses = []
+                for item in batch:
+                    record, _ = await pool.analyse(item)
+                    statuses.append(record.entities_status)
+                return statuses
+
+            french = asyncio.run(run(pages["fr"][:1]))
+            steps["after_first_french_page"] = {**_rss_mib(pid), "status": french[0]}
+            statuses = asyncio.run(run(pages["dev"] + pages["fr"]))
+            steps["after_all_pages"] = _rss_mib(pid)
+            steps["statuses"] = {s: statuses.count(s) for s in sorted(set(statuses))}
             out[name] = steps
-    out["second_model_mib"] = round(out["english_and_french"]["after_all_texts"]["rss"]
-                                    - out["english_only"]["after_all_texts"]["rss"], 1)
+        finally:
+            pool.close()
+    out["second_model_mib"] = round(out["english_and_french"]["after_all_pages"]["rss"]
+                                    - out["english_only"]["after_all_pages"]["rss"], 1)
     return out
 
 

