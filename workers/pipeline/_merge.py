@@ -30,8 +30,11 @@ The steps, in order (each is a small function below so it can be tested alone):
    "Biden" stays its own entity: guessing would attach mentions to the wrong
    person, which is worse for consumers than an unmerged surname.  Longer
    names are resolved first, so "Al Thani" can join a longer full name.
-   Because step 1 trimmed "Hosting Cook" to "Cook", a mis-spanned name no
-   longer poses as a second person with the surname.
+   When several names contain the words, the one that ends with them wins
+   if it is the only such one ("Andreessen" joins "Marc Andreessen", not
+   "Andreessen Horowitz", a firm the model typed PERSON).  Because step 1
+   trimmed "Hosting Cook" to "Cook", a mis-spanned name no longer poses as a
+   second person with the surname.
 5. **Merge across labels**: the small models often type a surname used alone
    as ORG or GPE ("Neumann" ORG beside "Adam Neumann" PERSON).  A group of
    any other label merges into a person when its name, a leading honorific
@@ -49,6 +52,16 @@ The steps, in order (each is a small function below so it can be tested alone):
    the one same-label multi-word name whose capitalised initials spell it
    ("UN" -> "United Nations", "U.S." -> "United States"); with no or several
    candidates it stays apart.
+6b. **Drop words capitalised by position** (:func:`_drop_capitalised_common_words`):
+   a one-word name seen only at a sentence or title start and used in
+   lowercase in the article ("Retraites : ..." beside "des retraites").
+   Titles and function words alone ("Première", "ministre du Travail") were
+   already refused span by span (:func:`is_plausible_name`).
+6c. **Recover untagged surnames** (:func:`_recover_surname_mentions`): a
+   capitalised surname standing alone that the model did not tag ("Ives
+   said") becomes a mention of the one person with that surname (particles
+   included: "Le Maire"), never inside another span, next to another
+   capitalised word, or as a month or day name.
 7. **Name, label, count, rank** (all after the merges): the canonical
    ``name`` is the longest form seen (most words, then most characters, then
    most frequent, then earliest); ``aliases`` are the other distinct forms in

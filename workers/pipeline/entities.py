@@ -17,8 +17,8 @@ What a record gets (see :class:`Enrichment`):
   beats the page's declared language, which beats an unsure detection; on
   short texts a configured language close to the top guess is taken.
 * ``status`` says why ``entities`` may be empty: ``ok`` (NER ran),
-  ``no_text`` (title and text blank), ``unsupported_language`` (the language
-  is not in ``EntityConfig.languages``, or could not be identified),
+  ``no_text`` (title and text blank), ``unsupported_language`` (no model for
+  the language in ``EntityConfig.models``, or it could not be identified),
   ``disabled`` (``EntityConfig.enabled`` is false; the language is still
   identified).
 * Mentions are character offsets into the record's ``title`` or ``text``
@@ -26,6 +26,12 @@ What a record gets (see :class:`Enrichment`):
   ``text[m.start:m.end]`` is the entity's name or one of its aliases.
 
 How NER runs:
+
+* Each article goes to the model of its language (``EntityConfig.models``,
+  from ``NEWSWIRE_SPACY_MODELS``; see :attr:`workers.settings.Settings.ner_models`).
+  Model labels are mapped onto the record's OntoNotes labels
+  (:mod:`workers.pipeline._labels`: WikiNER's PER/LOC/ORG/MISC for French);
+  merging and salience are the same for every language.
 
 * Only the components NER needs are loaded (parser, tagger, lemmatizer,
   attribute ruler, senter, morphologizer excluded; a shared ``tok2vec`` is
@@ -43,9 +49,13 @@ How NER runs:
   interned for an article's tokens are freed afterwards, so worker memory
   does not grow with every new text (200 texts of 1,000 unseen words: +26
   MB RSS with the zone, +143 MB without).
-* The model loads lazily, once per process (:func:`get_recognizer`); for a
-  process pool use :func:`init_worker` as the initializer and
+* Each model loads lazily, once per process, on the first article in its
+  language (:meth:`EntityRecognizer.model`; recognizers and languages naming
+  the same model share one copy); for a process pool use :func:`init_worker`
+  as the initializer (it loads the first language's model) and
   :func:`enrich_in_worker` / :func:`enrich_batch_in_worker` as the tasks.
+  A second model costs a pool process about 45-80 MiB (``benchmarks/entities.py
+  --memory``).
 """
 
 from __future__ import annotations
