@@ -486,3 +486,31 @@ def test_a_word_capitalised_only_by_its_position_and_used_in_lowercase_is_droppe
     assert "Retraites" not in entities
     # "Flow" also stands mid-sentence ("to Flow"): a name, although "flow" is used too.
     assert entities["Flow"].count == 2
+
+
+def test_an_acronym_that_spells_a_function_word_is_still_a_name():
+    assert is_plausible_name("WHO", "ORG")
+    assert not is_plausible_name("Who", "ORG")
+    text = "Who knows? The WHO said so. Who else."
+    [who] = merge_mentions(spans(text, ("WHO", "ORG")), text=text)
+    assert who.name == "WHO"  # all capitals: not a word capitalised by its position
+
+
+def test_a_nationality_never_joins_a_person_across_labels():
+    text = "Historic Armenian churches stand. Armenian pilgrims came."
+    entities = by_name(merge_mentions(spans(text, ("Historic Armenian", "PERSON"), ("Armenian", "NORP")), text=text))
+    assert entities["Armenian"].label == "NORP" and entities["Historic Armenian"].count == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Linksys Velop Wi-Fi routers sell. Wi-Fi 6 is new.",   # a digit follows: a product
+        "MacBook Pro users wait. The iPad Pro is fast.",       # the word before has capitals
+        "Linksys Velop Wi-Fi ships. Buy a Wi-Fi upgrade now.",  # after a determiner
+    ],
+)
+def test_surname_recovery_skips_product_like_contexts(text):
+    root = text.split(" ")[0] + " " + text.split(" ")[1] + (" Wi-Fi" if "Wi-Fi" in text else "")
+    entities = merge_mentions(spans(text, (root, "PERSON")), text=text)
+    assert [e.count for e in entities] == [1]

@@ -45,9 +45,12 @@ The steps, in order (each is a small function below so it can be tested alone):
    ("Paris" stays apart from "Paris Hilton").  A group seen right after a
    locative word ("in Jordan", "en Jordanie", ``LOCATIVE_WORDS``) is a place
    and stays apart, unless an honorific stands before one of its mentions
-   ("Mr. Jordan").  Known limit: a company or place named like the person and
-   never seen after a locative word merges ("Ford" the carmaker in an article
-   naming Henry Ford).
+   ("Mr. Jordan").  NORP groups never merge (a nationality is no surname).
+   Known limits: a company or place named like the person and never seen
+   after a locative word merges ("Ford" the carmaker in an article naming
+   Henry Ford), and so does a company after a mis-spanned PERSON that starts
+   with a capitalised common word ("Samsung" into "Recent Samsung", seen once
+   on the dev pages).
 6. **Merge acronyms**: a one-word all-capitals name (dots ignored) merges into
    the one same-label multi-word name whose capitalised initials spell it
    ("UN" -> "United Nations", "U.S." -> "United States"); with no or several
@@ -86,7 +89,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Literal, Sequence
 
-from ._name_words import GERUND_FIRST_NAMES, HONORIFIC_BEFORE, LOCATIVE_WORDS, NOT_NAME_WORDS, SURNAME_PARTICLES
+from ._name_words import (
+    DETERMINERS,
+    GERUND_FIRST_NAMES,
+    HONORIFIC_BEFORE,
+    LOCATIVE_WORDS,
+    NOT_NAME_WORDS,
+    SURNAME_PARTICLES,
+)
 
 __all__ = [
     "Mention",
@@ -223,6 +233,8 @@ def trim_person_lead(source: str, start: int, end: int, *, anywhere_capitalised:
     (``anywhere_capitalised``).  At least one word always stays, so a wrong
     span still names someone.  Runs before ambiguity is decided, so a
     mis-spanned "Hosting Cook" cannot pose as a second person called Cook.
+    (Dropping any sentence-initial word the article also uses in lowercase
+    was tried: it split "Good Ventures" on the dev pages and fixed nothing.)
     """
     while True:
         words = list(_WORD.finditer(source, start, end))
@@ -264,7 +276,8 @@ def is_plausible_name(surface: str, label: str) -> bool:
     words = surface.split()
     # "ministre du Travail", a lone "Première" or "President": a title or a
     # function word, not a name ("mer Noire", "rue de Rivoli" stay).
-    if words and (len(words) == 1 or words[0][:1].islower()) and words[0].casefold() in NOT_NAME_WORDS:
+    if (words and (len(words) == 1 or words[0][:1].islower()) and words[0].casefold() in NOT_NAME_WORDS
+            and not words[0].isupper()):  # "WHO" is an organisation, "Who" is not
         return False
     return not _URL_LIKE.search(surface)
 
@@ -435,7 +448,8 @@ def _merge_into_persons(groups: list[_Group], sources: dict[str, str]) -> list[_
     roots = [g for g in groups if g.label == "PERSON"]
     kept: list[_Group] = []
     for group in groups:
-        if group.label == "PERSON":
+        # NORP ("Armenian", "Democrats") names groups of people, never one person's surname.
+        if group.label in ("PERSON", "NORP"):
             kept.append(group)
             continue
         form = group.longest_form
@@ -570,7 +584,7 @@ def _drop_capitalised_common_words(groups: list[_Group], sources: dict[str, str]
             kept.append(group)
             continue
         positional = all(_at_sentence_start(sources.get(m.field, ""), m.start) for m in group.mentions)
-        if positional and form.lower() != form and any(
+        if positional and form[:1].isupper() and form[1:].islower() and any(
                 any(True for _ in _whole_words(src, form.lower())) for src in sources.values()):
             continue
         kept.append(group)
@@ -587,8 +601,8 @@ def _surname_of(words: tuple[str, ...]) -> str:
 
 def _stands_alone(source: str, start: int, end: int, used_lowercase: bool) -> bool:
     after = re.match(r"[ \t]+(\S)", source[end:end + 3])
-    if after and after.group(1).isupper():
-        return False  # "Cook Islands"
+    if after and (after.group(1).isupper() or after.group(1).isdigit()):
+        return False  # "Cook Islands", "Wi-Fi 6"
     i = start - 1
     while i >= 0 and source[i] in " \t":
         i -= 1
@@ -598,7 +612,9 @@ def _stands_alone(source: str, start: int, end: int, used_lowercase: bool) -> bo
         j = i
         while j > 0 and _NAME_CHAR.match(source[j - 1]):
             j -= 1
-        return not source[j].isupper()  # "Capitol Hill"
+        previous = source[j:i + 1]
+        # "Capitol Hill", "iPad Pro": part of a longer name; "a Wi-Fi upgrade": no person.
+        return not any(ch.isupper() for ch in previous) and previous.casefold() not in DETERMINERS
     return True
 
 

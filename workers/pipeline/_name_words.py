@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["NOT_NAME_WORDS", "SURNAME_PARTICLES", "GERUND_FIRST_NAMES", "LOCATIVE_WORDS", "HONORIFIC_BEFORE", "PLACE_FEATURE_WORDS",
+__all__ = ["NOT_NAME_WORDS", "SURNAME_PARTICLES", "GERUND_FIRST_NAMES", "DETERMINERS", "LOCATIVE_WORDS", "HONORIFIC_BEFORE", "PLACE_FEATURE_WORDS",
            "REGION_NAMES"]
 
 # Words that can start a PERSON span only by mistake: function words a
@@ -42,6 +42,12 @@ SURNAME_PARTICLES: frozenset[str] = frozenset(
 # although "Hosting Cook" loses it.
 GERUND_FIRST_NAMES: frozenset[str] = frozenset(
     "irving sterling channing fleming manning browning henning darling".split())
+
+# Words after which a capitalised word is no surname standing alone ("a Wi-Fi upgrade").
+DETERMINERS: frozenset[str] = frozenset("""
+a an the my your our their his her its this that these those every each some any no
+le la les un une des du mon ma mes ton ta tes son sa ses notre nos votre vos leur leurs ce cet cette ces
+""".split())
 
 # A place's name after these is a place, not a person's surname ("in Jordan"
 # keeps Jordan the country apart from Michael Jordan).  Not "to", "from" or
