@@ -66,6 +66,12 @@ def by_name(entities):
         ("visit Martha’s Vineyard soon", "Martha’s Vineyard", "LOC", "Martha’s Vineyard"),
         ("the Ministry of Energy (MOTIE) said", "Ministry of Energy (MOTIE", "ORG", "Ministry of Energy"),
         ("the Ministry of Energy (MOTIE) said", "Ministry of Energy (MOTIE)", "ORG", "Ministry of Energy (MOTIE)"),
+        ("la région Provence-Alpes-Côte d'Azur a", "région Provence-Alpes-Côte d'Azur", "LOC", "Provence-Alpes-Côte d'Azur"),
+        ("le département du Var", "département du Var", "GPE", "Var"),
+        ("the province of Quebec", "province of Quebec", "GPE", "Quebec"),
+        ("la région parisienne", "région parisienne", "LOC", "région parisienne"),
+        ("la mer Noire", "mer Noire", "LOC", "mer Noire"),
+        ("la ville de Paris", "ville de Paris", "ORG", "ville de Paris"),
     ],
 )
 def test_trim_span_normalises_the_name(text, surface, label, expected):

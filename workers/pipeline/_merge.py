@@ -165,6 +165,10 @@ _ARTICLE = re.compile(r"(?:the|a|an|le|la|les)\s+", re.IGNORECASE)
 # French elided article/preposition ("l'Assemblée nationale", "d'Emmanuel Macron"):
 # only the lowercase form goes, since "L'Oréal" and "L'Équipe" carry it in the name.
 _ELIDED = re.compile(r"[ld]['’](?=\w)")
+# "région Île-de-France", "département du Var", "province of Quebec": a lowercase
+# administrative noun is no part of the place's name ("mer Noire", "rue de Rivoli" keep theirs).
+_ADMINISTRATIVE = re.compile(r"(?:région|département|ville|commune|province|canton|state|city|county)\s+"
+                             r"(?:(?:de|du|des|de la|of)\s+|d['’])?(?=[^\W\d_])")
 # "M." (French Monsieur) needs its dot: a bare "M" is an initial.
 _HONORIFIC = re.compile(r"(?:(?:mr|mrs|ms|mx|dr|prof|sir|dame|mme|mlle|mgr)\.?|m\.)\s+", re.IGNORECASE)
 _SENTENCE_END = ".!?:;\n\"“”"
@@ -209,6 +213,10 @@ def trim_span(source: str, start: int, end: int, label: str) -> tuple[int, int] 
         elided = _ELIDED.match(source, start, end)
         if elided and elided.end() < end:
             start = elided.end()
+        if label in ("GPE", "LOC"):
+            administrative = _ADMINISTRATIVE.match(source, start, end)
+            if administrative and administrative.end() < end and source[administrative.end()].isupper():
+                start = administrative.end()
         if label == "PERSON":
             honorific = _HONORIFIC.match(source, start, end)
             if honorific and honorific.end() < end:
