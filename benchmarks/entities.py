@@ -35,6 +35,29 @@ this run, on this machine, so the numbers are ratios against a baseline:
    loop and of a loop that runs NER inline (what happens without the pool).
    Worker processes are run at ``--nice`` (default 10) and also at 0 for
    comparison.
+
+Further modes (each runs alone, quickly):
+
+``--quality``: entities against the hand-annotated articles in
+``benchmarks/data/entities/`` (English: title and text; French: whole HTML
+pages through extract, dedupe and enrich, so the headline and comment forms
+are checked too): key-entity recall, key entities in the top 8, surname
+merge recall, false merges, junk names (see ``benchmarks/_entity_eval.py``),
+beside raw spaCy (one entity per distinct span and label, most frequent
+first) as the baseline.
+
+``--languages``: per language, ``enrich`` one article at a time and
+``enrich_many`` against bare ``nlp.pipe`` of that language's NER-only
+pipeline over the same texts, in docs per CPU-second (target >= 0.9), and
+``enrich`` against bare spaCy called once per text (what a pool task can
+do: one article per task, no batching across articles).
+English: the seed article and the extraction-dev pages detected as English;
+French: the annotated French pages' extracted title and text.
+
+``--memory``: RSS of one process of the worker's own pool (``CpuPool``:
+extraction, dedupe and NER) with the English model only, then after its
+first French page (two models), then after every extraction-dev page and
+French page once; against the 1 GiB per worker budget.
 """
 
 from __future__ import annotations
@@ -57,8 +80,11 @@ from workers.pipeline.entities import (
     EntityConfig,
     EntityRecognizer,
     enrich_in_worker,
+    get_recognizer,
     init_worker,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _entity_eval, when run as a script
 
 SHARED = Path("/work/shared")
 TICK_S = 0.005
@@ -259,6 +285,165 @@ async def inline_lag(recognizer: EntityRecognizer, items: list[Item]) -> dict[st
     return lag_summary(lags)
 
 
+# -- quality, languages, memory ----------------------------------------------------------
+
+ANNOTATED = Path(__file__).resolve().parent / "data" / "entities"
+
+
+def _french_records() -> list[tuple[Any, Any]]:
+    """(annotation, record) for every annotated French page, through the whole CPU pipeline."""
+    from workers.pipeline.analyse import AnalyseOptions, PageInput, analyse_page
+
+    from _entity_eval import load_annotations
+
+    out = []
+    for annotation in load_annotations(ANNOTATED, ["fr"]):
+        assert annotation.page is not None
+        url = f"http://news.example/{annotation.page.name}"
+        page = PageInput(body=annotation.page.read_bytes(), url=url, canonical_url=url, final_url=url,
+                         fetched_at="2024-01-01T00:00:00Z")
+        out.append((annotation, analyse_page(page, AnalyseOptions(EntityConfig()))))
+    return out
+
+
+def _raw_spacy_entities(recognizer: EntityRecognizer, language: str, title: str, text: str) -> list[Any]:
+    """The baseline: one entity per distinct (span text, label), most mentions first, labels mapped."""
+    from collections import Counter
+
+    from workers.pipeline._labels import map_label
+    from workers.pipeline.entities import Entity
+
+    model = recognizer.model(language)
+    drop = set(recognizer.config.drop_labels) | set(recognizer.config.fact_labels)
+    doc = model.nlp(f"{title}\n\n{text}" if title else text)
+    counts = Counter((ent.text, map_label(ent.label_, ent.text, model.scheme)) for ent in doc.ents
+                     if ent.label_ not in drop)
+    return [Entity(name, label, n, 0.0) for (name, label), n in counts.most_common()]
+
+
+def quality() -> dict[str, Any]:
+    from _entity_eval import Score, load_annotations, score
+
+    recognizer = get_recognizer(EntityConfig())
+    stage = {"en": Score(), "fr": Score()}
+    raw = {"en": Score(), "fr": Score()}
+    for annotation in load_annotations(ANNOTATED, ["en"]):
+        data = annotation.data
+        enrichment = recognizer.enrich(data["title"], data["text"], None)
+        stage["en"].add(score(annotation, enrichment.entities, data["text"]))
+        raw["en"].add(score(annotation, _raw_spacy_entities(recognizer, "en", data["title"], data["text"]),
+                            data["text"]))
+    for annotation, record in _french_records():
+        stage["fr"].add(score(annotation, record.entities, record.text))
+        raw["fr"].add(score(annotation, _raw_spacy_entities(recognizer, "fr", record.title or "", record.text),
+                            record.text))
+    return {language: {"stage": stage[language].summary(), "raw_spacy": {
+        k: v for k, v in raw[language].summary().items() if k in ("key_recall", "top8", "merge_recall", "merges")}}
+        for language in stage}
+
+
+def language_items() -> dict[str, list[Item]]:
+    from workers.pipeline.language import detect_language
+
+    english = [item for item in load_items() if detect_language(spacy_input(item))[0] == "en"]
+    french: list[Item] = [(record.title, record.text, None) for _, record in _french_records()]
+    return {"en": english, "fr": french}
+
+
+def language_throughput(passes: int, repeat_fr: int) -> dict[str, Any]:
+    """Per language: docs per CPU-second of enrich / enrich_many against bare nlp.pipe, best of ``passes``."""
+    recognizer = get_recognizer(EntityConfig())
+    out: dict[str, Any] = {}
+    for language, items in language_items().items():
+        if language == "fr":
+            items = items * repeat_fr  # four pages: repeat them so a pass lasts long enough to time
+        nlp = recognizer.model(language).nlp
+        texts = [spacy_input(item) for item in items]
+        batch = recognizer.config.batch_size
+        runs: dict[str, Callable[[], object]] = {
+            "spacy_pipe": lambda: [doc.ents for doc in nlp.pipe(texts, batch_size=batch)],
+            # Bare spaCy one text per call, as a pool task must run it: separates the
+            # cost of not batching from the stage's own work.
+            "spacy_call_each": lambda: [nlp(text).ents for text in texts],
+            "stage_enrich_each": lambda: [recognizer.enrich(*item) for item in items],
+            "stage_enrich_many": lambda: recognizer.enrich_many(items),
+        }
+        runs["spacy_pipe"]()
+        runs["stage_enrich_each"]()  # untimed warm-up of both
+        cpu: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(passes):
+            for name, run in runs.items():
+                started = time.process_time()
+                run()
+                cpu[name].append(time.process_time() - started)
+        rates = {name: len(items) / min(values) for name, values in cpu.items()}
+        statuses = {r.status for r in recognizer.enrich_many(items[:len(items) // max(1, repeat_fr if language == "fr" else 1)])}
+        out[language] = {
+            "docs": len(items), "chars": sum(len(t) for t in texts), "statuses": sorted(statuses),
+            "docs_per_cpu_s": {name: round(rate, 2) for name, rate in rates.items()},
+            "ratio_vs_spacy_pipe": {name: round(rates[name] / rates["spacy_pipe"], 3)
+                                    for name in rates if name != "spacy_pipe"},
+            "enrich_each_vs_spacy_call_each": round(rates["stage_enrich_each"] / rates["spacy_call_each"], 3),
+        }
+    return out
+
+
+def _rss_mib(pid: int) -> dict[str, float]:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {"rss": round(int(fields["VmRSS"].split()[0]) / 1024, 1), "peak": round(int(fields["VmHWM"].split()[0]) / 1024, 1)}
+
+
+def _pages() -> dict[str, list[Any]]:
+    """PageInputs: the extraction-dev pages (mostly English) and the annotated French pages."""
+    from workers.pipeline.analyse import PageInput
+
+    def page(body: bytes, name: str) -> PageInput:
+        url = f"http://news.example/{name}"
+        return PageInput(body=body, url=url, canonical_url=url, final_url=url, fetched_at="2024-01-01T00:00:00Z")
+
+    dev = [page(gzip.decompress(path.read_bytes()), path.name)
+           for path in sorted((SHARED / "data" / "extraction-dev" / "html").glob("*.html.gz"))]
+    french = [page(path.read_bytes(), path.name) for path in sorted((ANNOTATED / "fr").glob("*.html"))]
+    return {"dev": dev, "fr": french}
+
+
+def memory() -> dict[str, Any]:
+    """RSS of one process of the worker's own pool (workers.pipeline.pool.CpuPool: extraction, dedupe,
+    NER) as its models load and it works through every page, with the English model only and with both."""
+    from workers.pipeline.analyse import AnalyseOptions
+    from workers.pipeline.pool import CpuPool
+
+    pages = _pages()
+    both = EntityConfig()
+    out: dict[str, Any] = {"budget_mib": 1024}
+    for name, config in (("english_only", EntityConfig(models=both.models[:1])), ("english_and_french", both)):
+        pool = CpuPool(AnalyseOptions(config), 1)
+        try:
+            pool.warm_up()
+            assert pool._executor is not None
+            pid = next(iter(pool._executor._processes))  # private, but the only way to the worker pid
+            steps: dict[str, Any] = {"started": _rss_mib(pid)}
+
+            async def run(batch: list[Any]) -> list[str]:
+                statuses = []
+                for item in batch:
+                    record, _ = await pool.analyse(item)
+                    statuses.append(record.entities_status)
+                return statuses
+
+            french = asyncio.run(run(pages["fr"][:1]))
+            steps["after_first_french_page"] = {**_rss_mib(pid), "status": french[0]}
+            statuses = asyncio.run(run(pages["dev"] + pages["fr"]))
+            steps["after_all_pages"] = _rss_mib(pid)
+            steps["statuses"] = {s: statuses.count(s) for s in sorted(set(statuses))}
+            out[name] = steps
+        finally:
+            pool.close()
+    out["second_model_mib"] = round(out["english_and_french"]["after_all_pages"]["rss"]
+                                    - out["english_only"]["after_all_pages"]["rss"], 1)
+    return out
+
+
 # -- report ---------------------------------------------------------------------------
 
 
@@ -269,7 +454,22 @@ def main() -> int:
     parser.add_argument("--nice", type=int, default=10, help="niceness of pool workers")
     parser.add_argument("--json", action="store_true", help="print one JSON summary line only")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N texts (smoke runs)")
+    parser.add_argument("--quality", action="store_true", help="only: scores on the annotated articles")
+    parser.add_argument("--languages", action="store_true", help="only: enrich vs nlp.pipe per language (CPU-s)")
+    parser.add_argument("--memory", action="store_true", help="only: RSS of a pool process with one and two models")
+    parser.add_argument("--repeat-fr", type=int, default=10, help="--languages: repeat the French texts N times")
     args = parser.parse_args()
+
+    if args.quality or args.languages or args.memory:
+        report: dict[str, Any] = {}
+        if args.quality:
+            report["quality"] = quality()
+        if args.languages:
+            report["languages"] = language_throughput(args.passes, args.repeat_fr)
+        if args.memory:
+            report["memory"] = memory()
+        print(json.dumps(report, indent=None if args.json else 1, ensure_ascii=False))
+        return 0
 
     load_at_start = os.getloadavg()[0]
     items = load_items()

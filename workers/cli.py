@@ -110,7 +110,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from .topics import ensure_topics, internal_topic_specs, topic_specs
 
     if settings.entities_enabled:
-        check_model_available(settings.spacy_model)  # a wrong model name is one line, not a broken pool
+        for _language, model in settings.ner_models:  # a wrong model name is one line, not a broken pool
+            check_model_available(model)
     asyncio.run(ensure_topics(settings, topic_specs(settings) + internal_topic_specs(settings)))
     from .logs import faust_logging_config
     from . import app as app_module, agents, web  # noqa: F401  (registers agents and pages)

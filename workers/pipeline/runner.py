@@ -30,8 +30,7 @@ StageObserver = Callable[[str, float], None]
 def analyse_options(settings: Settings, *, entities: bool = True) -> AnalyseOptions:
     return AnalyseOptions(
         entities=EntityConfig(
-            model=settings.spacy_model,
-            languages=settings.ner_languages,
+            models=settings.ner_models,
             enabled=entities and settings.entities_enabled,
             max_chars=settings.ner_max_chars,
         )
