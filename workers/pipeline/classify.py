@@ -1,0 +1,101 @@
+"""Extraction with the page classified: an article, or the reason it is none.
+
+:func:`extract_classified` wraps :func:`workers.pipeline.extract.extract_article`
+(which it does not change) with the checks of :mod:`workers.pipeline.pagekind`
+and the embedded-data recovery of :mod:`workers.pipeline.embedded`:
+
+1. an anti-bot interstitial raises ``BotChallenge`` before any extraction;
+2. the page is extracted; when that finds no article text, or fewer than
+   ``SHORT_TEXT_WORDS`` words, an article body embedded in the page's data
+   (JSON-LD, Next.js, Nuxt, initial-state blobs) of at least three times
+   that length is used instead, paragraphs kept, with the page's metadata;
+3. a page still without article text is an application shell
+   (``JsRequired``), an index (``NotArticle``) or plain ``EmptyText``;
+4. an extraction made only of the headlines and teasers of many cards is an
+   index (``NotArticle``);
+5. ``paywalled`` says whether the page declares or shows a paywall.  A
+   paywalled page keeps what it shows (the teaser): embedded bodies are not
+   used for it, so the record never carries more than a reader without a
+   subscription sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..errors import BotChallenge, EmptyText, JsRequired, NotArticle
+from ._extract_meta import read_metadata
+from .embedded import EmbeddedArticle, embedded_article
+from .extract import Block, ExtractedArticle, extract_article
+from .pagekind import app_shell_reason, challenge_vendor, index_reason, is_paywalled, parse_page
+
+__all__ = ["ClassifiedPage", "extract_classified", "SHORT_TEXT_WORDS"]
+
+# An extraction this short may be a shell's leftovers ("Loading...", a noscript notice).
+SHORT_TEXT_WORDS = 40
+
+
+@dataclass(slots=True)
+class ClassifiedPage:
+    article: ExtractedArticle
+    paywalled: bool
+    embedded_source: str | None = None  # where the text came from when not from the HTML
+
+
+def extract_classified(html: str, url: str | None, *, own_urls: tuple[str, ...] = ()) -> ClassifiedPage:
+    """The article of ``html`` with its paywall flag; raises a NewswireError naming what the page is otherwise."""
+    challenge = challenge_vendor(html)
+    if challenge is not None:
+        raise BotChallenge(f"{challenge.vendor} interstitial ({challenge.words} words of visible text)")
+    paywalled = is_paywalled(html)
+    own = tuple(u for u in (url, *own_urls) if u)
+    try:
+        article = extract_article(html, url)
+    except EmptyText as empty:
+        return _without_text(html, url, own, paywalled, empty)
+    lines = [line for block in article.blocks for line in block.text.split("\n") if line.strip()]
+    words = sum(len(line.split()) for line in lines)
+    tree = parse_page(html)
+    if tree is None:
+        return ClassifiedPage(article, paywalled)
+    if words < SHORT_TEXT_WORDS:
+        embedded = None if paywalled else embedded_article(html)
+        if embedded is not None and embedded.words >= 3 * max(words, 1):
+            return ClassifiedPage(_with_embedded(article, embedded), paywalled, embedded.source)
+        shell = app_shell_reason(tree)
+        if shell is not None:
+            raise JsRequired(f"{shell.reason}; {words} words extracted, no usable embedded article data")
+    index = index_reason(tree, lines, (*own, article.canonical_url or ""))
+    if index is not None:
+        raise NotArticle(f"{index.cards} headline cards; the text is {index.card_words} words of their headlines "
+                         f"and teasers and {index.own_words} of its own")
+    return ClassifiedPage(article, paywalled)
+
+
+def _without_text(html: str, url: str | None, own: tuple[str, ...], paywalled: bool,
+                  empty: EmptyText) -> ClassifiedPage:
+    tree = parse_page(html)
+    if tree is None:
+        raise empty
+    embedded = None if paywalled else embedded_article(html)
+    if embedded is not None:
+        meta = read_metadata(tree, url)
+        article = ExtractedArticle(
+            title=meta.title, blocks=[], authors=meta.authors, published=meta.published, site_name=meta.site_name,
+            language=meta.language, description=meta.description, canonical_url=meta.canonical_url, tags=meta.tags,
+            image=meta.image, boilerplate_blocks=0, title_variants=meta.title_variants)
+        return ClassifiedPage(_with_embedded(article, embedded), paywalled, embedded.source)
+    shell = app_shell_reason(tree)
+    if shell is not None:
+        raise JsRequired(f"{shell.reason}; no article text and no usable embedded article data")
+    index = index_reason(tree, [], own)
+    if index is not None:
+        raise NotArticle(f"{index.cards} headline cards and no article text")
+    if paywalled:
+        raise EmptyText(f"{empty.detail} (the page declares a paywall)")
+    raise empty
+
+
+def _with_embedded(article: ExtractedArticle, embedded: EmbeddedArticle) -> ExtractedArticle:
+    blocks = [Block(kind, text) for kind, text in embedded.paragraphs]  # type: ignore[arg-type]
+    return replace(article, blocks=blocks, boilerplate_blocks=0)
