@@ -76,7 +76,8 @@ _CHALLENGE_WORDING = (
 )
 # An interstitial says a sentence or two; a Cloudflare block page about 120 words.
 CHALLENGE_MAX_WORDS = 250
-_MAX_CHALLENGE_CHARS = 1_500_000  # larger documents are pages, not interstitials
+_MAX_CHALLENGE_CHARS = 400_000  # larger documents are pages, not interstitials (which weigh 2-60 kB)
+_MAX_CHALLENGE_PARAGRAPHS = 40  # an interstitial has a handful
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,9 @@ def challenge_vendor(markup: str) -> ChallengeCheck | None:
     ``CHALLENGE_MAX_WORDS`` visible words.
     """
     if not markup or len(markup) > _MAX_CHALLENGE_CHARS:
+        return None
+    # Many paragraphs: a page of text, not an interstitial (and the cheap way to skip most articles).
+    if markup.count("<p") + markup.count("<P") > _MAX_CHALLENGE_PARAGRAPHS:
         return None
     lowered = markup.lower()
     vendor = next((name for name, markers in _VENDOR_MARKERS if any(m in lowered for m in markers)), None)
@@ -135,6 +139,8 @@ _PAYWALL_ELEMENT = re.compile(
     r"[^\"']*[\"'][^>]*>",
     re.I,
 )
+# Cheap case-sensitive pre-check for _PAYWALL_ELEMENT (class names are lower-case or camelCase).
+_PAYWALL_WORDS = ("aywall", "AYWALL", "ay-wall", "egwall", "eg-wall", "ubscriber", "remium-gate", "eteredContent")
 _SUBSCRIBE_PROMPT = re.compile(
     r"subscribe (?:now |today )?to (?:continue|keep|read)|subscribers? only|for subscribers|"
     r"(?:to )?continue reading,? (?:subscribe|sign in|log in)|already a subscriber|"
@@ -156,9 +162,10 @@ def is_paywalled(markup: str) -> bool:
     ``article:content_tier`` ``locked``.  Shown: an element whose class or id
     names a paywall and which asks the reader to subscribe or sign in.
     """
-    if _JSONLD_NOT_FREE.search(markup):
+    declared = "isAccessibleForFree" in markup or "isaccessibleforfree" in markup or "IsAccessibleForFree" in markup
+    if declared and _JSONLD_NOT_FREE.search(markup):
         return True
-    for tag in _META_TAGS.findall(markup):
+    for tag in _META_TAGS.findall(markup) if declared or "content_tier" in markup else ():
         lowered = tag.lower()
         if "isaccessibleforfree" not in lowered and "content_tier" not in lowered:
             continue
@@ -169,6 +176,8 @@ def is_paywalled(markup: str) -> bool:
             return True
         if name.endswith("content_tier") and content == "locked":
             return True
+    if not any(word in markup for word in _PAYWALL_WORDS):
+        return False
     for match in _PAYWALL_ELEMENT.finditer(markup):
         window = markup[match.end(): match.end() + 2000]
         if _SUBSCRIBE_PROMPT.search(visible_text_of(window)):
@@ -288,7 +297,7 @@ def _headline_link(anchor: HtmlElement, own: set[str], base: str, words: dict[Ht
     has_heading = any(isinstance(child.tag, str) and child.tag in _HEADINGS for child in anchor)
     if not (in_heading and link_words >= 2 or has_heading or link_words >= 4):
         return None
-    if not (in_heading or has_heading) and parent is not None and link_words < 0.6 * words.get(parent, 0):
+    if not (in_heading or has_heading) and _in_running_text(anchor, parent, link_words, words):
         return None  # a link in a sentence
     try:
         target = urljoin(base, href) if base else href
@@ -299,30 +308,39 @@ def _headline_link(anchor: HtmlElement, own: set[str], base: str, words: dict[Ht
     return href
 
 
+def _in_running_text(anchor: HtmlElement, parent: HtmlElement | None, link_words: int,
+                     words: dict[HtmlElement, int]) -> bool:
+    """Text right before or after the link, or a paragraph mostly of other words: a link in a sentence."""
+    if parent is None:
+        return False
+    before = anchor.getprevious()
+    text_before = (before.tail if before is not None else parent.text) or ""
+    if _WORDY.search(text_before) or _WORDY.search(anchor.tail or ""):
+        return True
+    return parent.tag == "p" and link_words < 0.6 * words.get(parent, 0)
+
+
+_WORDY = re.compile(r"\w\w")
+
+
 def _cards(tree: HtmlElement, own: set[str], base: str) -> list[HtmlElement]:
     body = tree.find("body")
     if body is None:
         body = tree
     words = _word_counts(body)
-    # per element: the one headline href under it, "" for several distinct ones, absent for none
+    links = [(a, href) for a in body.iter("a") if (href := _headline_link(a, own, base, words)) is not None]
+    # per element: the one headline href under it, or "" for several distinct ones (absent: none)
     hrefs: dict[HtmlElement, str] = {}
-    links: list[tuple[HtmlElement, str]] = []
-    for element in reversed(list(body.iter())):
-        if not isinstance(element.tag, str):
-            continue
-        found: str | None = None
-        if element.tag == "a":
-            found = _headline_link(element, own, base, words)
-            if found is not None:
-                links.append((element, found))
-        seen = {found} if found is not None else set()
-        for child in element:
-            if child in hrefs:
-                seen.add(hrefs[child])
-        if len(seen) == 1:
-            hrefs[element] = seen.pop()
-        elif seen:
-            hrefs[element] = ""
+    for anchor, href in links:
+        hrefs[anchor] = href if hrefs.get(anchor, href) == href else ""
+        for ancestor in anchor.iterancestors():
+            mark = hrefs.get(ancestor)
+            if mark is None:
+                hrefs[ancestor] = href
+            elif mark == href or mark == "":
+                break  # an earlier walk went on from here: everything above is marked already
+            else:
+                hrefs[ancestor] = ""
     cards: dict[HtmlElement, None] = {}
     for anchor, href in links:
         node = anchor
@@ -334,9 +352,8 @@ def _cards(tree: HtmlElement, own: set[str], base: str) -> list[HtmlElement]:
             node = parent
         cards[node] = None
     # drop cards inside other cards (a heading link and an image link to the same story)
-    chosen = list(cards)
-    chosen_set = set(chosen)
-    return [c for c in chosen if not any(a in chosen_set for a in c.iterancestors())]
+    chosen_set = set(cards)
+    return [c for c in cards if not any(a in chosen_set for a in c.iterancestors())]
 
 
 def index_reason(tree: HtmlElement, extracted_lines: list[str], own_urls: tuple[str, ...]) -> IndexCheck | None:
