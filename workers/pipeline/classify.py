@@ -9,6 +9,8 @@ and the embedded-data recovery of :mod:`workers.pipeline.embedded`:
    ``SHORT_TEXT_WORDS`` words, an article body embedded in the page's data
    (JSON-LD, Next.js, Nuxt, initial-state blobs) of at least three times
    that length is used instead, paragraphs kept, with the page's metadata;
+   an extraction of one or two blocks that is the embedded body's text gets
+   that body's paragraphs;
 3. a page still without article text is an application shell
    (``JsRequired``), an index (``NotArticle``) or plain ``EmptyText``;
 4. an extraction made only of the headlines and teasers of many cards is an
@@ -25,6 +27,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import BotChallenge, EmptyText, JsRequired, NotArticle
 from ._extract_meta import read_metadata
+from ._extract_text import normalise
 from .embedded import EmbeddedArticle, embedded_article
 from .extract import Block, ExtractedArticle, extract_article
 from .pagekind import app_shell_reason, challenge_vendor, index_reason, is_paywalled, parse_page
@@ -65,6 +68,11 @@ def extract_classified(html: str, url: str | None, *, own_urls: tuple[str, ...] 
         shell = app_shell_reason(tree)
         if shell is not None:
             raise JsRequired(f"{shell.reason}; {words} words extracted, no usable embedded article data")
+    if len(article.blocks) <= 2 and not paywalled:
+        # trafilatura reads JSON-LD articleBody itself for some shells, as one block: take its paragraphs
+        embedded = embedded_article(html)
+        if embedded is not None and len(embedded.paragraphs) > len(article.blocks) and _same_text(article, embedded):
+            return ClassifiedPage(_with_embedded(article, embedded), paywalled, embedded.source)
     index = index_reason(tree, lines, (*own, article.canonical_url or ""))
     if index is not None:
         raise NotArticle(f"{index.cards} headline cards; the text is {index.card_words} words of their headlines "
@@ -99,3 +107,9 @@ def _without_text(html: str, url: str | None, own: tuple[str, ...], paywalled: b
 def _with_embedded(article: ExtractedArticle, embedded: EmbeddedArticle) -> ExtractedArticle:
     blocks = [Block(kind, text) for kind, text in embedded.paragraphs]  # type: ignore[arg-type]
     return replace(article, blocks=blocks, boilerplate_blocks=0)
+
+
+def _same_text(article: ExtractedArticle, embedded: EmbeddedArticle) -> bool:
+    extracted = normalise(" ".join(block.text for block in article.blocks))
+    data = normalise(" ".join(text for _, text in embedded.paragraphs))
+    return bool(extracted) and (extracted == data or extracted in data and len(extracted) >= 0.9 * len(data))

@@ -1,0 +1,160 @@
+"""Page classification: every typed test page gets its expected outcome, look-alikes stay articles,
+embedded-only pages give their body, paywall flags are right (tests/fixtures/pagekinds/expected.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.extraction import score_page
+from workers.errors import BotChallenge, EmptyText, JsRequired, NewswireError, NotArticle
+from workers.pipeline.analyse import AnalyseOptions, PageInput, analyse_page
+from workers.pipeline.classify import extract_classified
+from workers.pipeline.dedupe import dedupe_article
+from workers.pipeline.embedded import embedded_article, prose_score, revive_devalue
+from workers.pipeline.entities import EntityConfig
+from workers.pipeline.extract import render_text
+from workers.pipeline.fetch import CHALLENGE_STATUSES
+from workers.pipeline.pagekind import challenge_vendor, is_paywalled
+
+PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pagekinds"
+EXPECTED: dict[str, dict] = json.loads((PAGES / "expected.json").read_text(encoding="utf-8"))
+URL = "https://ledger.example/news/story"
+
+
+def html_of(name: str) -> str:
+    return (PAGES / name).read_text(encoding="utf-8")
+
+
+def outcome(name: str) -> tuple[str, str, bool | None]:
+    want = EXPECTED[name]
+    html = html_of(name)
+    if not 200 <= want["status"] < 300:  # what the fetch stage decides on a 403/503 body
+        assert want["status"] in CHALLENGE_STATUSES
+        return ("bot_challenge" if challenge_vendor(html) else f"http_{want['status']}"), "", None
+    try:
+        page = extract_classified(html, URL)
+    except NewswireError as err:
+        return err.error_code, "", None
+    return "article", render_text(dedupe_article(page.article).blocks), page.paywalled
+
+
+def test_there_are_several_pages_of_every_kind():
+    kinds = [w["outcome"] for w in EXPECTED.values()]
+    for kind in ("bot_challenge", "js_required", "not_article"):
+        assert kinds.count(kind) >= 4, kind
+    names = list(EXPECTED)
+    assert sum(n.startswith("embedded-") for n in names) >= 5
+    assert sum(n.startswith("lookalike-") for n in names) >= 5
+    assert sum(w.get("paywalled", False) for w in EXPECTED.values()) >= 3
+    assert {w["status"] for w in EXPECTED.values() if w["outcome"] == "bot_challenge"} >= {200, 403, 503}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_page_gets_its_outcome(name):
+    got, _text, paywalled = outcome(name)
+    assert got == EXPECTED[name]["outcome"]
+    if got == "article":
+        assert paywalled is EXPECTED[name].get("paywalled", False)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, w in EXPECTED.items() if w["outcome"] == "article" and w.get("body")))
+def test_articles_recall_their_body(name):
+    _got, text, _ = outcome(name)
+    assert score_page(text, EXPECTED[name]["body"]).recall >= 0.9
+
+
+def test_embedded_body_keeps_paragraphs_and_metadata():
+    page = extract_classified(html_of("embedded-next-html-body.html"), URL)
+    assert page.embedded_source == "next"
+    paragraphs = [b.text for b in page.article.blocks]
+    assert len(paragraphs) == 8 and paragraphs[0].startswith("The harbour authority in Port Elwin")
+    assert page.article.title == "Harbour plan approved after two-year dispute"
+
+
+def test_jsonld_only_page_takes_author_and_date_from_the_page():
+    page = extract_classified(html_of("embedded-jsonld-only.html"), URL)
+    assert page.embedded_source in ("json-ld", None)  # trafilatura may read articleBody itself
+    assert len(page.article.blocks) == 8
+    assert page.article.authors == ["Ana Ruiz"]
+    assert page.article.published and page.article.published.startswith("2024-05-14")
+
+
+def test_paywalled_page_keeps_its_teaser_and_not_the_embedded_body():
+    page = extract_classified(html_of("paywall-jsonld-haspart.html"), URL)
+    text = render_text(page.article.blocks)
+    assert page.paywalled and page.embedded_source is None
+    assert "Port Elwin" in text and "concrete armour units" not in text  # paragraph 5 is only in the JSON-LD
+
+
+def test_a_challenge_is_a_bot_challenge_before_any_extraction_and_names_the_vendor():
+    with pytest.raises(BotChallenge) as info:
+        extract_classified(html_of("challenge-perimeterx.html"), URL)
+    assert info.value.stage == "fetch" and "perimeterx" in info.value.detail
+
+
+def test_the_same_challenge_markup_around_an_article_is_an_article():
+    article = html_of("lookalike-article-about-captchas.html")
+    wall = html_of("challenge-cloudflare-managed.html")
+    marker_script = wall[wall.index("<script>(function(){window._cf_chl_opt"):wall.index("</script>", wall.index("_cf_chl_opt")) + 9]
+    assert challenge_vendor(wall) is not None
+    assert challenge_vendor(article.replace("</body>", marker_script + "</body>")) is None
+
+
+def test_error_codes_and_stages():
+    assert (BotChallenge.code, BotChallenge.stage) == ("bot_challenge", "fetch")
+    assert (JsRequired.code, JsRequired.stage) == ("js_required", "extract")
+    assert (NotArticle.code, NotArticle.stage) == ("not_article", "extract")
+    assert not BotChallenge.retryable
+
+
+def test_analyse_page_sets_paywalled_and_dead_letters_shells():
+    options = AnalyseOptions(entities=EntityConfig(enabled=False))
+    page = PageInput(body=html_of("paywall-visible-prompt.html").encode(), url=URL, canonical_url=URL, final_url=URL,
+                     fetched_at="2024-05-14T10:00:00.000Z")
+    assert analyse_page(page, options).paywalled is True
+    page.body = html_of("lookalike-newsletter-box.html").encode()
+    assert analyse_page(page, options).paywalled is False
+    page.body = html_of("shell-create-react-app.html").encode()
+    with pytest.raises(JsRequired):
+        analyse_page(page, options)
+    page.body = html_of("index-section.html").encode()
+    with pytest.raises(NotArticle):
+        analyse_page(page, options)
+
+
+def test_a_page_without_text_and_without_shell_signs_stays_empty_text():
+    html = "<html><head><title>x</title></head><body><div class='ad'></div></body></html>"
+    with pytest.raises(EmptyText):
+        extract_classified(html, URL)
+
+
+def test_paywall_declarations():
+    assert is_paywalled('<script type="application/ld+json">{"isAccessibleForFree": "False"}</script>')
+    assert is_paywalled('<meta content="false" itemprop="isAccessibleForFree">')
+    assert is_paywalled("<meta name='article:content_tier' content='locked'>")
+    assert not is_paywalled("<meta property='article:content_tier' content='free'>")
+    assert not is_paywalled('<script type="application/ld+json">{"isAccessibleForFree": true}</script>')
+    assert not is_paywalled('<div class="paywall-container" hidden></div><p>All our journalism is free.</p>')
+
+
+def test_prose_score_tells_prose_from_code_and_urls():
+    prose = "The council met on Tuesday. It approved the plan after a long debate, and the vote was close."
+    assert prose_score(prose) > 0.8
+    assert prose_score("function(e){var t={};return e[r].call(o.exports,o,o.exports,n)}" * 5) < 0.3
+    assert prose_score(" ".join(f"https://cdn.example/img/{i}.jpg" for i in range(20))) < 0.3
+
+
+def test_devalue_references_are_resolved():
+    assert revive_devalue([{"a": 1, "b": 2}, ["Reactive", 3], [4, 4], "text", "x"]) == {"a": "text", "b": ["x", "x"]}
+    assert revive_devalue([[0]]) == [None]  # a cycle ends
+
+
+def test_longest_prose_candidate_wins_over_longer_non_prose():
+    css = ".a{color:red}" * 300
+    body = " ".join(["The ferry resumed its crossings on Monday after repairs to the ramp were finished."] * 12)
+    html = (f'<script>window.__INITIAL_STATE__ = {json.dumps({"styles": css, "story": {"text": body}})};</script>')
+    found = embedded_article(html)
+    assert found is not None and found.source == "state" and found.paragraphs[0][1].startswith("The ferry")
