@@ -83,7 +83,8 @@ class RecordTooLarge(PublishError):
 class MessageHandler:
     def __init__(self, pipeline: Pipeline, *, entities_stream: bool = True, dedupe_window_s: float = 86_400.0,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, process_timeout_s: float | None = None,
-                 clock: Callable[[], float] = time.time, metrics: Metrics = METRICS) -> None:
+                 clock: Callable[[], float] = time.time, metrics: Metrics = METRICS,
+                 site_metrics_max: int | None = None) -> None:
         self.pipeline = pipeline
         self.entities_stream = entities_stream
         self.dedupe_window_s = dedupe_window_s
@@ -93,6 +94,8 @@ class MessageHandler:
         self.process_timeout_s = process_timeout_s
         self.clock = clock
         self.metrics = metrics
+        if site_metrics_max is not None:
+            metrics.sites.limit = site_metrics_max
 
     # -- 1. route -----------------------------------------------------------
 
@@ -168,6 +171,8 @@ class MessageHandler:
                 await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
         await out.publish("records", record.content_hash.encode(), value, _headers(record.schema_version, trace_id))
+        self.metrics.observe_outcome(submission.url, "article")
+        self.metrics.observe_record(record.published, record.processed_at)
         return Outcome.RECORD
 
     # -- 3. publish -----------------------------------------------------------
@@ -259,6 +264,8 @@ class MessageHandler:
     # -- dead letters -----------------------------------------------------------
 
     def _failure(self, err: NewswireError, submission: Submission, ident: str | None) -> DeadLetter:
+        """The dead letter of a submission that was fetched or tried (and its site's outcome)."""
+        self.metrics.observe_outcome(submission.url, err.error_code)
         return dead_letter(err, url=submission.url, article_id=ident, source=submission.source)
 
     async def _dead_letter(self, letter: DeadLetter, trace_id: bytes, out: Publisher) -> None:

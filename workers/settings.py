@@ -113,6 +113,9 @@ class Settings:
     feeds_max_concurrent_polls: int = _setting(32, "Feed polls in flight per worker.")
     feeds_backoff_max_s: float = _setting(21600.0, "Longest wait before polling a feed that keeps failing.")
     feeds_max_child_sitemaps: int = _setting(20, "Child sitemaps of a sitemap index fetched per poll.")
+    # -- per-site health ------------------------------------------------------
+    site_metrics_max: int = _setting(50, "Sites with their own series in newswire_site_outcomes_total (the busiest "
+                                         "by volume); the others are counted as `other`.")
     # -- idempotence --------------------------------------------------------
     dedupe_window_s: float = _setting(86_400.0, "A canonical URL seen within this many seconds is not fetched again.")
 
