@@ -158,3 +158,46 @@ def test_longest_prose_candidate_wins_over_longer_non_prose():
     html = (f'<script>window.__INITIAL_STATE__ = {json.dumps({"styles": css, "story": {"text": body}})};</script>')
     found = embedded_article(html)
     assert found is not None and found.source == "state" and found.paragraphs[0][1].startswith("The ferry")
+
+
+@pytest.mark.parametrize("title, wall", [
+    ("Just a moment...", True),
+    ("Attention Required! | Cloudflare", True),
+    ("Access Denied", True),
+    ("Blocked drains flood the town centre", False),
+    ("Please wait for the results of the vote", False),
+    ("Security checks at the airport are slower this summer", False),
+])
+def test_a_challenge_title_is_the_whole_title(title, wall):
+    html = f"<html><head><title>{title}</title></head><body><p>A few words of text here.</p></body></html>"
+    assert (challenge_vendor(html) is not None) is wall
+
+
+def test_a_short_news_brief_with_a_captcha_comment_form_is_not_a_wall():
+    brief = ("<html><head><title>Ferry services resume</title></head><body><h1>Ferry services resume</h1>"
+             "<p>Ferry services to the island resumed on Monday after two weeks of repairs to the loading ramp, "
+             "the operator said. The first crossing left at seven in the morning.</p>"
+             "<form><div class='g-recaptcha'></div><p>Please verify you are human before commenting.</p></form>"
+             "</body></html>")
+    assert challenge_vendor(brief) is not None  # by itself, a short page with a captcha and that wording is one
+    long_brief = brief.replace("<form>", "<p>" + " ".join(["The timetable is unchanged for the rest of the week."] * 20)
+                               + "</p><form>")
+    assert challenge_vendor(long_brief) is None
+
+
+def test_embedded_candidates_judged_are_bounded_on_huge_blobs(monkeypatch):
+    from workers.pipeline import embedded
+
+    judged = []
+    real = embedded._paragraphs_of
+    monkeypatch.setattr(embedded, "_paragraphs_of", lambda text: judged.append(text) or real(text))
+    comments = [{"id": i, "body": " ".join([f"Comment {i} says the plan is fine and the council should go on."] * 8)}
+                for i in range(3000)]
+    html = f'<script id="__NEXT_DATA__" type="application/json">{json.dumps({"comments": comments})}</script>'
+    assert embedded_article(html) is not None
+    assert len(judged) <= 2 * embedded._MAX_JUDGED
+
+
+def test_is_accessible_for_free_outside_json_ld_does_not_count():
+    data = json.dumps({"related": [{"title": "Other story", "isAccessibleForFree": False}]})
+    assert not is_paywalled(f'<script id="__NEXT_DATA__" type="application/json">{data}</script>')

@@ -30,6 +30,7 @@ MIN_BODY_WORDS = 60
 MIN_PROSE_SCORE = 0.6
 _MAX_DEPTH = 40
 _MAX_NODES = 200_000  # a bound on the walk, whatever the size of the blob
+_MAX_JUDGED = 48  # candidates of one blob judged (parsed, scored), longest first
 
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.I | re.S)
 _ATTR_TYPE = re.compile(r"\btype\s*=\s*[\"']?([^\"'\s>]+)", re.I)
@@ -160,7 +161,11 @@ def _element_text(item: Any) -> str:
 
 
 def _json_candidates(data: Any, source: str) -> Iterator[_Candidate]:
-    """Candidates in a JSON value: long strings (a body), and lists of paragraph-like elements."""
+    """Candidates in a JSON value: long strings (a body), and lists of paragraph-like elements.
+
+    Collected first and judged longest first, at most ``_MAX_JUDGED``: a blob with
+    thousands of long strings (comments, a catalogue) costs a bounded time."""
+    raw: list[tuple[int, str, Any]] = []  # (length, key or "", str | list of paragraph texts)
     stack: list[tuple[Any, str, int]] = [(data, "", 0)]
     visited = 0
     while stack and visited < _MAX_NODES:
@@ -170,10 +175,7 @@ def _json_candidates(data: Any, source: str) -> Iterator[_Candidate]:
             continue
         if isinstance(node, str):
             if len(node) >= 300:
-                bonus = 1.2 if key.lower() in _BODY_KEYS else 1.0
-                found = _candidate(source, _paragraphs_of(node), bonus)
-                if found is not None:
-                    yield found
+                raw.append((len(node), key, node))
         elif isinstance(node, dict):
             for k, v in node.items():
                 stack.append((v, str(k), depth + 1))
@@ -181,14 +183,21 @@ def _json_candidates(data: Any, source: str) -> Iterator[_Candidate]:
             texts = [_element_text(item) for item in node]
             paras = [t for t in texts if len(t.split()) >= 3]
             if len(paras) >= 3 and len(paras) >= len(node) / 3:
-                blocks: list[tuple[str, str]] = []
-                for t in paras:
-                    blocks.extend(_paragraphs_of(t) if _HAS_TAG.search(t) else [("paragraph", " ".join(t.split()))])
-                found = _candidate(source, blocks)
-                if found is not None:
-                    yield found
+                raw.append((sum(len(t) for t in paras), "", paras))
             for item in node:
                 stack.append((item, key, depth + 1))
+    raw.sort(key=lambda r: r[0], reverse=True)
+    for _length, key, payload in raw[:_MAX_JUDGED]:
+        if isinstance(payload, str):
+            bonus = 1.2 if key.lower() in _BODY_KEYS else 1.0
+            found = _candidate(source, _paragraphs_of(payload), bonus)
+        else:
+            blocks: list[tuple[str, str]] = []
+            for t in payload:
+                blocks.extend(_paragraphs_of(t) if _HAS_TAG.search(t) else [("paragraph", " ".join(t.split()))])
+            found = _candidate(source, blocks)
+        if found is not None:
+            yield found
 
 
 def _jsonld_bodies(data: Any) -> Iterator[str]:
@@ -279,8 +288,8 @@ def _state_value(script: str, start: int) -> Any:
 
 def _js_string_candidates(script: str, source: str) -> Iterator[_Candidate]:
     """For JavaScript that is not JSON (Nuxt 2's function call, object literals): its long string literals."""
-    for match in _JS_STRING.finditer(script):
-        literal = next(g for g in match.groups() if g is not None)
+    literals = [next(g for g in m.groups() if g is not None) for m in _JS_STRING.finditer(script)]
+    for literal in sorted(literals, key=len, reverse=True)[:_MAX_JUDGED]:
         found = _candidate(source, _paragraphs_of(_js_unescape(literal)))
         if found is not None:
             yield found

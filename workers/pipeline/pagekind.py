@@ -50,15 +50,28 @@ _VENDOR_MARKERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("datadome", ("captcha-delivery.com",)),
     ("perimeterx", ("id=\"px-captcha", "id='px-captcha", "captcha.px-cdn.net", "_pxcaptcha")),
     ("imperva", ("incapsula incident id", "pardon our interruption", "<iframe id=\"main-iframe\" src=\"/_incapsula_resource")),
-    ("akamai", ("errors.edgesuite.net", "reference&#32;&#35;")),
+    ("akamai", ("errors.edgesuite.net", "reference&#32;&#35;", "/_sec/cp_challenge/", "sec-if-cpt-container")),
     ("sucuri", ("sucuri website firewall", "cloudproxy@sucuri", "sucuri.net/privacy-policy")),
     ("aws-waf", ("awswafintegration", "gokuprops", "awswaf.com/")),
     ("kasada", ("kpsdk",)),
     ("ddos-guard", ("ddos-guard",)),
+    ("radware", ("validate.perfdrive.com", "radware bot manager", "shieldsquare captcha")),
+    ("reblaze", ("window.rbzns", "rbzns.rbzid")),
+    ("fastly", ("/_fs-ch-",)),
+    ("vercel", ("vercel security checkpoint",)),
 )
 
-# Titles of interstitials (the whole title, not words in it).
+# Titles of interstitials: the whole title is the phrase, or the phrase, a separator and a little more
+# ("Attention Required! | Cloudflare"); "Blocked drains flood the town" is not one.
 _CHALLENGE_TITLE = re.compile(
+    r"^\s*(?:just a moment|attention required|access denied|access to this page has been denied|"
+    r"pardon our interruption|are you a (?:robot|human)|robot or human|security check|one more step|"
+    r"verifying you are human|checking your browser|please wait|bot verification|human verification|"
+    r"client challenge|ddos protection|request blocked|you have been blocked|blocked|captcha)"
+    r"\s*(?:[.…!?:|\-–—][^<]{0,40})?$",
+    re.I,
+)
+_TITLE = re.compile(
     r"^\s*(?:just a moment|attention required|access denied|access to this page has been denied|"
     r"pardon our interruption|are you a (?:robot|human)|robot or human|security check|one more step|"
     r"verifying you are human|checking your browser|please wait|bot verification|human verification|"
@@ -76,6 +89,8 @@ _CHALLENGE_WORDING = (
 )
 # An interstitial says a sentence or two; a Cloudflare block page about 120 words.
 CHALLENGE_MAX_WORDS = 250
+# With no vendor markup (a challenge title, or a captcha widget and challenge wording), less text still.
+GENERIC_CHALLENGE_MAX_WORDS = 150
 _MAX_CHALLENGE_CHARS = 400_000  # larger documents are pages, not interstitials (which weigh 2-60 kB)
 _MAX_CHALLENGE_PARAGRAPHS = 40  # an interstitial has a handful
 
@@ -121,7 +136,7 @@ def challenge_vendor(markup: str) -> ChallengeCheck | None:
         else:
             return None
     words = visible_words(markup)
-    if words > CHALLENGE_MAX_WORDS:
+    if words > (GENERIC_CHALLENGE_MAX_WORDS if vendor == "generic" else CHALLENGE_MAX_WORDS):
         return None
     return ChallengeCheck(vendor, words)
 
@@ -131,6 +146,7 @@ def challenge_vendor(markup: str) -> ChallengeCheck | None:
 # schema.org: "isAccessibleForFree": false (also "False"/"false" as strings), on the article or in hasPart.
 _JSONLD_NOT_FREE = re.compile(r"[\"']isAccessibleForFree[\"']\s*:\s*(?:false\b|[\"']false[\"'])", re.I)
 _META_TAGS = re.compile(r"<meta\b[^>]*>", re.I)
+_JSONLD_BLOCK = re.compile(r"<script\b[^>]*application/ld\+json[^>]*>(.*?)</script", re.I | re.S)
 _ATTR = re.compile(r"([a-z:_-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re.I)
 # A visible paywall: a paywall element that asks the reader to subscribe or sign in.
 _PAYWALL_ELEMENT = re.compile(
@@ -163,7 +179,8 @@ def is_paywalled(markup: str) -> bool:
     names a paywall and which asks the reader to subscribe or sign in.
     """
     declared = "isAccessibleForFree" in markup or "isaccessibleforfree" in markup or "IsAccessibleForFree" in markup
-    if declared and _JSONLD_NOT_FREE.search(markup):
+    # in the page's JSON-LD only: an app's data blob may describe other (related) articles
+    if declared and any(_JSONLD_NOT_FREE.search(block) for block in _JSONLD_BLOCK.findall(markup)):
         return True
     for tag in _META_TAGS.findall(markup) if declared or "content_tier" in markup else ():
         lowered = tag.lower()
@@ -260,10 +277,12 @@ def app_shell_reason(tree: HtmlElement) -> ShellCheck | None:
     for element in body.iter("noscript"):
         if _ENABLE_JS.search(element.text_content() or ""):
             return ShellCheck("the page asks for JavaScript (<noscript>)", words)
-    script_chars = sum(len(s.text or "") for s in tree.iter("script")) + 200 * sum(
-        1 for s in tree.iter("script") if s.get("src"))
+    scripts = list(tree.iter("script"))
+    script_chars = sum(len(s.text or "") for s in scripts) + 200 * sum(1 for s in scripts if s.get("src"))
     if script_chars >= 2000 and words < 60:
         return ShellCheck(f"{script_chars} characters of script and {words} words of text", words)
+    if words <= 20 and any(s.get("src") for s in body.iter("script")):
+        return ShellCheck(f"a body of scripts and {words} words of text", words)
     return None
 
 
