@@ -37,7 +37,8 @@ _ATTR_TYPE = re.compile(r"\btype\s*=\s*[\"']?([^\"'\s>]+)", re.I)
 _ATTR_ID = re.compile(r"\bid\s*=\s*[\"']?([^\"'\s>]+)", re.I)
 # window.__NUXT__ = ..., window.__INITIAL_STATE__ = ..., __PRELOADED_STATE__, __APOLLO_STATE__, ...
 _STATE_ASSIGN = re.compile(r"(?:window|self|globalThis)\s*(?:\.\s*|\[\s*[\"'])(__[A-Za-z0-9_]+__|[A-Za-z_]*(?:STATE|DATA|"
-                           r"state|data|Store|store|Props|props)[A-Za-z_]*)(?:[\"']\s*\])?\s*=\s*")
+                           r"state|data|Store|store|Props|props|Context|context|CONTEXT)[A-Za-z_]*)"
+                           r"(?:[\"']\s*\])?\s*=\s*")
 _JSON_PARSE = re.compile(r"^JSON\.parse\(\s*(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')\s*\)", re.S)
 _JS_STRING = re.compile(r"\"((?:[^\"\\\n]|\\.){80,})\"|'((?:[^'\\\n]|\\.){80,})'|`((?:[^`\\]|\\.){80,})`", re.S)
 _HAS_TAG = re.compile(r"<(?:p|br|div|h[1-6]|li|blockquote|span|strong|em|a)\b", re.I)
