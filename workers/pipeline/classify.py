@@ -5,14 +5,18 @@
 and the embedded-data recovery of :mod:`workers.pipeline.embedded`:
 
 1. an anti-bot interstitial raises ``BotChallenge`` before any extraction;
-2. the page is extracted; when that finds no article text, or fewer than
-   ``SHORT_TEXT_WORDS`` words, an article body embedded in the page's data
-   (JSON-LD, Next.js, Nuxt, initial-state blobs) of at least three times
-   that length is used instead, paragraphs kept, with the page's metadata;
+2. the page is extracted; when that finds no article text, an article body
+   embedded in the page's data (JSON-LD, Next.js, Nuxt, initial-state blobs)
+   is used instead, paragraphs kept, with the page's metadata; so it is when
+   the extraction has fewer than ``SHORT_TEXT_WORDS`` words and the embedded
+   body is at least three times as long and either contains that text (the
+   page showed its lead) or the text is a shell's leftovers (a notice, a
+   spinner, navigation) on a page with shell signs;
    an extraction of one or two blocks that is the embedded body's text gets
    that body's paragraphs;
-3. a page still without article text is an application shell
-   (``JsRequired``), an index (``NotArticle``) or plain ``EmptyText``;
+3. a page still without article text, or with only a shell's leftovers, is an
+   application shell (``JsRequired``), an index (``NotArticle``) or plain
+   ``EmptyText``;
 4. an extraction made only of the headlines and teasers of many cards is an
    index (``NotArticle``);
 5. ``paywalled`` says whether the page declares or shows a paywall.  A
@@ -23,6 +27,7 @@ and the embedded-data recovery of :mod:`workers.pipeline.embedded`:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from ..errors import BotChallenge, EmptyText, JsRequired, NotArticle
@@ -62,11 +67,15 @@ def extract_classified(html: str, url: str | None, *, own_urls: tuple[str, ...] 
     if tree is None:
         return ClassifiedPage(article, paywalled)
     if words < SHORT_TEXT_WORDS:
-        embedded = None if paywalled else embedded_article(html)
-        if embedded is not None and embedded.words >= 3 * max(words, 1):
-            return ClassifiedPage(_with_embedded(article, embedded), paywalled, embedded.source)
+        # A short text is a shell's leftovers only with shell signs and leftover-like words; a short
+        # news brief on a JavaScript site keeps its own text unless the page's data holds it in full.
         shell = app_shell_reason(tree)
-        if shell is not None:
+        leftovers = shell is not None and _looks_like_leftovers(lines)
+        embedded = None if paywalled else embedded_article(html)
+        if (embedded is not None and embedded.words >= 3 * max(words, 1)
+                and (leftovers or _contains(embedded, article))):
+            return ClassifiedPage(_with_embedded(article, embedded), paywalled, embedded.source)
+        if leftovers and shell is not None:
             raise JsRequired(f"{shell.reason}; {words} words extracted, no usable embedded article data")
     if len(article.blocks) <= 2 and not paywalled:
         # trafilatura reads JSON-LD articleBody itself for some shells, as one block: take its paragraphs
@@ -113,3 +122,27 @@ def _same_text(article: ExtractedArticle, embedded: EmbeddedArticle) -> bool:
     extracted = normalise(" ".join(block.text for block in article.blocks))
     data = normalise(" ".join(text for _, text in embedded.paragraphs))
     return bool(extracted) and (extracted == data or extracted in data and len(extracted) >= 0.9 * len(data))
+
+
+# Words of what a shell shows before its script runs: notices, spinners, its navigation and footer.
+_LEFTOVER = re.compile(r"\b(?:javascript|loading|cookies?|browser|enable|copyright|rights reserved|privacy|terms of|"
+                       r"sign in|log in|subscribe|menu|newsletter)\b|©", re.I)
+_LEFTOVER_MAX_PLAIN_WORDS = 12
+
+
+def _looks_like_leftovers(lines: list[str]) -> bool:
+    """Few words, notice or chrome vocabulary (twice: one "loading ramp" is news), or no sentence at all
+    (menu items, labels)."""
+    text = " ".join(lines)
+    if len(text.split()) < _LEFTOVER_MAX_PLAIN_WORDS or len(_LEFTOVER.findall(text)) >= 2:
+        return True
+    return max((len(line.split()) for line in lines), default=0) < _SENTENCE_WORDS
+
+
+_SENTENCE_WORDS = 8
+
+
+def _contains(embedded: EmbeddedArticle, article: ExtractedArticle) -> bool:
+    """The embedded body holds the extracted text: the page showed a part of it (a lead, a first paragraph)."""
+    extracted = normalise(" ".join(block.text for block in article.blocks))
+    return bool(extracted) and extracted in normalise(" ".join(text for _, text in embedded.paragraphs))
