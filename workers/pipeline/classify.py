@@ -35,7 +35,7 @@ from ._extract_meta import read_metadata
 from ._extract_text import normalise
 from .embedded import EmbeddedArticle, embedded_article
 from .extract import Block, ExtractedArticle, extract_article
-from .pagekind import app_shell_reason, challenge_vendor, index_reason, is_paywalled, parse_page
+from .pagekind import IndexCheck, app_shell_reason, challenge_vendor, index_reason, is_paywalled, parse_page
 
 __all__ = ["ClassifiedPage", "extract_classified", "SHORT_TEXT_WORDS"]
 
@@ -95,6 +95,9 @@ def _without_text(html: str, url: str | None, own: tuple[str, ...], paywalled: b
     if tree is None:
         raise empty
     embedded = None if paywalled else embedded_article(html)
+    index = index_reason(tree, [], own)
+    if embedded is not None and index is not None and _teasers(embedded, index):
+        raise NotArticle(f"{index.cards} headline cards; the page's data holds their teasers, not an article")
     if embedded is not None:
         meta = read_metadata(tree, url)
         article = ExtractedArticle(
@@ -105,7 +108,6 @@ def _without_text(html: str, url: str | None, own: tuple[str, ...], paywalled: b
     shell = app_shell_reason(tree)
     if shell is not None:
         raise JsRequired(f"{shell.reason}; no article text and no usable embedded article data")
-    index = index_reason(tree, [], own)
     if index is not None:
         raise NotArticle(f"{index.cards} headline cards and no article text")
     if paywalled:
@@ -146,3 +148,9 @@ def _contains(embedded: EmbeddedArticle, article: ExtractedArticle) -> bool:
     """The embedded body holds the extracted text: the page showed a part of it (a lead, a first paragraph)."""
     extracted = normalise(" ".join(block.text for block in article.blocks))
     return bool(extracted) and extracted in normalise(" ".join(text for _, text in embedded.paragraphs))
+
+
+def _teasers(embedded: EmbeddedArticle, index: IndexCheck) -> bool:
+    """Most of the embedded paragraphs are the page's cards: an index's data, not an article's."""
+    shown = sum(1 for _, text in embedded.paragraphs if index.shows(text))
+    return shown * 2 > len(embedded.paragraphs)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from lxml import html as lxml_html
@@ -310,6 +310,12 @@ class IndexCheck:
     cards: int
     card_words: int  # words of the extraction found in cards
     own_words: int  # words of the extraction outside any card
+    card_text: str = field(default="", repr=False)  # the cards' words, normalised, " "-padded, one card a line
+
+    def shows(self, text: str) -> bool:
+        """``text`` is (normalised) a card's text or a part of one."""
+        key = normalise(text)
+        return bool(key) and (f" {key} " in self.card_text or (len(key) >= 30 and key in self.card_text))
 
 
 def _headline_link(anchor: HtmlElement, own: set[str], base: str, words: dict[HtmlElement, int]) -> str | None:
@@ -406,16 +412,14 @@ def index_reason(tree: HtmlElement, extracted_lines: list[str], own_urls: tuple[
                 outside += words if words >= 15 else 0
         if outside >= INDEX_MAX_OWN_WORDS:
             return None
-        return IndexCheck(len(cards), 0, outside)
+        return IndexCheck(len(cards), 0, outside, card_text)
+    check = IndexCheck(len(cards), 0, 0, card_text)
     for line in extracted_lines:
-        key = normalise(line)
-        if not key:
-            continue
-        words = len(key.split())
-        if f" {key} " in card_text or (len(key) >= 30 and key in card_text):
+        words = len(normalise(line).split())
+        if check.shows(line):
             inside += words
         else:
             outside += words
     if outside >= INDEX_MAX_OWN_WORDS or outside > inside:
         return None
-    return IndexCheck(len(cards), inside, outside)
+    return IndexCheck(len(cards), inside, outside, card_text)
