@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..errors import BotChallenge, EmptyText, JsRequired, NotArticle
 from ._extract_meta import read_metadata
@@ -99,7 +100,8 @@ def _without_text(html: str, url: str | None, own: tuple[str, ...], paywalled: b
     if embedded is not None and index is not None and _teasers(embedded, index):
         raise NotArticle(f"{index.cards} headline cards; the page's data holds their teasers, not an article")
     if embedded is not None:
-        meta = read_metadata(tree, url)
+        parsed = _html_tree(html)
+        meta = read_metadata(parsed if parsed is not None else tree, url)
         article = ExtractedArticle(
             title=meta.title, blocks=[], authors=meta.authors, published=meta.published, site_name=meta.site_name,
             language=meta.language, description=meta.description, canonical_url=meta.canonical_url, tags=meta.tags,
@@ -154,3 +156,10 @@ def _teasers(embedded: EmbeddedArticle, index: IndexCheck) -> bool:
     """Most of the embedded paragraphs are the page's cards: an index's data, not an article's."""
     shown = sum(1 for _, text in embedded.paragraphs if index.shows(text))
     return shown * 2 > len(embedded.paragraphs)
+
+
+def _html_tree(html: str) -> Any:
+    """The page parsed as the extractor parses it (lxml.html elements), for its metadata reader."""
+    from trafilatura.utils import load_html
+
+    return load_html(html)

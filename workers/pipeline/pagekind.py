@@ -20,10 +20,11 @@ from __future__ import annotations
 import html as html_lib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from urllib.parse import urljoin
 
-from lxml import html as lxml_html
-from lxml.html import HtmlElement
+from lxml import etree
+from lxml.etree import _Element as Element
 
 from ._extract_text import normalise
 
@@ -97,6 +98,7 @@ CHALLENGE_MAX_WORDS = 250
 GENERIC_CHALLENGE_MAX_WORDS = 150
 _MAX_CHALLENGE_CHARS = 400_000  # larger documents are pages, not interstitials (which weigh 2-60 kB)
 _MAX_CHALLENGE_PARAGRAPHS = 40  # an interstitial has a handful
+_MAX_CHALLENGE_LINKS = 40  # and few links (a support page, a privacy notice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,8 @@ def challenge_vendor(markup: str) -> ChallengeCheck | None:
         return None
     # Many paragraphs: a page of text, not an interstitial (and the cheap way to skip most articles).
     if markup.count("<p") + markup.count("<P") > _MAX_CHALLENGE_PARAGRAPHS:
+        return None
+    if markup.count("</a") + markup.count("</A") > _MAX_CHALLENGE_LINKS:  # a page of navigation and links
         return None
     lowered = markup.lower()
     vendor = next((name for name, markers in _VENDOR_MARKERS if any(m in lowered for m in markers)), None)
@@ -217,34 +221,48 @@ def visible_text_of(markup: str) -> str:
 # -- parsed-page checks ----------------------------------------------------------------------
 
 
-def parse_page(markup: str) -> HtmlElement | None:
-    """The page as an lxml tree (None when it cannot be parsed)."""
+_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
+
+
+def parse_page(markup: str) -> Element | None:
+    """The page as a plain lxml tree (None when it cannot be parsed).
+
+    Plain ``etree`` elements rather than ``lxml.html``'s: the checks walk every
+    element, and the HTML element classes cost a lookup per element visited."""
     try:
-        return lxml_html.document_fromstring(markup.encode("utf-8", "surrogatepass"))
-    except (ValueError, TypeError, lxml_html.etree.ParserError):  # type: ignore[attr-defined]
+        root = etree.fromstring(markup.encode("utf-8", "surrogatepass"), _PARSER)
+    except (ValueError, TypeError, etree.ParserError):
         return None
+    return root
+
+
+def _text(element: Element) -> str:
+    return "".join(element.itertext())
 
 
 _INVISIBLE = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe"})
 
 
-def _word_counts(root: HtmlElement) -> dict[HtmlElement, int]:
+def _word_counts(root: Element) -> dict[Element, int]:
     """Visible words under every element of ``root``, in one bottom-up pass (tails belong to the parent)."""
-    counts: dict[HtmlElement, int] = {}
-    for element in reversed(list(root.iter())):
-        if not isinstance(element.tag, str) or element.tag in _INVISIBLE:
+    counts: dict[Element, int] = {}
+    get = counts.get
+    for element in reversed(list(root.iter(etree.Element))):  # elements only: no comments or PIs
+        if element.tag in _INVISIBLE:
             counts[element] = 0
             continue
-        total = len(element.text.split()) if element.text else 0
+        text = element.text
+        total = len(text.split()) if text else 0
         for child in element:
-            total += counts.get(child, 0)
-            if child.tail:
-                total += len(child.tail.split())
+            total += get(child, 0)
+            tail = child.tail
+            if tail:
+                total += len(tail.split())
         counts[element] = total
     return counts
 
 
-def _text_words(node: HtmlElement) -> int:
+def _text_words(node: Element) -> int:
     return _word_counts(node)[node]
 
 
@@ -262,7 +280,7 @@ class ShellCheck:
     words: int
 
 
-def app_shell_reason(tree: HtmlElement) -> ShellCheck | None:
+def app_shell_reason(tree: Element) -> ShellCheck | None:
     """An application shell: little visible text and a sign that JavaScript renders the page.
 
     Call it only for a page whose extraction found no article text: the
@@ -283,7 +301,7 @@ def app_shell_reason(tree: HtmlElement) -> ShellCheck | None:
             if _text_words(element) < 20:
                 return ShellCheck(f"empty application mount point <{element.tag} id={ident!r}>", words)
     for element in body.iter("noscript"):
-        if _ENABLE_JS.search(element.text_content() or ""):
+        if _ENABLE_JS.search(_text(element)):
             return ShellCheck("the page asks for JavaScript (<noscript>)", words)
     scripts = list(tree.iter("script"))
     script_chars = sum(len(s.text or "") for s in scripts) + 200 * sum(1 for s in scripts if s.get("src"))
@@ -318,7 +336,7 @@ class IndexCheck:
         return bool(key) and (f" {key} " in self.card_text or (len(key) >= 30 and key in self.card_text))
 
 
-def _headline_link(anchor: HtmlElement, own: set[str], base: str, words: dict[HtmlElement, int]) -> str | None:
+def _headline_link(anchor: Element, own: set[str], base: str, words: dict[Element, int]) -> str | None:
     """The target of a headline link: a link in or around a heading, or one that stands on its own
     (most of its parent's text), of a few words; links inside running text are not headlines."""
     href = (anchor.get("href") or "").strip()
@@ -332,17 +350,29 @@ def _headline_link(anchor: HtmlElement, own: set[str], base: str, words: dict[Ht
         return None
     if not (in_heading or has_heading) and _in_running_text(anchor, parent, link_words, words):
         return None  # a link in a sentence
-    try:
-        target = urljoin(base, href) if base else href
-    except ValueError:
-        return None
-    if target.split("#")[0].rstrip("/") in own:
-        return None
+    path = href.split("#")[0].split("?")[0]
+    path = "/" + path.split("//", 1)[1].partition("/")[2] if "//" in path else path
+    if own and path.rstrip("/").rsplit("/", 1)[-1] in _own_tails(own):  # resolve only a possible self-link
+        try:
+            target = urljoin(base, href) if base else href
+        except ValueError:
+            return None
+        if target.split("#")[0].rstrip("/") in own:
+            return None
     return href
 
 
-def _in_running_text(anchor: HtmlElement, parent: HtmlElement | None, link_words: int,
-                     words: dict[HtmlElement, int]) -> bool:
+@lru_cache(maxsize=64)
+def _tails(urls: frozenset[str]) -> frozenset[str]:
+    return frozenset(u.split("?")[0].rstrip("/").rsplit("/", 1)[-1] for u in urls)
+
+
+def _own_tails(own: set[str]) -> frozenset[str]:
+    return _tails(frozenset(own))
+
+
+def _in_running_text(anchor: Element, parent: Element | None, link_words: int,
+                     words: dict[Element, int]) -> bool:
     """Text right before or after the link, or a paragraph mostly of other words: a link in a sentence."""
     if parent is None:
         return False
@@ -356,14 +386,14 @@ def _in_running_text(anchor: HtmlElement, parent: HtmlElement | None, link_words
 _WORDY = re.compile(r"\w\w")
 
 
-def _cards(tree: HtmlElement, own: set[str], base: str) -> list[HtmlElement]:
+def _cards(tree: Element, own: set[str], base: str) -> list[Element]:
     body = tree.find("body")
     if body is None:
         body = tree
     words = _word_counts(body)
     links = [(a, href) for a in body.iter("a") if (href := _headline_link(a, own, base, words)) is not None]
     # per element: the one headline href under it, or "" for several distinct ones (absent: none)
-    hrefs: dict[HtmlElement, str] = {}
+    hrefs: dict[Element, str] = {}
     for anchor, href in links:
         hrefs[anchor] = href if hrefs.get(anchor, href) == href else ""
         for ancestor in anchor.iterancestors():
@@ -374,7 +404,7 @@ def _cards(tree: HtmlElement, own: set[str], base: str) -> list[HtmlElement]:
                 break  # an earlier walk went on from here: everything above is marked already
             else:
                 hrefs[ancestor] = ""
-    cards: dict[HtmlElement, None] = {}
+    cards: dict[Element, None] = {}
     for anchor, href in links:
         node = anchor
         limit = words.get(anchor, 0) + _CARD_EXTRA_WORDS
@@ -389,7 +419,7 @@ def _cards(tree: HtmlElement, own: set[str], base: str) -> list[HtmlElement]:
     return [c for c in cards if not any(a in chosen_set for a in c.iterancestors())]
 
 
-def index_reason(tree: HtmlElement, extracted_lines: list[str], own_urls: tuple[str, ...]) -> IndexCheck | None:
+def index_reason(tree: Element, extracted_lines: list[str], own_urls: tuple[str, ...]) -> IndexCheck | None:
     """An index page: at least ``INDEX_MIN_CARDS`` headline cards, and the extraction
     (its lines, ``extracted_lines``) has less than ``INDEX_MAX_OWN_WORDS`` words
     outside them and no more than inside them.  With no extraction at all, the
@@ -408,7 +438,7 @@ def index_reason(tree: HtmlElement, extracted_lines: list[str], own_urls: tuple[
         in_cards = {p for c in cards for p in c.iter("p")}
         for paragraph in tree.iter("p"):
             if paragraph not in in_cards:
-                words = len(paragraph.text_content().split())
+                words = len(_text(paragraph).split())
                 outside += words if words >= 15 else 0
         if outside >= INDEX_MAX_OWN_WORDS:
             return None
