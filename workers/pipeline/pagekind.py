@@ -9,10 +9,12 @@ index needs many headline cards *and* an extraction made of nothing but their
 headlines and teasers.  So an article about captchas, a short story beside fifty
 related links or a page with a newsletter box stays an article.
 
-:func:`challenge_vendor` is cheap (regular expressions; the text is only
-counted when a marker matched), so the fetch stage can call it on the body of a
-403 or 503 on the event loop.  The other checks parse the page with lxml and run
-in the CPU pool (:mod:`workers.pipeline.analyse`).
+:func:`challenge_vendor` is cheap (two counts rule out pages with many
+paragraphs or links, then substring markers on a lower-cased copy; the text is
+only counted when a marker matched), so the fetch stage can call it on the body
+of a 403 or 503 on the event loop.  The other checks parse the page with lxml
+and run in the CPU pool (:mod:`workers.pipeline.analyse`,
+:mod:`workers.pipeline.classify`).
 """
 
 from __future__ import annotations
