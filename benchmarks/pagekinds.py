@@ -39,10 +39,13 @@ from workers.pipeline.classify import extract_classified  # noqa: E402
 from workers.pipeline.dedupe import dedupe_article  # noqa: E402
 from workers.pipeline.extract import extract_article, render_text  # noqa: E402
 from workers.pipeline.fetch import CHALLENGE_STATUSES  # noqa: E402
-from workers.pipeline.pagekind import challenge_vendor  # noqa: E402
+from workers.pipeline.pagekind import challenge_vendor, is_paywalled  # noqa: E402
 
 DEFAULT_PAGES = REPO / "tests" / "fixtures" / "pagekinds"
-DEFAULT_DEV = REPO.parent.parent / "shared" / "data" / "extraction-dev"
+# shared/ beside the checkout (/work/main) or beside its worktree folder (/work/wt/NAME)
+DEFAULT_DEV = next((d for d in (REPO.parent / "shared" / "data" / "extraction-dev",
+                                REPO.parent.parent / "shared" / "data" / "extraction-dev") if d.exists()),
+                   REPO.parent / "shared" / "data" / "extraction-dev")
 OUTCOMES = ("article", "bot_challenge", "js_required", "not_article", "empty_text", "other")
 
 
@@ -81,7 +84,9 @@ def run_pages(folder: Path) -> int:
     correct = sum(v for (a, b), v in table.items() if a == b)
     print(f"right: {correct}/{len(expected)}")
     flags = [(n, w) for n, w in expected.items() if w["outcome"] == "article"]
-    print(f"paywall flags expected true: {sum(w.get('paywalled', False) for _, w in flags)} of {len(flags)} articles")
+    flag_wrong = sum("paywalled" in line for line in wrong)
+    print(f"paywall flags right on {len(flags) - flag_wrong}/{len(flags)} article pages "
+          f"({sum(w.get('paywalled', False) for _, w in flags)} of them paywalled)")
     for name, recall in recalls:
         marker = "" if recall >= 0.9 else "   < 0.9"
         if name.startswith("embedded"):
@@ -138,6 +143,8 @@ def run_dev(data: Path, repeat: int) -> int:
     changed = [k for k, *_ in pages if outputs["after"][k] != outputs["before"][k]]
     print(f"newly dead-lettered: {len(newly)} {newly}")
     print(f"pages whose text changed: {len(changed)}")
+    flagged = [k[:12] for k, url, html, _ in pages if outputs["after"][k] is not None and is_paywalled(html)]
+    print(f"flagged paywalled (declared or shown): {len(flagged)} {flagged}")
     ratio = sum(best["after"].values()) / sum(best["before"].values())
     print(f"time after / before = {ratio:.3f}  (fastest of {repeat} passes per page)")
     return len(newly)
