@@ -14,9 +14,11 @@ and the embedded-data recovery of :mod:`workers.pipeline.embedded`:
    spinner, navigation) on a page with shell signs;
    an extraction of one or two blocks that is the embedded body's text gets
    that body's paragraphs;
-3. a page still without article text, or with only a shell's leftovers, is an
-   application shell (``JsRequired``), an index (``NotArticle``) or plain
-   ``EmptyText``;
+3. a page still without article text, or whose text is only a shell's
+   leftovers (a short notice or menu, or mostly its navigation, header and
+   footer, on a page with shell signs), is an application shell
+   (``JsRequired``), an index (``NotArticle``) or plain ``EmptyText``; words
+   are counted so that Chinese, Japanese and Thai text (no spaces) counts;
 4. an extraction made only of the headlines and teasers of many cards is an
    index (``NotArticle``);
 5. ``paywalled`` says whether the page declares or shows a paywall.  A
@@ -36,7 +38,7 @@ from ._extract_meta import read_metadata
 from ._extract_text import normalise
 from .embedded import EmbeddedArticle, embedded_article
 from .extract import Block, ExtractedArticle, extract_article
-from .pagekind import IndexCheck, app_shell_reason, challenge_vendor, index_reason, is_paywalled, parse_page
+from .pagekind import SHELL_MAX_WORDS, IndexCheck, app_shell_reason, count_words, challenge_vendor, index_reason, is_paywalled, ParsedPage
 
 __all__ = ["ClassifiedPage", "extract_classified", "SHORT_TEXT_WORDS"]
 
@@ -63,15 +65,17 @@ def extract_classified(html: str, url: str | None, *, own_urls: tuple[str, ...] 
     except EmptyText as empty:
         return _without_text(html, url, own, paywalled, empty)
     lines = [line for block in article.blocks for line in block.text.split("\n") if line.strip()]
-    words = sum(len(line.split()) for line in lines)
-    tree = parse_page(html)
+    words = sum(count_words(line) for line in lines)
+    tree = ParsedPage.parse(html)
     if tree is None:
         return ClassifiedPage(article, paywalled)
-    if words < SHORT_TEXT_WORDS:
-        # A short text is a shell's leftovers only with shell signs and leftover-like words; a short
+    short = words < SHORT_TEXT_WORDS
+    if short or tree.content_words <= SHELL_MAX_WORDS:
+        # The text is a shell's leftovers only on a page with shell signs, and only when it is short and
+        # reads like a notice or menu, or is mostly the page's navigation, header and footer; a short
         # news brief on a JavaScript site keeps its own text unless the page's data holds it in full.
         shell = app_shell_reason(tree)
-        leftovers = shell is not None and _looks_like_leftovers(lines)
+        leftovers = shell is not None and ((short and _looks_like_leftovers(lines)) or _from_chrome(lines, tree))
         embedded = None if paywalled else embedded_article(html)
         if (embedded is not None and embedded.words >= 3 * max(words, 1)
                 and (leftovers or _contains(embedded, article))):
@@ -92,7 +96,7 @@ def extract_classified(html: str, url: str | None, *, own_urls: tuple[str, ...] 
 
 def _without_text(html: str, url: str | None, own: tuple[str, ...], paywalled: bool,
                   empty: EmptyText) -> ClassifiedPage:
-    tree = parse_page(html)
+    tree = ParsedPage.parse(html)
     if tree is None:
         raise empty
     embedded = None if paywalled else embedded_article(html)
@@ -101,7 +105,7 @@ def _without_text(html: str, url: str | None, own: tuple[str, ...], paywalled: b
         raise NotArticle(f"{index.cards} headline cards; the page's data holds their teasers, not an article")
     if embedded is not None:
         parsed = _html_tree(html)
-        meta = read_metadata(parsed if parsed is not None else tree, url)
+        meta = read_metadata(parsed if parsed is not None else tree.tree, url)
         article = ExtractedArticle(
             title=meta.title, blocks=[], authors=meta.authors, published=meta.published, site_name=meta.site_name,
             language=meta.language, description=meta.description, canonical_url=meta.canonical_url, tags=meta.tags,
@@ -138,9 +142,9 @@ def _looks_like_leftovers(lines: list[str]) -> bool:
     """Few words, notice or chrome vocabulary (twice: one "loading ramp" is news), or no sentence at all
     (menu items, labels)."""
     text = " ".join(lines)
-    if len(text.split()) < _LEFTOVER_MAX_PLAIN_WORDS or len(_LEFTOVER.findall(text)) >= 2:
+    if count_words(text) < _LEFTOVER_MAX_PLAIN_WORDS or len(_LEFTOVER.findall(text)) >= 2:
         return True
-    return max((len(line.split()) for line in lines), default=0) < _SENTENCE_WORDS
+    return max((count_words(line) for line in lines), default=0) < _SENTENCE_WORDS
 
 
 _SENTENCE_WORDS = 8
@@ -163,3 +167,9 @@ def _html_tree(html: str) -> Any:
     from trafilatura.utils import load_html
 
     return load_html(html)
+
+
+def _from_chrome(lines: list[str], page: ParsedPage) -> bool:
+    """Most of the extracted words are the page's navigation, header, footer or asides."""
+    chrome = sum(count_words(line) for line in lines if page.chrome_shows(line))
+    return chrome * 2 > sum(count_words(line) for line in lines)

@@ -39,8 +39,22 @@ __all__ = [
     "IndexCheck",
     "index_reason",
     "parse_page",
+    "ParsedPage",
     "visible_words",
+    "count_words",
 ]
+
+# Scripts written without spaces between words: two characters count as a word.
+_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def count_words(text: str) -> int:
+    """Words of ``text``: whitespace-separated tokens, plus one per two Chinese, Japanese or Thai characters."""
+    words = len(text.split())
+    if not text.isascii():
+        words += len(_UNSPACED.findall(text)) // 2
+    return words
+
 
 # -- anti-bot interstitials ------------------------------------------------------------------
 
@@ -117,7 +131,7 @@ _COMMENT = re.compile(r"<!--.*?-->", re.S)
 def visible_words(markup: str) -> int:
     """Words of text a reader sees in ``markup`` (scripts, styles and noscript left out); regex-only."""
     text = _TAG.sub(" ", _SCRIPT_STYLE.sub(" ", _COMMENT.sub(" ", markup)))
-    return len(html_lib.unescape(text).split())
+    return count_words(html_lib.unescape(text))
 
 
 def challenge_vendor(markup: str) -> ChallengeCheck | None:
@@ -242,6 +256,55 @@ def _text(element: Element) -> str:
     return "".join(element.itertext())
 
 
+class ParsedPage:
+    """A parsed page and what the checks share: its body, the visible words under every element
+    (counted once, on first use), and the words of its navigation, header and footer."""
+
+    def __init__(self, tree: Element) -> None:
+        self.tree = tree
+        body = tree.find("body")
+        self.body: Element = body if body is not None else tree
+        self._counts: dict[Element, int] | None = None
+        self._chrome: list[Element] | None = None
+
+    @classmethod
+    def parse(cls, markup: str) -> "ParsedPage | None":
+        tree = parse_page(markup)
+        return cls(tree) if tree is not None else None
+
+    @property
+    def counts(self) -> dict[Element, int]:
+        if self._counts is None:
+            self._counts = _word_counts(self.body)
+        return self._counts
+
+    @property
+    def chrome(self) -> list[Element]:
+        """The outermost navigation, header, footer and aside elements."""
+        if self._chrome is None:
+            self._chrome = [e for e in self.body.iter(etree.Element) if _is_chrome(e)
+                            and not any(_is_chrome(a) for a in e.iterancestors())]
+        return self._chrome
+
+    @property
+    def words(self) -> int:
+        return self.counts.get(self.body, 0)
+
+    @property
+    def content_words(self) -> int:
+        """Visible words outside the navigation, header, footer and asides."""
+        return self.words - sum(self.counts.get(e, 0) for e in self.chrome)
+
+    def chrome_shows(self, line: str) -> bool:
+        """``line`` is (normalised) text of the navigation, header, footer or asides."""
+        key = normalise(line)
+        if not key:
+            return False
+        if not hasattr(self, "_chrome_text"):
+            self._chrome_text = "\n".join(" " + normalise(" ".join(e.itertext())) + " " for e in self.chrome)
+        return f" {key} " in self._chrome_text or (len(key) >= 30 and key in self._chrome_text)
+
+
 _INVISIBLE = frozenset({"script", "style", "noscript", "template", "svg", "head", "iframe"})
 
 
@@ -254,25 +317,30 @@ def _word_counts(root: Element) -> dict[Element, int]:
             counts[element] = 0
             continue
         text = element.text
-        total = len(text.split()) if text else 0
+        total = count_words(text) if text else 0
         for child in element:
             total += get(child, 0)
             tail = child.tail
             if tail:
-                total += len(tail.split())
+                total += count_words(tail)
         counts[element] = total
     return counts
 
 
-def _text_words(node: Element) -> int:
-    return _word_counts(node)[node]
+_CHROME_TAGS = frozenset({"nav", "header", "footer", "aside"})
+_CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary"})
+
+
+def _is_chrome(element: Element) -> bool:
+    return element.tag in _CHROME_TAGS or (element.get("role") or "") in _CHROME_ROLES
 
 
 # Where single-page applications mount; empty (or nearly) in the HTML of a shell.
 _MOUNT_IDS = frozenset({"root", "app", "__next", "__nuxt", "___gatsby", "svelte", "app-root", "main-app",
                         "react-root", "application", "q-app", "ember-application"})
 _ENABLE_JS = re.compile(r"javascript", re.I)
-# Text an application shell can have beside its mount point (a cookie notice, a footer line).
+# Text an application shell can have beside its mount point and its navigation, header and footer
+# (a cookie notice, a loading message).
 SHELL_MAX_WORDS = 120
 
 
@@ -282,17 +350,15 @@ class ShellCheck:
     words: int
 
 
-def app_shell_reason(tree: Element) -> ShellCheck | None:
+def app_shell_reason(page: ParsedPage) -> ShellCheck | None:
     """An application shell: little visible text and a sign that JavaScript renders the page.
 
     Call it only for a page whose extraction found no article text: the
     signs alone (a ``<div id="root">``, a noscript notice) are on many
     server-rendered articles too.
     """
-    body = tree.find("body")
-    if body is None:
-        body = tree
-    words = _text_words(body)
+    tree, body, counts = page.tree, page.body, page.counts
+    words = page.content_words
     if words > SHELL_MAX_WORDS:
         return None
     for element in body.iter():
@@ -300,7 +366,7 @@ def app_shell_reason(tree: Element) -> ShellCheck | None:
             continue
         ident = (element.get("id") or "").lower()
         if ident in _MOUNT_IDS or element.tag in ("app-root",) or element.get("data-reactroot") is not None:
-            if _text_words(element) < 20:
+            if counts.get(element, 0) < 20:
                 return ShellCheck(f"empty application mount point <{element.tag} id={ident!r}>", words)
     for element in body.iter("noscript"):
         if _ENABLE_JS.search(_text(element)):
@@ -317,6 +383,8 @@ def app_shell_reason(tree: Element) -> ShellCheck | None:
 # -- index / section / tag / search pages ----------------------------------------------------
 
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# Links in these are the site's menus, never headline cards.
+_MENU_TAGS = ("nav", "header", "footer")
 # A card: a headline link and its teaser; grows up the tree while it stays this small.
 _CARD_EXTRA_WORDS = 90
 # An index has at least this many cards ...
@@ -388,12 +456,11 @@ def _in_running_text(anchor: Element, parent: Element | None, link_words: int,
 _WORDY = re.compile(r"\w\w")
 
 
-def _cards(tree: Element, own: set[str], base: str) -> list[Element]:
-    body = tree.find("body")
-    if body is None:
-        body = tree
-    words = _word_counts(body)
-    links = [(a, href) for a in body.iter("a") if (href := _headline_link(a, own, base, words)) is not None]
+def _cards(page: ParsedPage, own: set[str], base: str) -> list[Element]:
+    body, words = page.body, page.counts
+    menus = {a for element in body.iter(*_MENU_TAGS) for a in element.iter("a")}
+    links = [(a, href) for a in body.iter("a")
+             if a not in menus and (href := _headline_link(a, own, base, words)) is not None]
     # per element: the one headline href under it, or "" for several distinct ones (absent: none)
     hrefs: dict[Element, str] = {}
     for anchor, href in links:
@@ -421,7 +488,7 @@ def _cards(tree: Element, own: set[str], base: str) -> list[Element]:
     return [c for c in cards if not any(a in chosen_set for a in c.iterancestors())]
 
 
-def index_reason(tree: Element, extracted_lines: list[str], own_urls: tuple[str, ...]) -> IndexCheck | None:
+def index_reason(page: ParsedPage, extracted_lines: list[str], own_urls: tuple[str, ...]) -> IndexCheck | None:
     """An index page: at least ``INDEX_MIN_CARDS`` headline cards, and the extraction
     (its lines, ``extracted_lines``) has less than ``INDEX_MAX_OWN_WORDS`` words
     outside them and no more than inside them.  With no extraction at all, the
@@ -431,23 +498,23 @@ def index_reason(tree: Element, extracted_lines: list[str], own_urls: tuple[str,
     relative links): a link to the page itself is not a headline.
     """
     own = {u.split("#")[0].rstrip("/") for u in own_urls if u}
-    cards = _cards(tree, own, own_urls[0] if own_urls else "")
+    cards = _cards(page, own, own_urls[0] if own_urls else "")
     if len(cards) < INDEX_MIN_CARDS:
         return None
     card_text = "\n".join(" " + normalise(" ".join(c.itertext())) + " " for c in cards)
     inside = outside = 0
     if not extracted_lines:
         in_cards = {p for c in cards for p in c.iter("p")}
-        for paragraph in tree.iter("p"):
+        for paragraph in page.body.iter("p"):
             if paragraph not in in_cards:
-                words = len(_text(paragraph).split())
+                words = count_words(_text(paragraph))
                 outside += words if words >= 15 else 0
         if outside >= INDEX_MAX_OWN_WORDS:
             return None
         return IndexCheck(len(cards), 0, outside, card_text)
     check = IndexCheck(len(cards), 0, 0, card_text)
     for line in extracted_lines:
-        words = len(normalise(line).split())
+        words = count_words(line)
         if check.shows(line):
             inside += words
         else:
