@@ -201,3 +201,11 @@ def test_embedded_candidates_judged_are_bounded_on_huge_blobs(monkeypatch):
 def test_is_accessible_for_free_outside_json_ld_does_not_count():
     data = json.dumps({"related": [{"title": "Other story", "isAccessibleForFree": False}]})
     assert not is_paywalled(f'<script id="__NEXT_DATA__" type="application/json">{data}</script>')
+
+
+def test_words_of_unspaced_scripts_are_counted():
+    from workers.pipeline.pagekind import count_words
+
+    assert count_words("The council met on Tuesday.") == 5
+    assert count_words("報道によると、販売されたのは機能制限を解除した端末でした。") >= 10
+    assert count_words("") == 0
