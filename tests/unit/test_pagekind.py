@@ -174,15 +174,17 @@ def test_a_challenge_title_is_the_whole_title(title, wall):
 
 
 def test_a_short_news_brief_with_a_captcha_comment_form_is_not_a_wall():
-    brief = ("<html><head><title>Ferry services resume</title></head><body><h1>Ferry services resume</h1>"
-             "<p>Ferry services to the island resumed on Monday after two weeks of repairs to the loading ramp, "
-             "the operator said. The first crossing left at seven in the morning.</p>"
-             "<form><div class='g-recaptcha'></div><p>Please verify you are human before commenting.</p></form>"
-             "</body></html>")
-    assert challenge_vendor(brief) is not None  # by itself, a short page with a captcha and that wording is one
-    long_brief = brief.replace("<form>", "<p>" + " ".join(["The timetable is unchanged for the rest of the week."] * 20)
-                               + "</p><form>")
-    assert challenge_vendor(long_brief) is None
+    form = "<form><div class='g-recaptcha'></div><p>Please verify you are human before commenting.</p></form>"
+    wall = f"<html><head><title>example.com</title></head><body><p>One moment.</p>{form}</body></html>"
+    assert challenge_vendor(wall) is not None
+    brief = ("<html><head><title>Ferry services resume</title><meta property='og:type' content='article'></head>"
+             "<body><article><h1>Ferry services resume</h1><p>Ferry services to the island resumed on Monday after "
+             f"two weeks of repairs to the loading ramp, the operator said.</p>{form}</article></body></html>")
+    assert challenge_vendor(brief) is None
+    short_about_captchas = ("<html><head><title>Google retires its 'I am not a robot' box</title></head><body>"
+                            "<article><p>The captcha that asked millions to prove they are not a robot is going away, "
+                            "Google said.</p></article></body></html>")
+    assert challenge_vendor(short_about_captchas) is None
 
 
 def test_embedded_candidates_judged_are_bounded_on_huge_blobs(monkeypatch):

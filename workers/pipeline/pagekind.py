@@ -87,7 +87,8 @@ _IMPERVA_IFRAME = re.compile(r"<iframe\b[^>]*_incapsula_resource", re.S)
 _CHALLENGE_TITLE = re.compile(
     r"^\s*(?:just a moment|attention required|access denied|access to this page has been denied|"
     r"pardon our interruption|are you a (?:robot|human)|robot or human|security check|one more step|"
-    r"verifying you are human|checking your browser|please wait|bot verification|human verification|"
+    r"verifying you are human|verify (?:that )?you are (?:a )?human|are you human|prove you(?:'re| are) human|"
+    r"checking your browser|please wait|bot verification|bot check|human verification|human check|"
     r"client challenge|ddos protection|request blocked|you have been blocked|blocked|captcha)"
     r"\s*(?:[.…!?:|\-–—][^<]{0,40})?$",
     re.I,
@@ -95,18 +96,26 @@ _CHALLENGE_TITLE = re.compile(
 _TITLE = re.compile(
     r"^\s*(?:just a moment|attention required|access denied|access to this page has been denied|"
     r"pardon our interruption|are you a (?:robot|human)|robot or human|security check|one more step|"
-    r"verifying you are human|checking your browser|please wait|bot verification|human verification|"
+    r"verifying you are human|verify (?:that )?you are (?:a )?human|are you human|prove you(?:'re| are) human|"
+    r"checking your browser|please wait|bot verification|bot check|human verification|human check|"
     r"ddos protection|request blocked|you have been blocked|blocked|captcha)\b[^<]{0,40}$",
     re.I,
 )
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.S)
 # A captcha widget on a page: only counts together with challenge wording.
-_CAPTCHA_WIDGETS = ("g-recaptcha", "h-captcha", "cf-turnstile", "frc-captcha", "captcha-container")
+_CAPTCHA_WIDGETS = ("g-recaptcha", "h-captcha", "cf-turnstile", "frc-captcha", "captcha-container", "recaptcha/api",
+                    "hcaptcha.com/1/api", "challenges.cloudflare.com/turnstile")
+# An interstitial is served instead of the page: it never declares itself an article.
+_ARTICLE_MARKUP = re.compile(r"<article[\s>]|og:type[\"']\s+content=[\"']article|[\"']@type[\"']\s*:\s*[\"']"
+                             r"(?:news|reportagenews|analysisnews|opinionnews)?article[\"']|[\"']@type[\"']\s*:\s*"
+                             r"[\"']blogposting[\"']")
 _CHALLENGE_WORDING = (
     "verify you are human", "verify that you are human", "verify you are a human", "are you a robot",
     "not a robot", "checking your browser", "checking if the site connection is secure",
     "enable javascript and cookies to continue", "press & hold", "press &amp; hold", "unusual traffic",
     "complete the security check", "automated access", "automated requests", "automated queries",
+    "prove you are human", "prove you're human", "confirm you are human", "confirm you are not a robot",
+    "complete the captcha", "solve the captcha", "suspicious activity", "you have been blocked",
 )
 # An interstitial says a sentence or two; a Cloudflare block page about 120 words.
 CHALLENGE_MAX_WORDS = 250
@@ -139,7 +148,9 @@ def challenge_vendor(markup: str) -> ChallengeCheck | None:
 
     A challenge is (a vendor's challenge markup, or a challenge title, or a
     captcha widget with challenge wording) on a page of at most
-    ``CHALLENGE_MAX_WORDS`` visible words.
+    ``CHALLENGE_MAX_WORDS`` visible words (``GENERIC_CHALLENGE_MAX_WORDS``
+    without vendor markup) that does not declare itself an article (an
+    ``<article>`` element, ``og:type`` article, a JSON-LD article type).
     """
     if not markup or len(markup) > _MAX_CHALLENGE_CHARS:
         return None
@@ -161,6 +172,8 @@ def challenge_vendor(markup: str) -> ChallengeCheck | None:
             vendor = "generic"
         else:
             return None
+    if _ARTICLE_MARKUP.search(lowered):
+        return None
     words = visible_words(markup)
     if words > (GENERIC_CHALLENGE_MAX_WORDS if vendor == "generic" else CHALLENGE_MAX_WORDS):
         return None
@@ -178,18 +191,21 @@ _ATTR = re.compile(r"([a-z:_-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", re
 _PAYWALL_ELEMENT = re.compile(
     r"<(?:div|section|aside|article|p)\b[^>]*\b(?:class|id)=[\"'][^\"']*"
     r"(?:paywall|pay-wall|regwall|reg-wall|subscriber-only|subscribers-only|premium-gate|meteredContent|"
-    r"subscription-wall|locked-content|content-locked|article-locked|gated-content)"
+    r"subscription-wall|locked-content|content-locked|article-locked|gated-content|piano-|tp-modal)"
     r"[^\"']*[\"'][^>]*>",
     re.I,
 )
 # Cheap case-sensitive pre-check for _PAYWALL_ELEMENT (class names are lower-case or camelCase).
 _PAYWALL_WORDS = ("aywall", "AYWALL", "ay-wall", "egwall", "eg-wall", "ubscriber", "remium-gate", "eteredContent",
-                  "ubscription-wall", "ocked-content", "content-locked", "article-locked", "ated-content")
+                  "ubscription-wall", "ocked-content", "content-locked", "article-locked", "ated-content", "iano-",
+                  "tp-modal")
 _SUBSCRIBE_PROMPT = re.compile(
     r"subscribe (?:now |today )?to (?:continue|keep|read)|subscribers? only|for subscribers|"
     r"(?:to )?continue reading,? (?:subscribe|sign in|log in)|already a subscriber|"
     r"(?:sign|log) in to (?:continue|read)|this (?:article|story|content) is (?:exclusive|reserved|available) (?:to|for) "
-    r"(?:subscribers|members)|unlock (?:this|the full) (?:article|story)",
+    r"(?:subscribers|members)|unlock (?:this|the full) (?:article|story)|to read the (?:full|whole|rest of the) "
+    r"(?:article|story)|(?:for|get) (?:full|unlimited) access|become a (?:subscriber|member)|subscribe for|"
+    r"start your (?:free )?trial|already subscribed|exclusive (?:to|for) (?:subscribers|members)",
     re.I,
 )
 
