@@ -75,14 +75,17 @@ y += 8
 row("Kafka and capacity")
 panel("Consumer lag", "timeseries", [("sum by (topic) (newswire_consumer_lag)", "{{topic}}")],
       w=8, desc="Messages not yet committed by the group, per topic (URL topic and internal streams).")
-panel("CPU pool queue and URLs in flight", "timeseries", [
-    ("sum by (pod) (newswire_pool_queue_depth)", "pool queue {{pod}}"),
+panel("CPU pool: pages per process, URLs in flight", "timeseries", [
+    ("sum by (pod) (newswire_pool_queue_depth) / clamp_min(sum by (pod) (newswire_pool_processes), 1)",
+     "pool pages per process {{pod}}"),
     ("sum by (pod) (newswire_urls_in_flight)", "in flight {{pod}}")], x=8, w=8,
-    desc="Pages waiting for or inside the CPU pool: a queue that stays long means more CPU would help.")
+    desc="Pages waiting for or inside the CPU pool per pool process: above 1 for long, more CPU would help.")
 panel("Rebalances and re-reads", "timeseries", [
+    ("max by (pod) (newswire_rebalancing)", "rebalancing {{pod}}"),
     ("sum by (pod) (changes(newswire_assigned_partitions[$__rate_interval]))", "assignment changes {{pod}}"),
     ("sum by (stage) (increase(newswire_partition_rereads_total[$__rate_interval]))", "re-reads {{stage}}")],
-    x=16, w=8, desc="Assignment changes (a rebalance moved partitions) and partitions read again from a hole.")
+    x=16, w=8, desc="Rebalances in progress, assignment changes (a rebalance moved partitions) and partitions "
+                    "read again from a hole.")
 y += 8
 panel("Event loop lag p99", "timeseries", [
     ("histogram_quantile(0.99, sum by (le, pod) (rate(newswire_event_loop_lag_seconds_bucket[$__rate_interval])))",

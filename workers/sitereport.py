@@ -1,36 +1,36 @@
 """``newswire sites``: per-site outcomes from running workers' ``/metrics``, for operators without Grafana.
 
     newswire sites                                  # the worker at NEWSWIRE_WEB_HOST:NEWSWIRE_WEB_PORT
-    newswire sites --url http://10.0.0.5:6066/metrics --url http://10.0.0.6:6066/metrics
+    newswire sites --port 6067
+    newswire sites --url http://10.0.0.5:6066 --url http://10.0.0.6:6066/metrics
     newswire sites --sort failures --json
 
-Reads ``newswire_site_outcomes_total{site,outcome}`` (parsed with
-``prometheus_client.parser``, the text format's own parser), sums it over the
-workers given, and prints one line per site: articles, failures, yield (the
-share that became articles) and the commonest failure codes.  Counts are since
-each worker started; a site outside a worker's top ``NEWSWIRE_SITE_METRICS_MAX``
-is in ``other``.
+Reads each worker as ``newswire status`` does (:func:`workers.cli_status.read_worker`:
+``/readyz`` to know it is a newswire worker, ``/metrics`` parsed with
+``prometheus_client``'s own parser), sums ``newswire_site_outcomes_total{site,outcome}``
+over the workers given, and prints one line per site: articles, failures,
+yield (the share that became articles) and the commonest failure codes.
+Counts are since each worker started; a site outside a worker's top
+``NEWSWIRE_SITE_METRICS_MAX`` is in ``other``.  A worker that does not answer
+gives one line and exit code 1, as for ``newswire status``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import urllib.error
-import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import orjson
-from prometheus_client.parser import text_string_to_metric_families
 
+from .cli_status import Samples, WorkerUnreachable, read_worker, worker_url
 from .settings import Settings
 
-__all__ = ["SiteOutcomes", "add_cli", "format_table", "scrape", "site_outcomes"]
+__all__ = ["SiteOutcomes", "add_cli", "format_table", "site_outcomes"]
 
 METRIC = "newswire_site_outcomes_total"
-_TIMEOUT_S = 5.0
 
 
 @dataclass(slots=True)
@@ -60,25 +60,14 @@ class SiteOutcomes:
         return codes[:n]
 
 
-def scrape(url: str, timeout: float = _TIMEOUT_S) -> str:
-    """The text of one ``/metrics`` page; raises OSError with a readable message."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - an operator's own URL
-            return response.read().decode("utf-8", errors="replace")
-    except urllib.error.URLError as exc:
-        raise OSError(f"cannot read {url}: {exc.reason}") from None
-    except (TimeoutError, ValueError) as exc:
-        raise OSError(f"cannot read {url}: {exc}") from None
-
-
-def site_outcomes(texts: Iterable[str]) -> list[SiteOutcomes]:
-    """Per-site outcome counts summed over the ``/metrics`` texts of several workers."""
+def site_outcomes(workers: Iterable[Samples]) -> list[SiteOutcomes]:
+    """Per-site outcome counts summed over the parsed ``/metrics`` of several workers."""
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for text in texts:
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == METRIC:
-                    sums[sample.labels.get("site", "?")][sample.labels.get("outcome", "?")] += sample.value
+    for samples in workers:
+        for (name, labels), value in samples.items():
+            if name == METRIC:
+                label = dict(labels)
+                sums[label.get("site", "?")][label.get("outcome", "?")] += value
     return [SiteOutcomes(site, dict(outcomes)) for site, outcomes in sums.items()]
 
 
@@ -106,19 +95,21 @@ def format_table(sites: list[SiteOutcomes], sort: str = "total") -> str:
     return "\n".join(lines)
 
 
-def _default_url(settings: Settings) -> str:
-    host = settings.web_host if settings.web_host not in ("0.0.0.0", "::", "") else "127.0.0.1"
-    return f"http://{host}:{settings.web_port}/metrics"
+def _base_url(url: str) -> str:
+    """A worker's web address from what an operator gives: ``http://host:port`` or its ``/metrics`` URL."""
+    url = url.rstrip("/")
+    return url[: -len("/metrics")] if url.endswith("/metrics") else url
 
 
 def _run(args: argparse.Namespace) -> int:
-    urls = args.url or [_default_url(Settings.from_env())]
+    settings = Settings.from_env()
+    urls = [_base_url(u) for u in args.url] if args.url else [worker_url(settings, port=args.port)]
     try:
-        texts = [scrape(url) for url in urls]
-    except OSError as exc:
-        print(f"newswire: {exc} (is a worker running? pass its metrics address with --url)", file=sys.stderr)
-        return 2
-    sites = site_outcomes(texts)
+        workers = [read_worker(url, timeout=args.timeout)[1] for url in urls]
+    except WorkerUnreachable as err:
+        print(f"newswire: {err}", file=sys.stderr)
+        return 1
+    sites = site_outcomes(workers)
     if args.json:
         out: list[dict[str, Any]] = [
             {"site": s.site, "articles": s.articles, "failures": s.failures, "yield": round(s.yield_share, 4),
@@ -135,8 +126,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def add_cli(subparsers: Any) -> None:
     p = subparsers.add_parser("sites", help="per-site outcomes (articles, failures by code) from running workers")
-    p.add_argument("--url", action="append", help="a worker's /metrics URL (repeat to sum several workers; "
-                                                  "default: NEWSWIRE_WEB_HOST:NEWSWIRE_WEB_PORT)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--port", type=int, help="a worker's web port on this host (default: NEWSWIRE_WEB_PORT)")
+    where.add_argument("--url", action="append", help="a worker's web address, http://host:port (or its /metrics "
+                                                      "URL); repeat to sum several workers")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for each worker's answer")
     p.add_argument("--sort", choices=sorted(_SORTS), default="total", help="order of the sites (default: total)")
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
     p.set_defaults(handler=_run)

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.helpers.kafka import collect, produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
 from workers.devserver import PageServer
+from workers.cli_status import parse_metrics
 from workers.sitereport import site_outcomes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +73,7 @@ async def test_dashboard_queries_metrics_a_live_worker_exports(kafka_bootstrap, 
     assert used and used <= exported, sorted(used - exported)
 
     # the per-site series carry this run's outcomes: the page server is 127.0.0.1, its own site
-    (site,) = site_outcomes([text])
+    (site,) = site_outcomes([parse_metrics(text)])
     assert site.site == "127.0.0.1" and site.outcomes == {"article": 1.0, "bot_challenge": 1.0}
     lag = [s.value for f in text_string_to_metric_families(text) for s in f.samples
            if s.name == "newswire_publish_lag_seconds_count"]
