@@ -155,20 +155,20 @@ class MessageHandler:
                 if len(value) > self.max_record_bytes:
                     raise RecordTooLarge(f"record of {len(value)} bytes exceeds {self.max_record_bytes}")
             except NewswireError as err:
-                await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
+                await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
             except asyncio.TimeoutError:
                 log.error("pipeline did not finish in time", extra={"url": submission.url,
                                                                    "timeout_s": self.process_timeout_s})
                 err = ExtractFailed(f"processing did not finish within {self.process_timeout_s:.0f} s")
-                await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
+                await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must cost one message, not the worker
                 log.exception("unexpected error in the pipeline", extra={"url": submission.url})
                 err = NewswireError(f"{type(exc).__name__}: {exc}")
-                await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
+                await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
         await out.publish("records", record.content_hash.encode(), value, _headers(record.schema_version, trace_id))
         self.metrics.observe_outcome(submission.url, "article")
@@ -264,9 +264,12 @@ class MessageHandler:
     # -- dead letters -----------------------------------------------------------
 
     def _failure(self, err: NewswireError, submission: Submission, ident: str | None) -> DeadLetter:
-        """The dead letter of a submission that was fetched or tried (and its site's outcome)."""
-        self.metrics.observe_outcome(submission.url, err.error_code)
         return dead_letter(err, url=submission.url, article_id=ident, source=submission.source)
+
+    def _pipeline_failure(self, err: NewswireError, submission: Submission, ident: str | None) -> DeadLetter:
+        """The dead letter of a submission the pipeline tried, counted as its site's outcome."""
+        self.metrics.observe_outcome(submission.url, err.error_code)
+        return self._failure(err, submission, ident)
 
     async def _dead_letter(self, letter: DeadLetter, trace_id: bytes, out: Publisher) -> None:
         key = (letter.url or letter.raw or "")[:1024].encode("utf-8", errors="replace")
