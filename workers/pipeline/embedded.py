@@ -288,12 +288,40 @@ def _state_value(script: str, start: int) -> Any:
 
 
 def _js_string_candidates(script: str, source: str) -> Iterator[_Candidate]:
-    """For JavaScript that is not JSON (Nuxt 2's function call, object literals): its long string literals."""
-    literals = [next(g for g in m.groups() if g is not None) for m in _JS_STRING.finditer(script)]
+    """For JavaScript that is not JSON (Nuxt 2's function call, object literals): its long string
+    literals one by one, and those that read as prose together, in order (a body split in paragraphs)."""
+    literals = [_js_unescape(next(g for g in m.groups() if g is not None)) for m in _JS_STRING.finditer(script)]
     for literal in sorted(literals, key=len, reverse=True)[:_MAX_JUDGED]:
-        found = _candidate(source, _paragraphs_of(_js_unescape(literal)))
+        found = _candidate(source, _paragraphs_of(literal))
         if found is not None:
             yield found
+    prose = [literal for literal in literals[:_MAX_JUDGED * 8] if prose_score(literal) >= MIN_PROSE_SCORE]
+    if len(prose) >= 3:
+        blocks: list[tuple[str, str]] = []
+        for literal in prose:
+            blocks.extend(_paragraphs_of(literal))
+        found = _candidate(source, blocks)
+        if found is not None:
+            yield found
+
+
+# A JavaScript object literal that is JSON but for its bare keys, !0/!1 and void 0 (what bundlers write).
+_BARE_KEY = re.compile(r"([{,]\s*)([A-Za-z_$][\w$]*)\s*:")
+_JS_CONSTANTS = ((re.compile(r"(?<=[:\[,])\s*!0\b"), "true"), (re.compile(r"(?<=[:\[,])\s*!1\b"), "false"),
+                 (re.compile(r"(?<=[:\[,])\s*(?:void 0|undefined)\b"), "null"))
+
+
+def _js_object(text: str) -> Any:
+    """The value of a JavaScript object literal at the start of ``text`` when it is JSON-like, else None."""
+    if not text.startswith("{"):
+        return None
+    converted = _BARE_KEY.sub(lambda m: f'{m.group(1)}"{m.group(2)}":', text)
+    for pattern, value in _JS_CONSTANTS:
+        converted = pattern.sub(value, converted)
+    try:
+        return json.JSONDecoder(strict=False).raw_decode(converted)[0]
+    except ValueError:
+        return None
 
 
 # -- the page --------------------------------------------------------------------------------
@@ -333,6 +361,8 @@ def embedded_article(markup: str) -> EmbeddedArticle | None:
         for assign in _STATE_ASSIGN.finditer(content):
             source = "nuxt" if assign.group(1) == "__NUXT__" else "state"
             value = _state_value(content, assign.end())
+            if value is None:
+                value = _js_object(content[assign.end():].lstrip())
             if value is not None:
                 candidates.extend(_json_candidates(value, source))
             else:
