@@ -211,3 +211,29 @@ def test_words_of_unspaced_scripts_are_counted():
     assert count_words("The council met on Tuesday.") == 5
     assert count_words("報道によると、販売されたのは機能制限を解除した端末でした。") >= 10
     assert count_words("") == 0
+
+
+def test_a_short_story_extracted_with_its_rail_of_cards_stays_an_article_when_the_page_says_so(monkeypatch):
+    from workers.pipeline import classify
+    from workers.pipeline.extract import Block, ExtractedArticle
+
+    index_html = html_of("index-section.html")
+    story = ("Ferry services to the island resumed on Monday after two weeks of repairs to the loading ramp, "
+             "the operator said, and the first crossing left at seven.")
+    cards = card_lines(index_html)
+    article = ExtractedArticle(title="Ferry services resume", blocks=[Block("paragraph", story)]
+                               + [Block("paragraph", line) for line in cards], authors=[], published=None,
+                               site_name=None, language="en", description=None, canonical_url=None, tags=[],
+                               image=None, boilerplate_blocks=0)
+    monkeypatch.setattr(classify, "extract_article", lambda html, url: article)
+    with pytest.raises(NotArticle):
+        extract_classified(index_html, URL)
+    declared = index_html.replace('content="website"', 'content="article"')
+    assert extract_classified(declared, URL).article is article
+
+
+def card_lines(html: str) -> list[str]:
+    """The cards' headline and teaser texts of an index page, as an extractor would give them."""
+    import re as _re
+
+    return [" ".join(_re.sub(r"<[^>]+>", " ", m).split()) for m in _re.findall(r"<h3[^>]*>(.*?)</h3>|<p class=\"teaser\">(.*?)</p>", html) for m in m if m]

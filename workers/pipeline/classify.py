@@ -38,7 +38,7 @@ from ._extract_meta import read_metadata
 from ._extract_text import normalise
 from .embedded import EmbeddedArticle, embedded_article
 from .extract import Block, ExtractedArticle, extract_article
-from .pagekind import SHELL_MAX_WORDS, IndexCheck, app_shell_reason, count_words, challenge_vendor, index_reason, is_paywalled, ParsedPage
+from .pagekind import INDEX_MAX_OWN_WORDS_DECLARED, SHELL_MAX_WORDS, IndexCheck, app_shell_reason, count_words, declares_article, challenge_vendor, index_reason, is_paywalled, ParsedPage
 
 __all__ = ["ClassifiedPage", "extract_classified", "SHORT_TEXT_WORDS"]
 
@@ -88,6 +88,8 @@ def extract_classified(html: str, url: str | None, *, own_urls: tuple[str, ...] 
         if embedded is not None and len(embedded.paragraphs) > len(article.blocks) and _same_text(article, embedded):
             return ClassifiedPage(_with_embedded(article, embedded), paywalled, embedded.source)
     index = index_reason(tree, lines, (*own, article.canonical_url or ""))
+    if index is not None and index.own_words >= INDEX_MAX_OWN_WORDS_DECLARED and declares_article(html):
+        index = None  # a short story the extractor took with its rail of cards: the page says it is an article
     if index is not None:
         raise NotArticle(f"{index.cards} headline cards; the text is {index.card_words} words of their headlines "
                          f"and teasers and {index.own_words} of its own")

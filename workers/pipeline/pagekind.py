@@ -42,6 +42,7 @@ __all__ = [
     "ParsedPage",
     "visible_words",
     "count_words",
+    "declares_article",
 ]
 
 # Scripts written without spaces between words: two characters count as a word.
@@ -116,10 +117,17 @@ _CHALLENGE_SENTENCES = (
     "unusual traffic from your computer network", "this process is automatic. your browser will redirect",
 )
 TINY_CHALLENGE_WORDS = 60
-# An interstitial is served instead of the page: it never declares itself an article.
-_ARTICLE_MARKUP = re.compile(r"<article[\s>]|og:type[\"']\s+content=[\"']article|[\"']@type[\"']\s*:\s*[\"']"
-                             r"(?:news|reportagenews|analysisnews|opinionnews)?article[\"']|[\"']@type[\"']\s*:\s*"
-                             r"[\"']blogposting[\"']")
+# A page that declares itself an article (og:type, a JSON-LD article type), lower-cased.
+_DECLARED_ARTICLE = re.compile(r"og:type[\"']\s+content=[\"']article|[\"']@type[\"']\s*:\s*[\"']"
+                               r"(?:news|reportagenews|analysisnews|opinionnews)?article[\"']|[\"']@type[\"']\s*:\s*"
+                               r"[\"']blogposting[\"']")
+# An interstitial is served instead of the page: it never declares itself an article, nor holds one.
+_ARTICLE_MARKUP = re.compile(r"<article[\s>]|" + _DECLARED_ARTICLE.pattern)
+
+
+def declares_article(markup: str) -> bool:
+    """The page says it is an article: ``og:type`` article or a JSON-LD article type."""
+    return bool(_DECLARED_ARTICLE.search(markup.lower()))
 _CHALLENGE_WORDING = (
     "verify you are human", "verify that you are human", "verify you are a human", "are you a robot",
     "not a robot", "checking your browser", "checking if the site connection is secure",
@@ -418,8 +426,10 @@ _MENU_TAGS = ("nav", "header", "footer")
 _CARD_EXTRA_WORDS = 90
 # An index has at least this many cards ...
 INDEX_MIN_CARDS = 6
-# ... and the extraction has less than this much text outside them.
+# ... and the extraction has less than this much text outside them,
 INDEX_MAX_OWN_WORDS = 60
+# ... or less than this on a page that declares itself an article (a short story beside its rail of cards).
+INDEX_MAX_OWN_WORDS_DECLARED = 25
 
 
 @dataclass(frozen=True, slots=True)
