@@ -404,7 +404,8 @@ def app_shell_reason(page: ParsedPage) -> ShellCheck | None:
         ident = (element.get("id") or "").lower()
         if ident in _MOUNT_IDS or element.tag in ("app-root",) or element.get("data-reactroot") is not None:
             if counts.get(element, 0) < 20:
-                return ShellCheck(f"empty application mount point <{element.tag} id={ident!r}>", words)
+                where = f'<{element.tag} id="{ident}">' if ident else f"<{element.tag}>"
+                return ShellCheck(f"empty application mount point {where}", words)
     for element in body.iter("noscript"):
         if _ENABLE_JS.search(_text(element)):
             return ShellCheck("the page asks for JavaScript (<noscript>)", words)
