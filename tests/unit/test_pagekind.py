@@ -237,3 +237,11 @@ def card_lines(html: str) -> list[str]:
     import re as _re
 
     return [" ".join(_re.sub(r"<[^>]+>", " ", m).split()) for m in _re.findall(r"<h3[^>]*>(.*?)</h3>|<p class=\"teaser\">(.*?)</p>", html) for m in m if m]
+
+
+def test_an_html_body_keeps_text_outside_paragraph_elements():
+    from workers.pipeline.embedded import _paragraphs_of
+
+    blocks = _paragraphs_of("Intro text here.<br><br>Second line.<p>Third para.</p><div>Fourth <b>bold</b> text.</div>")
+    assert [text for _, text in blocks] == ["Intro text here.", "Second line.", "Third para.", "Fourth bold text."]
+    assert _paragraphs_of("<h2>Sub</h2><p>One.</p>") == [("heading", "Sub"), ("paragraph", "One.")]

@@ -31,6 +31,7 @@ MIN_PROSE_SCORE = 0.6
 _MAX_DEPTH = 40
 _MAX_NODES = 200_000  # a bound on the walk, whatever the size of the blob
 _MAX_JUDGED = 48  # candidates of one blob judged (parsed, scored), longest first
+_MAX_ASSIGNMENTS = 8  # window.X = ... assignments read per script
 
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.I | re.S)
 _ATTR_TYPE = re.compile(r"\btype\s*=\s*[\"']?([^\"'\s>]+)", re.I)
@@ -43,6 +44,7 @@ _JSON_PARSE = re.compile(r"^JSON\.parse\(\s*(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.
 _JS_STRING = re.compile(r"\"((?:[^\"\\\n]|\\.){80,})\"|'((?:[^'\\\n]|\\.){80,})'|`((?:[^`\\]|\\.){80,})`", re.S)
 _HAS_TAG = re.compile(r"<(?:p|br|div|h[1-6]|li|blockquote|span|strong|em|a)\b", re.I)
 _BLOCK_TAGS = ("p", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre")
+_LINE_TAGS = frozenset({*_BLOCK_TAGS, "div", "section", "article", "h1", "ul", "ol", "table", "tr"})
 _SENTENCE_END = re.compile(r"[.!?。！？…](?:[\"'”’)\]]*)(?:\s|$)")
 _CODE_CHARS = re.compile(r"[{}<>=;|\\_/@#$%^*~`\[\]]")
 # Keys whose string leaves are the text of a rich-text node (Portable Text, Slate, Draft.js, Contentful...).
@@ -118,9 +120,16 @@ def _paragraphs_of(text: str) -> list[tuple[str, str]]:
                 line = " ".join(element.text_content().split())
                 if line:
                     blocks.append(("heading" if element.tag.startswith("h") else "paragraph", line))
-            if blocks:
+            whole = len(" ".join(fragment.text_content().split()))
+            if blocks and sum(len(text) + 1 for _, text in blocks) >= 0.8 * whole:
                 return blocks
-            text = "\n".join(fragment.itertext())
+            # text outside block elements ("Intro<br><br>More", <div>s): lines from breaks and blocks
+            for element in fragment.iter():
+                if element.tag == "br" or element.tag in _LINE_TAGS:
+                    element.tail = "\n" + (element.tail or "")
+                if element.tag in _LINE_TAGS:
+                    element.text = "\n" + (element.text or "")
+            text = fragment.text_content()
     text = html_lib.unescape(text) if "&" in text else text
     parts = re.split(r"\n\s*\n|\r?\n", text)
     return [("paragraph", " ".join(p.split())) for p in parts if p.strip()]
@@ -358,16 +367,17 @@ def embedded_article(markup: str) -> EmbeddedArticle | None:
         if kind == "application/json":
             candidates.extend(_json_candidates(_loads(content), "state"))
             continue
-        for assign in _STATE_ASSIGN.finditer(content):
+        strings_read = False
+        for assign in list(_STATE_ASSIGN.finditer(content))[:_MAX_ASSIGNMENTS]:
             source = "nuxt" if assign.group(1) == "__NUXT__" else "state"
             value = _state_value(content, assign.end())
             if value is None:
                 value = _js_object(content[assign.end():].lstrip())
             if value is not None:
                 candidates.extend(_json_candidates(value, source))
-            else:
+            elif not strings_read:  # the rest of the script's string literals, once
                 candidates.extend(_js_string_candidates(content[assign.end():], source))
-            break
+                strings_read = True
     if not candidates:
         return None
     best = max(candidates, key=lambda c: c.score)
