@@ -245,3 +245,10 @@ def test_an_html_body_keeps_text_outside_paragraph_elements():
     blocks = _paragraphs_of("Intro text here.<br><br>Second line.<p>Third para.</p><div>Fourth <b>bold</b> text.</div>")
     assert [text for _, text in blocks] == ["Intro text here.", "Second line.", "Third para.", "Fourth bold text."]
     assert _paragraphs_of("<h2>Sub</h2><p>One.</p>") == [("heading", "Sub"), ("paragraph", "One.")]
+
+
+def test_the_page_is_read_as_the_decoded_text_whatever_its_meta_charset():
+    from workers.pipeline.pagekind import parse_page
+
+    tree = parse_page('<html><head><meta charset="iso-8859-1"></head><body><p>Fernwärme – 東京</p></body></html>')
+    assert "".join(tree.find("body").itertext()) == "Fernwärme – 東京"

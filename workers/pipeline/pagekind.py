@@ -274,7 +274,8 @@ def visible_text_of(markup: str) -> str:
 # -- parsed-page checks ----------------------------------------------------------------------
 
 
-_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
+# The text is decoded already (workers.pipeline.charset): UTF-8 bytes, whatever a <meta charset> says.
+_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True, encoding="utf-8")
 
 
 def parse_page(markup: str) -> Element | None:
