@@ -75,3 +75,20 @@ async def test_a_200_challenge_is_fetched_as_a_page(server):  # noqa: F811
     async with fetcher() as f:
         fetched = await f.fetch(server.url("/px"))
     assert fetched.status == 200
+
+
+async def test_a_429_challenge_is_bot_challenge_and_a_rate_limit_page_is_retried(server):  # noqa: F811
+    server.route("/kasada", sequence((429, HTML, b"<html><head><title></title></head><body>"
+                                                b"<script>window.KPSDK={};KPSDK.configure([])</script>"
+                                                b"<script src='/149e9513-01fa-4fb0-aad4-566afd725d1b/2d206a39-8ed7-437e-"
+                                                b"a3be-862e0f06eea3/ips.js?x=1'></script></body></html>")))
+    limited = (b"<html><head><title>Access denied | ledger.example used Cloudflare to restrict access</title></head>"
+               b"<body><div id='cf-error-details'><h1>Error 1015</h1><h2>You are being rate limited</h2></div></body></html>")
+    server.route("/limited", sequence((429, HTML, limited)))
+    async with fetcher(max_attempts=2) as f:
+        with pytest.raises(BotChallenge):
+            await f.fetch(server.url("/kasada"))
+        with pytest.raises(HTTPStatusError) as info:
+            await f.fetch(server.url("/limited"))
+    assert server.hits["/kasada"] == 1
+    assert info.value.error_code == "http_429_exhausted" and server.hits["/limited"] == 2

@@ -34,7 +34,7 @@ code                   meaning
 ``too_many_redirects`` more than ``NEWSWIRE_FETCH_MAX_REDIRECTS`` redirects
 ``not_html``           a 2xx response that is not text/html or application/xhtml+xml; the
                        detail names the content type
-``bot_challenge``      a 403 or 503 whose HTML body is an anti-bot or WAF interstitial
+``bot_challenge``      a 403, 429 or 503 whose HTML body is an anti-bot or WAF interstitial
                        (:func:`workers.pipeline.pagekind.challenge_vendor`); not retried.  A
                        challenge served with 200 is recognised by the CPU stages, same code
 =====================  ======================================================================
@@ -108,8 +108,9 @@ log = logging.getLogger(__name__)
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Statuses whose HTML body is read to tell an anti-bot interstitial (Cloudflare answers 403 or 503,
-# DataDome, PerimeterX and Akamai 403) from a plain refusal; within the same size limit as pages.
-CHALLENGE_STATUSES = frozenset({403, 503})
+# DataDome, PerimeterX and Akamai 403, Kasada and Vercel 429) from a plain refusal; within the same
+# size limit as pages.  A rate-limit page is not a challenge: a 429 that says so is retried as before.
+CHALLENGE_STATUSES = frozenset({403, 429, 503})
 # News sites send long cookie headers; aiohttp's 8 KiB default refuses some of them.
 MAX_HEADER_FIELD = 32 * 1024
 ROBOTS_MAX_REDIRECTS = 5  # RFC 9309: follow at least five

@@ -12,7 +12,7 @@ related links or a page with a newsletter box stays an article.
 :func:`challenge_vendor` is cheap (two counts rule out pages with many
 paragraphs or links, then substring markers on a lower-cased copy; the text is
 only counted when a marker matched), so the fetch stage can call it on the body
-of a 403 or 503 on the event loop.  The other checks parse the page with lxml
+of a 403, 429 or 503 on the event loop.  The other checks parse the page with lxml
 and run in the CPU pool (:mod:`workers.pipeline.analyse`,
 :mod:`workers.pipeline.classify`).
 """
@@ -193,7 +193,7 @@ def challenge_vendor(markup: str) -> ChallengeCheck | None:
             vendor = "generic"  # a few lines that only an interstitial says, and nothing else
         else:
             return None
-    if _ARTICLE_MARKUP.search(lowered):
+    if _ARTICLE_MARKUP.search(lowered) or "being rate limited" in lowered:  # an article; a rate limit, not a wall
         return None
     words = visible_words(markup)
     if words > (GENERIC_CHALLENGE_MAX_WORDS if vendor == "generic" else CHALLENGE_MAX_WORDS):
