@@ -19,7 +19,10 @@ and the embedded-data recovery of :mod:`workers.pipeline.embedded`:
    footer, on a page with shell signs), is an application shell
    (``JsRequired``), an index (``NotArticle``) or plain ``EmptyText``; words
    are counted so that Chinese, Japanese and Thai text (no spaces) counts;
-4. an extraction made only of the headlines and teasers of many cards is an
+4. the JSON-LD ``articleBody`` (the publisher's own declaration) replaces an
+   extraction of which it is three times as long, or one and a half times as
+   long and shares nothing with (the extractor took another block of the page);
+   an extraction made only of the headlines and teasers of many cards is an
    index (``NotArticle``);
 5. ``paywalled`` says whether the page declares or shows a paywall.  A
    paywalled page keeps what it shows (the teaser): embedded bodies are not
@@ -36,7 +39,7 @@ from typing import Any
 from ..errors import BotChallenge, EmptyText, JsRequired, NotArticle
 from ._extract_meta import read_metadata
 from ._extract_text import normalise
-from .embedded import EmbeddedArticle, embedded_article
+from .embedded import EmbeddedArticle, embedded_article, jsonld_article
 from .extract import Block, ExtractedArticle, extract_article
 from .pagekind import INDEX_MAX_OWN_WORDS_DECLARED, SHELL_MAX_WORDS, IndexCheck, app_shell_reason, count_words, declares_article, challenge_vendor, index_reason, is_paywalled, ParsedPage
 
@@ -70,18 +73,27 @@ def extract_classified(html: str, url: str | None, *, own_urls: tuple[str, ...] 
     if tree is None:
         return ClassifiedPage(article, paywalled)
     short = words < SHORT_TEXT_WORDS
-    if short or tree.content_words <= SHELL_MAX_WORDS:
+    sentences = _has_sentence(lines)
+    if short or not sentences or tree.content_words <= SHELL_MAX_WORDS:
         # The text is a shell's leftovers only on a page with shell signs, and only when it is short and
         # reads like a notice or menu, or is mostly the page's navigation, header and footer; a short
         # news brief on a JavaScript site keeps its own text unless the page's data holds it in full.
         shell = app_shell_reason(tree)
-        leftovers = shell is not None and ((short and _looks_like_leftovers(lines)) or _from_chrome(lines, tree))
+        chrome = _from_chrome(lines, tree)
+        leftovers = shell is not None and ((short and _looks_like_leftovers(lines)) or chrome)
         embedded = None if paywalled else embedded_article(html)
-        if (embedded is not None and embedded.words >= 3 * max(words, 1)
-                and (leftovers or _contains(embedded, article))):
+        if embedded is not None and embedded.words >= 3 * max(words, 1) and (
+                leftovers or chrome or not sentences or _contains(embedded, article)
+                or embedded.source == "json-ld"):  # the publisher's own declaration of the body
             return ClassifiedPage(_with_embedded(article, embedded), paywalled, embedded.source)
         if leftovers and shell is not None:
             raise JsRequired(f"{shell.reason}; {words} words extracted, no usable embedded article data")
+    if not paywalled:
+        # the publisher's own declaration of the body, when the extraction found a small part of it
+        declared = jsonld_article(html)
+        if declared is not None and (declared.words >= 3 * max(words, 1) or (
+                declared.words >= 1.5 * words and not _overlaps(declared, article))):
+            return ClassifiedPage(_with_embedded(article, declared), paywalled, declared.source)
     if len(article.blocks) <= 2 and not paywalled:
         # trafilatura reads JSON-LD articleBody itself for some shells, as one block: take its paragraphs
         embedded = embedded_article(html)
@@ -175,3 +187,18 @@ def _from_chrome(lines: list[str], page: ParsedPage) -> bool:
     """Most of the extracted words are the page's navigation, header, footer or asides."""
     chrome = sum(count_words(line) for line in lines if page.chrome_shows(line))
     return chrome * 2 > sum(count_words(line) for line in lines)
+
+
+def _has_sentence(lines: list[str]) -> bool:
+    """A line of running text: at least ``_SENTENCE_WORDS`` words and a sentence's end (menus have neither)."""
+    return any(count_words(line) >= _SENTENCE_WORDS and _SENTENCE_END.search(line) for line in lines)
+
+
+_SENTENCE_END = re.compile(r"[.!?。！？](?:[\"'”’)\]]*)(?:\s|$)")
+
+
+def _overlaps(embedded: EmbeddedArticle, article: ExtractedArticle) -> bool:
+    """Some of the extracted lines are in the embedded body (the two are versions of one text)."""
+    body = " " + normalise(" ".join(text for _, text in embedded.paragraphs)) + " "
+    keys = [normalise(block.text) for block in article.blocks]
+    return any(len(key) >= 20 and key[:60] in body for key in keys)

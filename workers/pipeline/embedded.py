@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 from lxml import html as lxml_html
 
-__all__ = ["EmbeddedArticle", "embedded_article", "prose_score", "MIN_BODY_WORDS"]
+__all__ = ["EmbeddedArticle", "embedded_article", "jsonld_article", "prose_score", "MIN_BODY_WORDS"]
 
 # Below this a candidate is a description or a teaser, not a body.
 MIN_BODY_WORDS = 60
@@ -378,6 +378,24 @@ def embedded_article(markup: str) -> EmbeddedArticle | None:
             elif not strings_read:  # the rest of the script's string literals, once
                 candidates.extend(_js_string_candidates(content[assign.end():], source))
                 strings_read = True
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda c: c.score)
+    return EmbeddedArticle(best.source, _dedupe(best.paragraphs))
+
+
+def jsonld_article(markup: str) -> EmbeddedArticle | None:
+    """The JSON-LD ``articleBody`` of the page (the longest prose one), without looking at other data."""
+    if "articleBody" not in markup:
+        return None
+    candidates: list[_Candidate] = []
+    for match in _SCRIPT.finditer(markup):
+        type_match = _ATTR_TYPE.search(match.group(1))
+        if type_match and type_match.group(1).lower() == "application/ld+json":
+            for body in _jsonld_bodies(_loads(match.group(2))):
+                found = _candidate("json-ld", _paragraphs_of(body))
+                if found is not None:
+                    candidates.append(found)
     if not candidates:
         return None
     best = max(candidates, key=lambda c: c.score)
