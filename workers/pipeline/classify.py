@@ -2,34 +2,37 @@
 
 :func:`extract_classified` wraps :func:`workers.pipeline.extract.extract_article`
 (which it does not change) with the checks of :mod:`workers.pipeline.pagekind`
-and the embedded-data recovery of :mod:`workers.pipeline.embedded`:
+and the embedded-data recovery of :mod:`workers.pipeline.embedded`, in order:
 
 1. an anti-bot interstitial raises ``BotChallenge`` before any extraction;
-2. the page is extracted; when that finds no article text, an article body
+2. the page is extracted.  When that finds no article text, an article body
    embedded in the page's data (JSON-LD, Next.js, Nuxt, initial-state blobs)
-   is used instead, paragraphs kept, with the page's metadata; so it is when
-   the extraction has fewer than ``SHORT_TEXT_WORDS`` words and the embedded
-   body is at least three times as long and either contains that text (the
-   page showed its lead) or the text is a shell's leftovers (a notice, a
-   spinner, navigation) on a page with shell signs;
-   an extraction of one or two blocks that is the embedded body's text gets
-   that body's paragraphs;
-3. a page still without article text, or whose text is only a shell's
-   leftovers (a short notice or menu, or mostly its navigation, header and
-   footer, on a page with shell signs), is an application shell
-   (``JsRequired``), an index (``NotArticle``) or plain ``EmptyText``; words
-   are counted so that Chinese, Japanese and Thai text (no spaces) counts;
-4. the JSON-LD ``articleBody`` (the publisher's own declaration) replaces an
-   extraction of which it is three times as long, or one and a half times as
-   long and shares nothing with (the extractor took another block of the page);
-   an extraction made only of the headlines and teasers of many cards is an
-   index (``NotArticle``);
-5. ``paywalled`` says whether the page declares or shows a paywall.  A
-   paywalled page keeps what it shows (the teaser): embedded bodies are not
-   used for it, so the record never carries more than a reader without a
+   becomes the record, paragraphs kept, with the page's metadata; without one
+   the page is an application shell (``JsRequired``), an index
+   (``NotArticle``; also when the data holds only its cards' teasers) or
+   plain ``EmptyText``;
+3. a weak extraction (under ``SHORT_TEXT_WORDS`` words, no sentence, or a page
+   with little text beside its navigation, header and footer) gives way to an
+   embedded body three times as long that contains it (the page showed its
+   lead), or when it is a shell's leftovers (a short notice or menu, or mostly
+   navigation and footer, on a page with shell signs) or has no sentence;
+   leftovers without such a body are ``JsRequired``;
+4. the JSON-LD ``articleBody`` (the publisher's own declaration of the body)
+   replaces an extraction of which it is three times as long, or one and a
+   half times as long and shares nothing with (the extractor took another
+   block of the page); an extraction of one or two blocks that is an
+   embedded body's text gets that body's paragraphs;
+5. an extraction made of the headlines and teasers of many cards, with under
+   ``INDEX_MAX_OWN_WORDS`` words of its own, is an index (``NotArticle``),
+   unless the page declares itself an article and has
+   ``INDEX_MAX_OWN_WORDS_DECLARED`` words of its own;
+6. ``paywalled`` says whether the page declares or shows a paywall.  A
+   paywalled page keeps what it shows (the teaser): embedded bodies are never
+   used for it, so a record carries no more than a reader without a
    subscription sees.
-"""
 
+Words are counted so that Chinese, Japanese and Thai text (no spaces) counts.
+"""
 from __future__ import annotations
 
 import re
@@ -41,7 +44,18 @@ from ._extract_meta import read_metadata
 from ._extract_text import normalise
 from .embedded import EmbeddedArticle, embedded_article, jsonld_article
 from .extract import Block, ExtractedArticle, extract_article
-from .pagekind import INDEX_MAX_OWN_WORDS_DECLARED, SHELL_MAX_WORDS, IndexCheck, app_shell_reason, count_words, declares_article, challenge_vendor, index_reason, is_paywalled, ParsedPage
+from .pagekind import (
+    INDEX_MAX_OWN_WORDS_DECLARED,
+    SHELL_MAX_WORDS,
+    IndexCheck,
+    ParsedPage,
+    app_shell_reason,
+    challenge_vendor,
+    count_words,
+    declares_article,
+    index_reason,
+    is_paywalled,
+)
 
 __all__ = ["ClassifiedPage", "extract_classified", "SHORT_TEXT_WORDS"]
 
