@@ -8,6 +8,7 @@
     newswire status [--port P | --url U]  what a running worker is doing, in plain words
     newswire topics                       create missing topics, check existing ones
     newswire config [--markdown]          show the effective settings (secrets masked)
+    newswire sites [--url U]... [--json]  per-site outcomes from running workers' /metrics
 """
 
 from __future__ import annotations
@@ -52,11 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newswire", description="Streaming ingestion worker for news on Kafka.")
     sub = parser.add_subparsers(dest="command")
 
-    from . import broker, cli_status, feeds, schemas
+    from . import broker, cli_status, feeds, schemas, sitereport
     broker.add_cli(sub)
     feeds.add_cli(sub)
     schemas.add_cli(sub)
     cli_status.add_cli(sub)
+    sitereport.add_cli(sub)
 
     p = sub.add_parser("worker", help="run a worker in the consumer group")
     p.set_defaults(handler=_cmd_worker)

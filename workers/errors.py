@@ -26,9 +26,12 @@ __all__ = [
     "BlockedAddress",
     "RobotsDisallowed",
     "ConnectionFailed",
+    "BotChallenge",
     "ExtractError",
     "EmptyText",
     "ExtractFailed",
+    "JsRequired",
+    "NotArticle",
     "EnrichError",
     "PublishError",
     "ConfigError",
@@ -162,6 +165,22 @@ class RobotsDisallowed(FetchError):
     code = "robots_disallowed"
 
 
+class BotChallenge(FetchError):
+    """The site answered with an anti-bot or WAF interstitial (a JavaScript
+    challenge, a captcha wall, a block page) instead of the document, whatever
+    the HTTP status: 200, 403 or 503.
+
+    Stage ``fetch`` although a 200 challenge is recognised in the CPU stages:
+    the failure is that the site refused to serve us the page, not that the
+    page could not be read, and what an operator does about it (the
+    User-Agent, an allow-list with the site, the request rate) is fetch
+    configuration.  ``detail`` names the vendor when it is recognisable.
+    Not retried: a challenge answers every attempt alike.
+    """
+
+    code = "bot_challenge"
+
+
 # -- extract / enrich / publish ----------------------------------------------
 
 
@@ -180,6 +199,21 @@ class EmptyText(ExtractError):
     """The page parsed but no article text was found in it."""
 
     code = "empty_text"
+
+
+class JsRequired(ExtractError):
+    """An application shell: the page is rendered by JavaScript, its HTML holds
+    no article text and no usable embedded article data (JSON-LD, Next.js,
+    Nuxt or an initial-state blob)."""
+
+    code = "js_required"
+
+
+class NotArticle(ExtractError):
+    """A section, index, tag or search page: many headline links with teasers
+    and no article prose of its own."""
+
+    code = "not_article"
 
 
 class EnrichError(NewswireError):

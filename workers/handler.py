@@ -83,7 +83,8 @@ class RecordTooLarge(PublishError):
 class MessageHandler:
     def __init__(self, pipeline: Pipeline, *, entities_stream: bool = True, dedupe_window_s: float = 86_400.0,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, process_timeout_s: float | None = None,
-                 clock: Callable[[], float] = time.time, metrics: Metrics = METRICS) -> None:
+                 clock: Callable[[], float] = time.time, metrics: Metrics = METRICS,
+                 site_metrics_max: int | None = None) -> None:
         self.pipeline = pipeline
         self.entities_stream = entities_stream
         self.dedupe_window_s = dedupe_window_s
@@ -93,6 +94,8 @@ class MessageHandler:
         self.process_timeout_s = process_timeout_s
         self.clock = clock
         self.metrics = metrics
+        if site_metrics_max is not None:
+            metrics.sites.limit = site_metrics_max
 
     # -- 1. route -----------------------------------------------------------
 
@@ -152,22 +155,24 @@ class MessageHandler:
                 if len(value) > self.max_record_bytes:
                     raise RecordTooLarge(f"record of {len(value)} bytes exceeds {self.max_record_bytes}")
             except NewswireError as err:
-                await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
+                await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
             except asyncio.TimeoutError:
                 log.error("pipeline did not finish in time", extra={"url": submission.url,
                                                                    "timeout_s": self.process_timeout_s})
                 err = ExtractFailed(f"processing did not finish within {self.process_timeout_s:.0f} s")
-                await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
+                await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must cost one message, not the worker
                 log.exception("unexpected error in the pipeline", extra={"url": submission.url})
                 err = NewswireError(f"{type(exc).__name__}: {exc}")
-                await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
+                await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
         await out.publish("records", record.content_hash.encode(), value, _headers(record.schema_version, trace_id))
+        self.metrics.observe_outcome(submission.url, "article")
+        self.metrics.observe_record(record.published, record.processed_at)
         return Outcome.RECORD
 
     # -- 3. publish -----------------------------------------------------------
@@ -260,6 +265,11 @@ class MessageHandler:
 
     def _failure(self, err: NewswireError, submission: Submission, ident: str | None) -> DeadLetter:
         return dead_letter(err, url=submission.url, article_id=ident, source=submission.source)
+
+    def _pipeline_failure(self, err: NewswireError, submission: Submission, ident: str | None) -> DeadLetter:
+        """The dead letter of a submission the pipeline tried, counted as its site's outcome."""
+        self.metrics.observe_outcome(submission.url, err.error_code)
+        return self._failure(err, submission, ident)
 
     async def _dead_letter(self, letter: DeadLetter, trace_id: bytes, out: Publisher) -> None:
         key = (letter.url or letter.raw or "")[:1024].encode("utf-8", errors="replace")

@@ -13,8 +13,16 @@ from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
+from .settings import Settings
+from .sites import SiteLabels, publish_lag_seconds, site_of
+
 __all__ = ["METRICS", "Metrics", "render"]
 
+# Publication to record: minutes for a live feed, days for a back-catalogue crawl.
+_LAG_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 3 * 3600.0, 6 * 3600.0, 12 * 3600.0, 86400.0, 2 * 86400.0,
+                7 * 86400.0, 30 * 86400.0, 365 * 86400.0)
+#: Sites with their own series until the handler applies the configured NEWSWIRE_SITE_METRICS_MAX.
+DEFAULT_SITE_LABELS = Settings().site_metrics_max
 _STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -58,12 +66,38 @@ class Metrics:
         self.dead_letters_last_minute = Gauge("newswire_dead_letters_last_minute",
                                               "Dead-letter records published in the last 60 s, by code.", ["error"],
                                               registry=r)
+        self.site_outcomes = Counter("newswire_site_outcomes_total",
+                                     "Submissions finished per site (registrable domain; the busiest "
+                                     "NEWSWIRE_SITE_METRICS_MAX sites, the rest as 'other') and outcome "
+                                     "('article' or the dead-letter code).", ["site", "outcome"], registry=r)
+        self.publish_lag = Histogram("newswire_publish_lag_seconds",
+                                     "Seconds from the publication time a page declares to its record "
+                                     "(pages without a declared date and time are not counted).",
+                                     buckets=_LAG_BUCKETS, registry=r)
+        self.sites = SiteLabels(DEFAULT_SITE_LABELS, on_evict=self._forget_site)
+        self._site_series: set[tuple[str, str]] = set()
         # Which version each pod runs, e.g. to watch a rollout: newswire_build_info{version="0.1.0"} 1.
         self.build = Info("newswire_build", "Version of the running newswire worker.", registry=r)
         self.build.info({"version": _version()})
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self.stage_seconds.labels(stage=stage).observe(seconds)
+
+    def observe_outcome(self, url: str | None, outcome: str) -> None:
+        """One finished submission of ``url``: ``article`` or its dead-letter code."""
+        site = self.sites.label(site_of(url))
+        self._site_series.add((site, outcome))
+        self.site_outcomes.labels(site=site, outcome=outcome).inc()
+
+    def observe_record(self, published: str | None, recorded: str) -> None:
+        lag = publish_lag_seconds(published, recorded)
+        if lag is not None:
+            self.publish_lag.observe(lag)
+
+    def _forget_site(self, site: str) -> None:
+        for series in [s for s in self._site_series if s[0] == site]:
+            self._site_series.discard(series)
+            self.site_outcomes.remove(*series)
 
 
 def _version() -> str:

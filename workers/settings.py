@@ -123,6 +123,9 @@ class Settings:
     feeds_max_concurrent_polls: int = _setting(32, "Feed polls in flight per worker.")
     feeds_backoff_max_s: float = _setting(21600.0, "Longest wait before polling a feed that keeps failing.")
     feeds_max_child_sitemaps: int = _setting(20, "Child sitemaps of a sitemap index fetched per poll.")
+    # -- per-site health ------------------------------------------------------
+    site_metrics_max: int = _setting(50, "Sites with their own series in newswire_site_outcomes_total (the busiest "
+                                         "by volume); the others are counted as `other` (with 0, every site is).")
     # -- idempotence --------------------------------------------------------
     dedupe_window_s: float = _setting(86_400.0, "A canonical URL seen within this many seconds is not fetched again.")
 
@@ -162,6 +165,8 @@ class Settings:
                 raise ConfigError(f"{PREFIX}{name.upper()} must be at least 1")
         if self.session_timeout_s < 6:
             raise ConfigError(f"{PREFIX}SESSION_TIMEOUT_S must be at least 6 (two heartbeats of 3 s)")
+        if self.site_metrics_max < 0:
+            raise ConfigError(f"{PREFIX}SITE_METRICS_MAX must not be negative")
         if self.feeds_tick_s <= 0:
             raise ConfigError(f"{PREFIX}FEEDS_TICK_S must be greater than 0")
         self.ner_models  # raises ConfigError for a malformed or incomplete model map

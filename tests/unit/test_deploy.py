@@ -754,3 +754,35 @@ def test_settings_module_fields_have_env_names():
     # Guards the premise of the checks above: every setting has one NEWSWIRE_ name.
     assert all(name.startswith(PREFIX) for name in SETTING_NAMES)
     assert len(SETTING_NAMES) == len(dataclasses.fields(Settings))
+
+
+# -- Grafana dashboard ------------------------------------------------------------------------------------
+
+
+def dashboard_queries() -> list[str]:
+    import json
+
+    board = json.loads((K8S / "monitoring" / "grafana-dashboard.json").read_text())
+    return [target["expr"] for panel in board["panels"] for target in panel.get("targets", [])]
+
+
+def test_dashboard_queries_use_only_metrics_the_worker_exports():
+    exported = exported_metric_names()
+    queries = dashboard_queries()
+    assert len(queries) >= 10
+    used = {name for q in queries for name in re.findall(r"newswire_[a-z_]+", q)}
+    assert used <= exported, used - exported
+    # what the issue asks the dashboard to show
+    for metric in ("newswire_site_outcomes_total", "newswire_publish_lag_seconds_bucket", "newswire_consumer_lag",
+                   "newswire_pool_queue_depth", "newswire_partition_rereads_total", "newswire_dead_letters_total",
+                   "newswire_assigned_partitions"):
+        assert metric in used, metric
+    for q in queries:
+        assert q.count("(") == q.count(")"), q
+
+
+def test_site_yield_alert_watches_the_site_metric():
+    rules = {r["alert"]: r for group in k8s("PrometheusRule")["spec"]["groups"] for r in group["rules"]}
+    rule = rules["NewswireSiteYieldCollapsed"]
+    assert "newswire_site_outcomes_total" in rule["expr"] and "by (site)" in rule["expr"]
+    assert "{{ $labels.site }}" in rule["annotations"]["summary"]

@@ -17,7 +17,8 @@ from ..errors import ExtractFailed, NewswireError
 from .charset import decode_html
 from .dedupe import dedupe_article
 from .entities import EntityConfig, get_recognizer
-from .extract import extract_article, render_text
+from .classify import extract_classified
+from .extract import render_text
 from .record import ArticleRecord, content_hash
 from .urls import article_id
 
@@ -59,7 +60,9 @@ def analyse_page(page: PageInput, options: AnalyseOptions,
 def _analyse(page: PageInput, options: AnalyseOptions, timings: dict[str, float]) -> ArticleRecord:
     clock = perf_counter()
     html, _encoding = decode_html(page.body, page.charset)
-    article = extract_article(html, page.final_url or page.url)
+    # the page classified first: a bot wall, a shell or an index is a dead letter, not an "article"
+    classified = extract_classified(html, page.final_url or page.url, own_urls=(page.url, page.canonical_url))
+    article = classified.article
     timings["extract"], clock = perf_counter() - clock, perf_counter()
     deduped = dedupe_article(article)
     text = render_text(deduped.blocks)
@@ -102,6 +105,7 @@ def _analyse(page: PageInput, options: AnalyseOptions, timings: dict[str, float]
         metadata=metadata,
         feed_title=_str_or_none(metadata.get("title")),
         feed_published=_str_or_none(metadata.get("published")),
+        paywalled=classified.paywalled,
     )
 
 

@@ -34,6 +34,9 @@ code                   meaning
 ``too_many_redirects`` more than ``NEWSWIRE_FETCH_MAX_REDIRECTS`` redirects
 ``not_html``           a 2xx response that is not text/html or application/xhtml+xml; the
                        detail names the content type
+``bot_challenge``      a 403, 429 or 503 whose HTML body is an anti-bot or WAF interstitial
+                       (:func:`workers.pipeline.pagekind.challenge_vendor`); not retried.  A
+                       challenge served with 200 is recognised by the CPU stages, same code
 =====================  ======================================================================
 
 Transient failures (``timeout``, ``connection_error`` other than TLS/encoding
@@ -76,6 +79,7 @@ import yarl
 from aiohttp.abc import AbstractResolver
 
 from workers.errors import (
+    BotChallenge,
     ConfigError,
     ConnectionFailed,
     FetchError,
@@ -91,6 +95,7 @@ from workers.errors import (
 from ._robots import ALLOW_ALL, MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
 from ._ssrf import AddressPolicy, GuardedResolver
 from .charset import decode_html
+from .pagekind import challenge_vendor
 from .urls import parse_fetchable_url
 
 if TYPE_CHECKING:
@@ -102,6 +107,10 @@ log = logging.getLogger(__name__)
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Statuses whose HTML body is read to tell an anti-bot interstitial (Cloudflare answers 403 or 503,
+# DataDome, PerimeterX and Akamai 403, Kasada and Vercel 429) from a plain refusal; within the same
+# size limit as pages.  A rate-limit page is not a challenge: a 429 that says so is retried as before.
+CHALLENGE_STATUSES = frozenset({403, 429, 503})
 # News sites send long cookie headers; aiohttp's 8 KiB default refuses some of them.
 MAX_HEADER_FIELD = 32 * 1024
 ROBOTS_MAX_REDIRECTS = 5  # RFC 9309: follow at least five
@@ -550,6 +559,9 @@ class Fetcher:
         if response.status == 304 and for_page and _is_conditional():
             return response
         if response.location is None and not 200 <= response.status < 300:
+            challenge = challenge_vendor(decode_html(response.body, response.charset)[0]) if response.body else None
+            if challenge is not None:
+                raise BotChallenge(f"{challenge.vendor} interstitial with HTTP {response.status} from {url}")
             error = HTTPStatusError(response.status, f"HTTP {response.status} from {url}")
             error.retry_after = _parse_retry_after(response.headers.get("retry-after"))  # type: ignore[attr-defined]
             raise error
@@ -591,7 +603,8 @@ class Fetcher:
                 raise InvalidURL(f"redirect from {url} to {location!r}: {exc.detail}") from None
             return _Response(url=url, status=status, headers=headers, location=target.with_fragment(None))
         if not 200 <= status < 300:
-            return _Response(url=url, status=status, headers=headers)
+            return _Response(url=url, status=status, headers=headers,
+                             **await self._error_body(resp, headers, max_bytes, html_only=html_only))
         content_type, charset = _parse_content_type(headers.get("content-type"))
         accept = _accepted_types() if html_only else None
         if accept is not None and content_type and content_type not in accept:
@@ -603,6 +616,22 @@ class Fetcher:
             content_type = "text/html"
         return _Response(url=url, status=status, headers=headers, content_type=content_type,
                          charset=charset, body=body)
+
+    async def _error_body(self, resp: aiohttp.ClientResponse, headers: dict[str, str], max_bytes: int, *,
+                          html_only: bool) -> dict[str, Any]:
+        """The HTML body of a 403/503 page response, so a challenge behind it can be recognised; empty
+        for other statuses, other content types, or a body that breaks the size limit or the connection
+        (the status is then the dead letter's reason, as before)."""
+        if not html_only or resp.status not in CHALLENGE_STATUSES:
+            return {}
+        content_type, charset = _parse_content_type(headers.get("content-type"))
+        if content_type and content_type not in HTML_TYPES:
+            return {}
+        try:
+            body = await self._read_body(resp, headers, max_bytes)
+        except (TooLarge, ConnectionFailed, aiohttp.ClientError, OSError):
+            return {}
+        return {"body": body, "charset": charset}
 
     def _check_peer(self, url: yarl.URL, resp: aiohttp.ClientResponse) -> None:
         """Belt and braces: the socket's peer must pass the policy too."""

@@ -33,7 +33,7 @@ __all__ = [
     "utc_now_iso",
 ]
 
-ARTICLE_SCHEMA_VERSION = "1.0"
+ARTICLE_SCHEMA_VERSION = "1.1"
 DEADLETTER_SCHEMA_VERSION = "1.0"
 ENTITY_SCHEMA_VERSION = "1.0"
 
@@ -82,6 +82,7 @@ class ArticleRecord:
     duplicate_of: str | None = None
     processed_at: str = field(default_factory=utc_now_iso)
     schema_version: str = ARTICLE_SCHEMA_VERSION
+    paywalled: bool = False  # since 1.1
 
 
 @dataclass(slots=True)
