@@ -311,6 +311,30 @@ def _new_password() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(24))
 
 
+#: Fast start and fast group joins for development and tests (the single broker and the local cluster).
+FAST_START_PROPERTIES = (
+    "# Fast start and fast group joins for development and tests.",
+    "offsets.topic.num.partitions=6",
+    "transaction.state.log.num.partitions=6",
+    "group.initial.rebalance.delay.ms=0",
+    "num.partitions=1",
+    "auto.create.topics.enable=true",
+)
+
+
+def replication_properties(replicas: int, min_insync: int) -> list[str]:
+    """Replication of new topics and of Kafka's own (offsets, transaction state, share state) topics."""
+    return [
+        f"default.replication.factor={replicas}",
+        f"min.insync.replicas={min_insync}",
+        f"offsets.topic.replication.factor={replicas}",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={min_insync}",
+        f"share.coordinator.state.topic.replication.factor={replicas}",
+        f"share.coordinator.state.topic.min.isr={min_insync}",
+    ]
+
+
 def server_properties(config: BrokerConfig, dir: Path, secure: SecureSecrets | None = None) -> str:
     """The broker's server.properties: one KRaft node on 127.0.0.1 tuned for fast start and tests."""
     if config.secure and (secure is None or config.mtls_port is None):
@@ -337,20 +361,9 @@ def server_properties(config: BrokerConfig, dir: Path, secure: SecureSecrets | N
         f"log.dirs={dir / DATA_DIR}",
         "",
         "# One node: every internal topic has one replica.",
-        "default.replication.factor=1",
-        "min.insync.replicas=1",
-        "offsets.topic.replication.factor=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
+        *replication_properties(replicas=1, min_insync=1),
         "",
-        "# Fast start and fast group joins for development and tests.",
-        "offsets.topic.num.partitions=6",
-        "transaction.state.log.num.partitions=6",
-        "group.initial.rebalance.delay.ms=0",
-        "num.partitions=1",
-        "auto.create.topics.enable=true",
+        *FAST_START_PROPERTIES,
         "",
     ]
     if config.secure and secure is not None:

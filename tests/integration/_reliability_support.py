@@ -302,3 +302,45 @@ def copies_marked(batch: Batch, articles: list[dict]) -> list[str]:
         if len(firsts) != 1 or len(seconds) != 1 or marks[seconds[0]] != by_url[firsts[0]][0]["id"]:
             problems.append(f"{one}: marks {marks}")
     return problems
+
+
+async def resubmit_and_expect_no_new_record(reader: OutputReader, bootstrap: str, topic: str, batch: Batch,
+                                            group: WorkerGroup, label: str) -> None:
+    """Submit the whole batch again: no new article record may appear.
+
+    Failing URLs are retried (documented), so their second dead letters mark
+    the end of the resubmitted batch.
+    """
+    records_before, letters_before = len(reader.articles), len(reader.letters)
+    await submit(bootstrap, topic, batch)
+    expected_letters = letters_before + len(batch.failing) + len(batch.invalid)
+    assert await reader.wait_for(lambda r: len(r.letters) >= expected_letters, 240), group.logs()
+    await reader.settle(quiet_s=8, timeout=60)
+    print(f"[{label}/resubmit] submitted={batch.size} new_records={len(reader.articles) - records_before} "
+          f"new_dead_letters={len(reader.letters) - letters_before}")
+    assert len(reader.articles) == records_before
+
+
+async def expect_every_item_accounted_for(reader: OutputReader, batch: Batch, group: WorkerGroup, mode: str,
+                                          phase: str, *details: str) -> Accounting:
+    """Wait until every submitted item has an output, then check the mode's guarantee and print the counts.
+
+    Each item: one article record or one dead letter of the right kind; none
+    missing; in exactly_once no duplicate; copies marked ``duplicate_of``.
+    The line printed also counts the partitions the delivery guard read again
+    (workers/continuity.py): holes Faust left.
+    """
+    everything = lambda r: not account(batch, r.articles, r.letters).missing  # noqa: E731
+    assert await reader.wait_for(everything, 300), (account(batch, reader.articles, reader.letters), group.logs())
+    await reader.settle(quiet_s=8, timeout=60)
+    result = account(batch, reader.articles, reader.letters)
+    rereads = group.count_in_logs("reading the partition again")
+    print(result.line(mode, phase), f"guard_rereads={rereads}", *details)
+    for line in duplicate_details(reader.articles, reader.letters):
+        print(f"[{mode}/{phase}/duplicate] {line}")
+    assert not result.missing
+    assert not result.wrong_outcome, result.wrong_outcome
+    if mode == "exactly_once":
+        assert result.duplicates == 0, result
+    assert not copies_marked(batch, reader.articles)
+    return result

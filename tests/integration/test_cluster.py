@@ -29,10 +29,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from tests.integration._reliability_support import (
     OutputReader,
     WorkerGroup,
-    account,
-    copies_marked,
-    duplicate_details,
+    expect_every_item_accounted_for,
     reliability_env,
+    resubmit_and_expect_no_new_record,
     serve_batch,
     submit,
 )
@@ -113,34 +112,14 @@ async def test_every_url_accounted_for_when_brokers_crash(cluster, tmp_path, mod
                                              300), group.logs()
                 second = await _crash_leader(cluster, articles, avoid={first[0]})
 
-                everything = lambda r: not account(batch, r.articles, r.letters).missing  # noqa: E731
-                assert await reader.wait_for(everything, 300), (account(batch, reader.articles, reader.letters),
-                                                                group.logs())
-                await reader.settle(quiet_s=8, timeout=60)
-                result = account(batch, reader.articles, reader.letters)
-                rereads = group.count_in_logs("reading the partition again")
-                print(result.line(mode, "cluster"), f"guard_rereads={rereads}",
-                      f"killed=node{first[0]}(input p{first[1]}, {first[2]:.0f}s down),"
-                      f"node{second[0]}(articles p{second[1]}, {second[2]:.0f}s down)")
-                for line in duplicate_details(reader.articles, reader.letters):
-                    print(f"[{mode}/cluster/duplicate] {line}")
+                await expect_every_item_accounted_for(
+                    reader, batch, group, mode, "cluster",
+                    f"killed=node{first[0]}(input p{first[1]}, {first[2]:.0f}s down),"
+                    f"node{second[0]}(articles p{second[1]}, {second[2]:.0f}s down)")
 
-                assert not result.missing
-                assert not result.wrong_outcome, result.wrong_outcome
-                if mode == "exactly_once":
-                    assert result.duplicates == 0, result
-                assert not copies_marked(batch, reader.articles)
-
-                # The whole batch again: no new article record (failing URLs are retried).
-                records_before, letters_before = len(reader.articles), len(reader.letters)
-                await submit(bootstrap, env["NEWSWIRE_INPUT_TOPIC"], batch)
-                expected_letters = letters_before + len(batch.failing) + len(batch.invalid)
-                assert await reader.wait_for(lambda r: len(r.letters) >= expected_letters, 240), group.logs()
-                await reader.settle(quiet_s=8, timeout=60)
-                print(f"[{mode}/cluster/resubmit] submitted={batch.size} "
-                      f"new_records={len(reader.articles) - records_before} "
-                      f"new_dead_letters={len(reader.letters) - letters_before}")
-                assert len(reader.articles) == records_before
+                # The whole batch again: no new article record.
+                await resubmit_and_expect_no_new_record(reader, bootstrap, env["NEWSWIRE_INPUT_TOPIC"], batch, group,
+                                                        f"{mode}/cluster")
                 await asyncio.to_thread(group.wait_all_ready, 120)
         finally:
             group.stop()

@@ -27,10 +27,9 @@ import pytest
 from tests.integration._reliability_support import (
     OutputReader,
     WorkerGroup,
-    account,
-    copies_marked,
-    duplicate_details,
+    expect_every_item_accounted_for,
     reliability_env,
+    resubmit_and_expect_no_new_record,
     serve_batch,
     submit,
 )
@@ -91,34 +90,13 @@ async def test_every_url_accounted_for_through_crashes_and_outages(kafka_broker,
                     finally:
                         await asyncio.to_thread(broker.start, dir=kafka_broker.dir)
 
-                everything = lambda r: not account(batch, r.articles, r.letters).missing  # noqa: E731
-                assert await reader.wait_for(everything, 300), (account(batch, reader.articles, reader.letters),
-                                                                group.logs())
-                await reader.settle(quiet_s=8, timeout=60)
-                first = account(batch, reader.articles, reader.letters)
-                # Partitions the delivery guard read again (workers/continuity.py): holes Faust left.
-                rereads = group.count_in_logs("reading the partition again")
-                print(first.line(mode, "batch"), f"sigterm_exit_s={graceful_s:.1f}", f"broker_outage={outage}",
-                      f"guard_rereads={rereads}", f"phases(UTC)={phases}")
-                for line in duplicate_details(reader.articles, reader.letters):
-                    print(f"[{mode}/duplicate] {line}")
+                await expect_every_item_accounted_for(reader, batch, group, mode, "batch",
+                                                      f"sigterm_exit_s={graceful_s:.1f}", f"broker_outage={outage}",
+                                                      f"phases(UTC)={phases}")
 
-                assert not first.missing
-                assert not first.wrong_outcome, first.wrong_outcome
-                if mode == "exactly_once":
-                    assert first.duplicates == 0, first
-                assert not copies_marked(batch, reader.articles)
-
-                # 4. The whole batch again: no new article record.  Failing URLs are
-                # retried (documented), so their second dead letters mark the end.
-                records_before, letters_before = len(reader.articles), len(reader.letters)
-                await submit(bootstrap, env["NEWSWIRE_INPUT_TOPIC"], batch)
-                expected_letters = letters_before + len(batch.failing) + len(batch.invalid)
-                assert await reader.wait_for(lambda r: len(r.letters) >= expected_letters, 240), group.logs()
-                await reader.settle(quiet_s=8, timeout=60)
-                print(f"[{mode}/resubmit] submitted={batch.size} new_records={len(reader.articles) - records_before} "
-                      f"new_dead_letters={len(reader.letters) - letters_before}")
-                assert len(reader.articles) == records_before
+                # 4. The whole batch again: no new article record.
+                await resubmit_and_expect_no_new_record(reader, bootstrap, env["NEWSWIRE_INPUT_TOPIC"], batch, group,
+                                                        mode)
                 # Every worker is alive and ready at the end.
                 await asyncio.to_thread(group.wait_all_ready, 120)
         finally:

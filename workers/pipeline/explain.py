@@ -8,14 +8,14 @@ so a rule that deletes article text can be seen and named.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.errors import ExtractFailed, NewswireError
+from workers.errors import NewswireError
 from workers.pipeline.charset import decode_html
 from workers.pipeline.dedupe import dedupe_article
 from workers.pipeline.extract import Block, Removal, extract_article, render_text
+from workers.pipeline.runner import read_page_file
 
 __all__ = ["Explanation", "explain_extraction", "explain_inputs", "format_explanation"]
 
@@ -73,13 +73,7 @@ async def _read(item: str, settings: object) -> tuple[bytes, str | None, str]:
             await fetcher.close()
         return page.body, page.charset, page.final_url
     path = Path(item)
-    try:
-        body = path.read_bytes()
-        if path.suffix == ".gz":
-            body = gzip.decompress(body)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise ExtractFailed(f"cannot read {path}: {exc}") from None
-    return body, None, path.resolve().as_uri()
+    return read_page_file(path), None, path.resolve().as_uri()
 
 
 async def explain_inputs(items: list[str], settings: object) -> tuple[str, int]:

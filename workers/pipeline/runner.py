@@ -22,7 +22,7 @@ from .record import ArticleRecord, utc_now_iso
 from .submission import Submission
 from .urls import canonicalize_url
 
-__all__ = ["ArticlePipeline", "analyse_options"]
+__all__ = ["ArticlePipeline", "analyse_options", "read_page_file"]
 
 StageObserver = Callable[[str, float], None]
 
@@ -67,12 +67,7 @@ class ArticlePipeline:
 
     async def process_file(self, path: Path) -> ArticleRecord:
         """Analyse a local ``.html`` or ``.html.gz`` file (no fetch)."""
-        try:
-            body = path.read_bytes()
-            if path.suffix == ".gz":
-                body = gzip.decompress(body)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise ExtractFailed(f"cannot read {path}: {exc}") from None
+        body = read_page_file(path)
         url = path.resolve().as_uri()
         return await self._analyse(PageInput(body=body, url=url, canonical_url=url, final_url=url,
                                              fetched_at=utc_now_iso()))
@@ -86,3 +81,12 @@ class ArticlePipeline:
     async def close(self) -> None:
         await self.fetcher.close()
         self.pool.close()
+
+
+def read_page_file(path: Path) -> bytes:
+    """The bytes of a saved page, ``.html`` or gzipped ``.html.gz``; :class:`ExtractFailed` if unreadable."""
+    try:
+        body = path.read_bytes()
+        return gzip.decompress(body) if path.suffix == ".gz" else body
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise ExtractFailed(f"cannot read {path}: {exc}") from None
