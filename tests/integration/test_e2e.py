@@ -9,6 +9,7 @@ from tests.helpers.expectations import SEED_HTML, assert_seed_record
 from tests.helpers.kafka import collect, produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
 from workers.devserver import PageServer, Route
+from workers.pipeline.record import ARTICLE_SCHEMA_VERSION
 from workers.schemas import validate_record
 
 GOOD_PAGE = """<html lang="en"><head><title>Harbour bridge reopens after repairs</title></head><body>
@@ -72,7 +73,7 @@ async def test_urls_become_records_and_failures_dead_letters(kafka_bootstrap, wo
     assert_seed_record(seed)
     assert key == seed["id"].encode()
     assert seed["source"] == "e2e-test"
-    assert headers["schema_version"] == b"1.0"
+    assert headers["schema_version"] == ARTICLE_SCHEMA_VERSION.encode() == seed["schema_version"].encode()
     assert headers["trace_id"]
     assert pages.url("/good") in articles
 

@@ -32,6 +32,7 @@ from workers import broker
 from workers.devserver import PageServer
 from workers.errors import ConfigError
 from workers.kafka_errors import start_client
+from workers.pipeline.record import ARTICLE_SCHEMA_VERSION
 from workers.kafka_options import aiokafka_options
 from workers.schemas import validate_record
 from workers.settings import Settings
@@ -224,7 +225,7 @@ async def test_worker_with_a_client_certificate(secure_broker: SecureBroker, tmp
             found = await collect_secure(env, [articles], until=lambda f: len(f[articles]) >= 1)
         assert len(found[articles]) == 1, worker.log_tail()
         key, record, headers = found[articles][0]
-        assert record["url"] == url and key == record["id"].encode() and headers["schema_version"] == b"1.0"
+        assert record["url"] == url and key == record["id"].encode() and headers["schema_version"] == ARTICLE_SCHEMA_VERSION.encode()
         texts = worker_texts(worker, "mTLS worker")
     finally:
         worker.terminate()
