@@ -1,4 +1,4 @@
-"""Extraction benchmark: newswire's extract+dedupe stages against plain trafilatura.
+"""Extraction benchmark: newswire's text (page checks, extract, clean: what the worker publishes) against plain trafilatura.
 
     python benchmarks/extraction.py [--data DIR] [--variants] [--worst N] [--harm N] [--repeat N] [--fast]
 
@@ -16,7 +16,10 @@ same run:
 * the same F1 / P / R for English pages and for all other languages (language
   of the true text by py3langid);
 * pages/s, and newswire's throughput as a ratio of trafilatura's (extractors
-  alternate page by page; per page the fastest of ``--repeat`` passes counts).
+  alternate page by page; per page the fastest of ``--repeat`` passes counts);
+  on the original pages also the extraction stage alone (``newswire extract
+  only``: without the checks of ``workers.pipeline.classify`` for bot walls,
+  application shells, index pages and paywalls), so each cost shows.
 
 * **harm** (the "do no harm" check on newswire's cleaning stages): per page,
   the text trafilatura returned (``extract_article(keep_base=True)``) against
@@ -51,8 +54,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _variants import VARIANTS, make_variant, page_headline
 
-from workers.errors import ExtractError
+from workers.errors import NewswireError
 from workers.pipeline._extract_text import normalise
+from workers.pipeline.classify import extract_classified
 from workers.pipeline.dedupe import dedupe_article
 from workers.pipeline.explain import Explanation, explain_extraction
 from workers.pipeline.extract import extract_article, render_text
@@ -126,10 +130,23 @@ def contains_headline(text: str | None, headline: str | None) -> bool:
 FAST = False  # --fast: extract_article(fast=True)
 
 
-def newswire_text(html: str, url: str | None) -> str:
+def newswire_stage_text(html: str, url: str | None) -> str:
+    """The extraction stage alone (extract + clean), without the page checks of workers.pipeline.classify."""
     try:
         article = extract_article(html, url, fast=FAST)
-    except ExtractError:
+    except NewswireError:
+        return ""
+    return render_text(dedupe_article(article).blocks)
+
+
+def newswire_text(html: str, url: str | None) -> str:
+    """What the worker publishes as the text: the page classified and extracted, then cleaned."""
+    try:
+        if FAST:
+            article = extract_article(html, url, fast=True)
+        else:
+            article = extract_classified(html, url).article
+    except NewswireError:  # empty, or typed as no article (bot wall, app shell, index page)
         return ""
     return render_text(dedupe_article(article).blocks)
 
@@ -208,7 +225,7 @@ class PageHarm:
 def page_harm(page: Page) -> PageHarm:
     try:
         explanation = explain_extraction(page.html, page.url, fast=FAST)
-    except ExtractError:
+    except NewswireError:
         return PageHarm(page.key, 0, 0, 0.0, None)
     base, final, truth = shingles(explanation.base_text), shingles(explanation.text), shingles(page.truth)
     removed = base - final
@@ -261,8 +278,15 @@ def report_harm(pages: list[Page], listed: int) -> None:
                 print(f"    [{removal.stage}:{removal.rule}] {removal.text[:100]!r}")
 
 
-def report(title: str, pages: list[Page], repeat: int, worst: int, harm: int = 0) -> dict[str, Summary]:
-    runs = run_interleaved({"trafilatura.extract": trafilatura_text, "newswire": newswire_text}, pages, repeat)
+STAGE_ONLY = "newswire extract only"
+
+
+def report(title: str, pages: list[Page], repeat: int, worst: int, harm: int = 0,
+           stage_only: bool = False) -> dict[str, Summary]:
+    extractors = {"trafilatura.extract": trafilatura_text, "newswire": newswire_text}
+    if stage_only:  # the extraction stage without the page checks (bot walls, shells, index pages, paywalls)
+        extractors[STAGE_ONLY] = newswire_stage_text
+    runs = run_interleaved(extractors, pages, repeat)
     print(f"\n## {title}  ({len(pages)} pages)")
     print(
         f"{'extractor':<22}{'F1':>7}{'P':>7}{'R':>7}{'acc':>7}{'headline left':>15}{'beyond truth':>14}"
@@ -288,6 +312,10 @@ def report(title: str, pages: list[Page], repeat: int, worst: int, harm: int = 0
     report_harm(pages, harm)
     ratio = runs["trafilatura.extract"].seconds / runs["newswire"].seconds
     print(f"throughput newswire / trafilatura.extract = {ratio:.2f}x")
+    if STAGE_ONLY in runs:
+        stage = runs["trafilatura.extract"].seconds / runs[STAGE_ONLY].seconds
+        print(f"throughput {STAGE_ONLY} / trafilatura.extract = {stage:.2f}x (the page checks cost "
+              f"{runs['newswire'].seconds / runs[STAGE_ONLY].seconds - 1:.0%} on top)")
     truth_left = sum(contains_headline(p.truth, p.headline) for p in pages)
     print(f"(ground truth itself contains the headline on {truth_left} page(s))")
     if worst:
@@ -339,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.WARNING)
 
     pages = load_pages(args.data)
-    report(f"original pages: {args.data}", pages, args.repeat, args.worst, args.harm)
+    report(f"original pages: {args.data}", pages, args.repeat, args.worst, args.harm, stage_only=True)
     if args.variants:
         for kind in VARIANTS:
             variant_pages = [

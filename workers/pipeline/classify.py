@@ -88,7 +88,7 @@ def extract_classified(html: str, url: str | None, *, own_urls: tuple[str, ...] 
         return ClassifiedPage(article, paywalled)
     short = words < SHORT_TEXT_WORDS
     sentences = _has_sentence(lines)
-    if short or not sentences or tree.content_words <= SHELL_MAX_WORDS:
+    if short or not sentences or not tree.content_words_over(SHELL_MAX_WORDS):
         # The text is a shell's leftovers only on a page with shell signs, and only when it is short and
         # reads like a notice or menu, or is mostly the page's navigation, header and footer; a short
         # news brief on a JavaScript site keeps its own text unless the page's data holds it in full.
