@@ -40,7 +40,7 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError, ProducerFenced
 from faust.exceptions import ProducerSendError
 
 from .app import app, settings, tables, topics
-from .guarded import GuardedIntake, check_progress
+from .guarded import GuardedIntake, check_progress, request_rebalance
 from .handler import HASHES, SEEN, MessageHandler
 from .idempotence import submission_id
 from .inflight import Abandoned, OrderedWork
@@ -247,7 +247,9 @@ class KafkaCommitter:
                 self._apply_state(outbox)
                 event.ack()  # Faust's own bookkeeping (wait_empty); its commit is a no-op here
         except ProducerFenced:
-            log.warning("transactional producer fenced; message handed back", extra={"tid": tid})
+            log.warning("transactional producer fenced; message handed back, the group asked to rebalance",
+                        extra={"tid": tid})
+            await self._retire_fenced_producer(tid)
             raise HandedBack(tid) from None
         except KafkaError as exc:
             # The transaction is aborted by the broker (this producer is gone);
@@ -255,6 +257,28 @@ class KafkaCommitter:
             log.error("transactional write failed; stopping the worker", extra={"tid": tid, "error": repr(exc)})
             await self.app.crash(exc)
             raise HandedBack(tid) from exc
+
+    async def _retire_fenced_producer(self, tid: str) -> None:
+        """After ProducerFenced: take the dead producer out and have the group confirm who owns what.
+
+        A fenced aiokafka producer is in a fatal state: every later
+        ``begin_transaction`` on it fails an assertion, which crashed the
+        worker on the next message of any topic sharing the transactional id.
+        Out of Faust's registry, later messages for ``tid`` are handed back
+        ("partition no longer assigned").  A rebalance then settles it: if
+        another worker owns the partition now, it keeps it; if this one still
+        does (the fence came from elsewhere, e.g. the coordinator aborting a
+        transaction), Faust starts a new producer for ``tid`` on assignment and
+        the delivery guard reads the handed-back messages again from the
+        committed offset.  Renewing the producer here instead could fence a
+        rightful new owner: a zombie writing on.
+        """
+        producer = self.app.producer
+        fenced = producer._transaction_producers.pop(tid, None)
+        if fenced is not None:
+            with contextlib.suppress(Exception):
+                await fenced.stop()
+        await request_rebalance(self.app)
 
     async def _renew_transactional_producer(self, tid: str, txn_producer: Any) -> None:
         """Abort the transaction of a refused message and put a new producer in place for ``tid``.
@@ -320,7 +344,10 @@ class StageRunner:
         async def finish(box: EventOutbox) -> None:
             await self.committer.commit(event, box)
 
-        await self.work.submit(event.message.partition, event.message.key, work, finish)
+        # A message left unacknowledged on purpose must not hold up the next rebalance:
+        # Faust's revocation waits for every message taken from the stream.
+        await self.work.submit(event.message.partition, event.message.key, work, finish,
+                               abandoned=lambda: self.intake.release(event))
 
     async def _on_error(self, exc: BaseException) -> None:
         await app.crash(exc)

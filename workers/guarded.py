@@ -18,7 +18,7 @@ from .continuity import Deliver, DeliveryGuard, Reread
 from .faust_fixes import GUARDED_TOPICS, PASSED_OVER, add_gap
 from .metrics import METRICS
 
-__all__ = ["GuardedIntake", "check_progress"]
+__all__ = ["GuardedIntake", "check_progress", "request_rebalance"]
 
 log = logging.getLogger("newswire.guarded")
 
@@ -75,13 +75,22 @@ class GuardedIntake:
                 await add_gap(consumer, message.tp, *verdict.gap)
             return True
         # Not worked on now: forget it so Faust's wait for acknowledgements does not.
-        consumer._unacked_messages.discard(message)
+        self.release(event)
         if isinstance(verdict, Reread):
             log.warning("messages fetched but never delivered; reading the partition again", extra={
                 "stage": self.name, "topic": message.topic, "partition": message.partition,
                 "from_offset": verdict.offset, "seen_offset": message.offset})
             await self._seek(message.tp, verdict.offset)
         return False
+
+    def release(self, event: Any) -> None:
+        """Forget an event that will not be acknowledged (it comes again), so Faust stops waiting for it.
+
+        Faust's revocation and shutdown wait until every message taken from a
+        stream is acknowledged (``stream_wait_empty``); one handed back or
+        abandoned never will be, and the rebalance would hang on it.
+        """
+        self.app.consumer._unacked_messages.discard(event.message)
 
     async def _seek(self, tp: Any, offset: int) -> None:
         METRICS.partition_rereads.labels(stage=self.name).inc()
@@ -141,6 +150,20 @@ class GuardedIntake:
                 log.warning("partition left out of fetching; fetching it again", extra={
                     "stage": self.name, "topic": tp.topic, "partition": tp.partition, "from_offset": offset})
                 consumer.on_buffer_drop(tp)
+
+
+async def request_rebalance(app: Any) -> None:
+    """Ask the group coordinator for a rebalance (this worker rejoins; the group reassigns)."""
+    consumer = app.consumer
+    try:
+        client = consumer._thread._ensure_consumer()
+        await _on_consumer_loop(consumer, _rejoin(client))
+    except Exception as exc:  # stopping, or not started: the next rebalance comes anyway
+        log.warning("rebalance request failed", extra={"error": repr(exc)})
+
+
+async def _rejoin(client: Any) -> None:
+    client._coordinator.request_rejoin()  # on the consumer's loop: aiokafka is not thread-safe
 
 
 async def check_progress() -> None:

@@ -45,12 +45,17 @@ class OrderedWork:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    async def submit(self, partition: Hashable, key: Hashable, work: Work, finish: Finish) -> None:
-        """Start ``work``; ``finish(result)`` runs after every earlier item of ``partition`` finished."""
+    async def submit(self, partition: Hashable, key: Hashable, work: Work, finish: Finish,
+                     abandoned: Callable[[], None] | None = None) -> None:
+        """Start ``work``; ``finish(result)`` runs after every earlier item of ``partition`` finished.
+
+        ``abandoned`` is called when the item ends unfinished on purpose
+        (:class:`Abandoned`: handed back, or an earlier item was not finished).
+        """
         await self._slots.acquire()
         previous = self._tails.get(partition)
         same_key = self._keys.get((partition, key))
-        task = asyncio.create_task(self._run(work, finish, previous, same_key))
+        task = asyncio.create_task(self._run(work, finish, previous, same_key, abandoned))
         self._tails[partition] = task
         self._keys[(partition, key)] = task
         self._tasks.add(task)
@@ -58,7 +63,7 @@ class OrderedWork:
         task.add_done_callback(lambda t, p=partition, k=key: self._done(t, p, k))
 
     async def _run(self, work: Work, finish: Finish, previous: asyncio.Task | None,
-                   same_key: asyncio.Task | None) -> None:
+                   same_key: asyncio.Task | None, abandoned: Callable[[], None] | None = None) -> None:
         try:
             if same_key is not None:
                 await _settled(same_key)
@@ -71,6 +76,8 @@ class OrderedWork:
                     raise Abandoned()
             await finish(result)
         except Abandoned:
+            if abandoned is not None:
+                abandoned()
             raise
         except asyncio.CancelledError:
             raise

@@ -131,6 +131,27 @@ async def test_handed_back_item_stops_its_partition_quietly():
     assert finished == [] and errors == []  # nothing acknowledged past it, no crash
 
 
+async def test_handed_back_and_abandoned_items_are_reported_so_a_rebalance_does_not_wait_for_them():
+    work = OrderedWork(limit=4)
+    released: list[str] = []
+    finished: list[str] = []
+
+    async def run():
+        return "x"
+
+    async def hand_back(_):
+        raise Abandoned()
+
+    async def finish(result):
+        finished.append(result)
+
+    await work.submit(0, "a", run, hand_back, abandoned=lambda: released.append("a"))
+    await work.submit(0, "b", run, finish, abandoned=lambda: released.append("b"))  # after a hand-back
+    await work.submit(1, "c", run, finish, abandoned=lambda: released.append("c"))  # another partition
+    await work.drain(2)
+    assert sorted(released) == ["a", "b"] and finished == ["x"]
+
+
 async def test_cancel_hands_back_unfinished_items():
     work = OrderedWork(limit=2)
     finished = []
