@@ -69,21 +69,16 @@ class RecordRefused(Exception):
         self.topic = topic
 
 
-#: Builds the outputs that replace a refused message's outputs: (detail, new outbox).
+#: Writes the outputs that replace a refused message's outputs: (detail, new outbox).
 Refusal = Callable[[str, "EventOutbox"], Awaitable[Any]]
 
 
 class EventOutbox:
-    """The outputs and table changes of one message, written when it is the message's turn.
-
-    ``on_refused`` (set by the stage) writes the message's dead letter into a
-    fresh outbox when Kafka refuses one of these outputs as too large.
-    """
+    """The outputs and table changes of one message, written when it is the message's turn."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, bytes, bytes | None, dict[str, bytes], int | None]] = []
         self.state: list[tuple[str, bytes, bytes | None]] = []
-        self.on_refused: Refusal | None = None
 
     async def publish(self, role: str, key: bytes, value: bytes | None, headers: dict[str, bytes],
                       partition: int | None = None) -> None:
@@ -118,7 +113,7 @@ class KafkaCommitter:
         self.tables = tables_by_name
         self.transactional = bool(app_.in_transaction)
 
-    async def commit(self, event: Any, outbox: EventOutbox) -> None:
+    async def commit(self, event: Any, outbox: EventOutbox, on_refused: Refusal | None = None) -> None:
         """Write the outbox and acknowledge the message; a refused output turns the message into its dead letter.
 
         Kafka refuses a message over a topic's ``max.message.bytes`` or the
@@ -131,12 +126,12 @@ class KafkaCommitter:
         try:
             await self._commit_once(event, outbox)
         except RecordRefused as refused:
-            if outbox.on_refused is None:
+            if on_refused is None:
                 raise
             log.error("output refused by Kafka as too large; the URL becomes a dead letter",
                       extra={"stage": "publish", "topic": refused.topic, "error": str(refused)})
             replacement = EventOutbox()
-            await outbox.on_refused(str(refused), replacement)
+            await on_refused(str(refused), replacement)
             await self._commit_once(event, replacement)
 
     async def _commit_once(self, event: Any, outbox: EventOutbox) -> None:
@@ -330,19 +325,17 @@ class StageRunner:
 
     async def _submit(self, event: Any) -> None:
         outbox = EventOutbox()
-        refused = self.refused
-        if refused is not None:
-            async def on_refused(detail: str, replacement: EventOutbox) -> None:
-                await refused(event, detail, replacement)
-
-            outbox.on_refused = on_refused
 
         async def work() -> EventOutbox:
             await self.step(event, outbox)
             return outbox
 
+        async def on_refused(detail: str, replacement: EventOutbox) -> None:
+            assert self.refused is not None
+            await self.refused(event, detail, replacement)
+
         async def finish(box: EventOutbox) -> None:
-            await self.committer.commit(event, box)
+            await self.committer.commit(event, box, on_refused if self.refused is not None else None)
 
         # A message left unacknowledged on purpose must not hold up the next rebalance:
         # Faust's revocation waits for every message taken from the stream.

@@ -125,7 +125,7 @@ class MessageHandler:
         """Fetch and analyse a submission unless the seen table says it was already handled."""
         headers = dict(headers or {})
         trace_id = headers.get(TRACE_HEADER) or uuid.uuid4().hex.encode()
-        submission_id = headers.get(SUBMISSION_HEADER, b"").decode() or f"untracked:{uuid.uuid4().hex}"
+        submission_id = _submission_id(headers)
         try:
             submission = decode_submission(raw)
             ident = article_id(canonicalize_url(submission.url))
@@ -220,10 +220,9 @@ class MessageHandler:
             return Outcome.DEAD_LETTER.value
         await self._dead_letter(self._failure(err, submission, ident), trace_id, out)
         if seen is not None:
-            submission_id = headers.get(SUBMISSION_HEADER, b"").decode() or f"untracked:{uuid.uuid4().hex}"
             entry = SeenEntry.from_bytes(seen.get(ident))
-            out.remember(SEEN, ident, after_outcome(entry, submission=submission_id, outcome=Outcome.DEAD_LETTER,
-                                                    now=self.clock()).to_bytes())
+            out.remember(SEEN, ident, after_outcome(entry, submission=_submission_id(headers),
+                                                    outcome=Outcome.DEAD_LETTER, now=self.clock()).to_bytes())
         return Outcome.DEAD_LETTER.value
 
     async def refused_record(self, raw: bytes, headers: dict[str, bytes] | None, detail: str, out: Outbox) -> str:
@@ -300,6 +299,11 @@ class _LocalOutbox:
         taken = [m for m in self.internal if m[0] == role]
         self.internal = [m for m in self.internal if m[0] != role]
         return taken
+
+
+def _submission_id(headers: Mapping[str, bytes]) -> str:
+    """The input message a forwarded submission came from (route's header), or a one-off id without it."""
+    return headers.get(SUBMISSION_HEADER, b"").decode() or f"untracked:{uuid.uuid4().hex}"
 
 
 def _url_or_none(raw: bytes | None) -> str | None:

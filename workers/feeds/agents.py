@@ -58,9 +58,13 @@ feeds_topic = _raw_topic(FEEDS.feeds_topic)
 status_topic = _raw_topic(FEEDS.feeds_status_topic)
 
 # bytes keys and values: Faust's "raw" codec, our own JSON inside.
-subscriptions = app.Table("feed-subscriptions", key_type=bytes, value_type=bytes,
+# Table names: also the committer's keys for their changelog entries (follow_subscription).
+SUBSCRIPTIONS = "feed-subscriptions"
+FEED_STATE = "feed-state"
+
+subscriptions = app.Table(SUBSCRIPTIONS, key_type=bytes, value_type=bytes,
                           partitions=settings.topic_partitions, help="feed URL -> subscription and its partition")
-feed_state = app.Table("feed-state", key_type=bytes, value_type=bytes, partitions=settings.topic_partitions,
+feed_state = app.Table(FEED_STATE, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions,
                        help="feed URL -> FeedState (validators, seen entries, schedule)")
 
 
@@ -298,8 +302,6 @@ async def follow_subscriptions(stream) -> None:
     await StageRunner("feeds", _FOLLOW_IN_FLIGHT, committer, follow_subscription).run(stream)
 
 
-SUBSCRIPTIONS = "feed-subscriptions"
-FEED_STATE = "feed-state"
 _FOLLOW_IN_FLIGHT = 16
 
 

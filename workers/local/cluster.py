@@ -24,7 +24,6 @@ import asyncio
 import signal
 import subprocess
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,13 +161,6 @@ class LocalCluster:
     def running(self) -> list[int]:
         return [node_id for node_id, process in self._processes.items() if process.poll() is None]
 
-    def __enter__(self) -> "LocalCluster":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     # -- what the cluster says ----------------------------------------------------------
 
     def wait_brokers(self, count: int, timeout_s: float) -> None:
@@ -176,7 +168,7 @@ class LocalCluster:
         while True:
             self._check_alive()
             try:
-                if asyncio.run(self._broker_count()) >= count:
+                if len(asyncio.run(self._broker_ids())) >= count:
                     return
             except Exception:
                 pass  # not up yet
@@ -184,9 +176,6 @@ class LocalCluster:
                 raise broker.BrokerStartFailed(f"the cluster in {self.dir} did not register {count} brokers within "
                                                f"{timeout_s:.0f} s", log_tail=self.log_tails())
             time.sleep(0.5)
-
-    async def _broker_count(self) -> int:
-        return len(await self._broker_ids())
 
     async def _broker_ids(self) -> set[int]:
         """The brokers the cluster lists now (a killed one stays listed until its session times out)."""
@@ -283,7 +272,7 @@ class LocalCluster:
             return
         command = self._java(java, jars, node, "kafka.Kafka", str(node.dir / broker.PROPERTIES_FILE))
         with open(node.dir / broker.LOG_FILE, "a") as log:
-            log.write(f"\n=== newswire: starting cluster node {node.node_id} ({uuid.uuid4().hex[:6]}) ===\n")
+            log.write(f"\n=== newswire: starting cluster node {node.node_id} at {time.strftime('%H:%M:%S')} ===\n")
             log.flush()
             self._processes[node.node_id] = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=node.dir,
