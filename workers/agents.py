@@ -37,7 +37,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, ProducerFenced, RecordTooLargeError
-from faust.exceptions import ProducerSendError
+from faust.exceptions import NotReady, ProducerSendError
 
 from .app import app, settings, tables, topics
 from .guarded import GuardedIntake, check_progress, request_rebalance
@@ -185,6 +185,13 @@ class KafkaCommitter:
                                                                 return_exceptions=True), _DELIVERY_TIMEOUT_S)
                 _raise_first_failure(records, reports)
                 break
+            except NotReady:
+                if not self.app.should_stop:
+                    raise
+                # Shutting down: Faust stops its producer without waiting for the messages
+                # still in flight (its wait_empty returns at once once should_stop is set).
+                # Left unacknowledged, this one is redelivered to the partition's next owner.
+                raise HandedBack("producer stopped by the shutdown") from None
             except asyncio.TimeoutError:
                 log.warning("no delivery report; sending again", extra={"stage": "publish",
                                                                         "timeout_s": _DELIVERY_TIMEOUT_S})

@@ -227,6 +227,29 @@ async def test_committer_writes_outputs_and_state_then_acknowledges(agents_modul
     assert event.acked == 1
 
 
+class StoppedProducer:
+    async def send(self, *args):
+        from faust.exceptions import NotReady
+        raise NotReady("Producer service not yet started")
+
+
+async def test_a_message_finishing_after_the_shutdown_stopped_the_producer_is_handed_back(agents_module):
+    """Faust stops its producer without waiting for in-flight messages: those stay unacknowledged, no crash."""
+    app = SimpleNamespace(producer=StoppedProducer(), in_transaction=False, should_stop=True)
+    topics = {"articles": SimpleNamespace(get_topic_name=lambda: "t.articles")}
+    committer = agents_module.KafkaCommitter(app, topics, {})
+    outbox = agents_module.EventOutbox()
+    await outbox.publish("articles", b"id1", b"{}", {})
+    event = FakeEvent(partition=0)
+    with pytest.raises(agents_module.HandedBack):
+        await committer.commit(event, outbox)
+    assert event.acked == 0
+    app.should_stop = False  # not shutting down: a producer not started is an error, not a hand-back
+    from faust.exceptions import NotReady
+    with pytest.raises(NotReady):
+        await committer.commit(event, outbox)
+
+
 async def test_table_view_reads_raw_tables_by_text_key(agents_module):
     table = FakeTable("hashes")
     table.data[b"sha256:x"] = b"a1"
