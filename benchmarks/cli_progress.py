@@ -2,7 +2,7 @@
 
     python benchmarks/cli_progress.py [--data DIR] [--inputs N] [--rounds R] [--no-entities]
 
-Runs the extract command's own loop (``workers.cli._extract``) over the same
+Runs the extract command's own loop (``workers.cli.extract.extract``) over the same
 inputs repeatedly, on one warm process pool, alternating progress off and on
 (the order flips every round so drift in the machine's load does not favour
 either side).  "On" draws the tqdm line on a real pseudo-terminal whose
@@ -38,8 +38,8 @@ if str(REPO) not in sys.path:  # runnable as a plain script from anywhere
     sys.path.insert(0, str(REPO))
 
 from tests.helpers.terminal import drain, open_terminal  # noqa: E402
-from workers.cli import _extract  # noqa: E402
-from workers.cli_progress import Progress  # noqa: E402
+from workers.cli.extract import extract as _extract  # noqa: E402
+from workers.cli.progress import Progress  # noqa: E402
 from workers.pipeline.runner import ArticlePipeline  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 

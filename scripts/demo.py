@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 from scripts.demo_feed import DemoFeed, newswire_feeds  # noqa: E402
 from workers import broker  # noqa: E402
 from workers.devserver import PageServer  # noqa: E402
-from workers.kafka_options import aiokafka_options  # noqa: E402
+from workers.kafka.options import aiokafka_options  # noqa: E402
 from workers.localrun import WorkerProcess, free_port  # noqa: E402
-from workers.record_text import describe_article, describe_dead_letter  # noqa: E402
+from workers.cli.record_text import describe_article, describe_dead_letter  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
 SEED_PAGE = ROOT / "tests" / "fixtures" / "seed-article.html"  # the article newswire started from

@@ -78,6 +78,9 @@ class Settings:
     max_in_flight: int = _setting(32, "URLs processed concurrently per worker (fetch plus CPU stages).")
     pool_size: int = _setting(0, "Processes for extraction and NER; 0 means one per CPU core.")
     shutdown_timeout_s: float = _setting(30.0, "Seconds a worker waits on SIGTERM for in-flight URLs before leaving the group.")
+    allow_unverified_versions: bool = _setting(False, "Start even if the installed faust-streaming, aiokafka or mode "
+                                               "version is not one newswire's Faust corrections were verified on "
+                                               "(for testing a new release; run tests/compat first).")
     log_level: str = _setting("info", "Log level: crit, error, warn, info or debug.",
                               choices=("crit", "error", "warn", "info", "debug"))
     log_format: str = _setting("auto", "Log format: json, text, or auto (text on a terminal, JSON otherwise).",

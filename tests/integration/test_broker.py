@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
 from workers import broker
-from workers.kafka_options import aiokafka_options
+from workers.kafka.options import aiokafka_options
 from workers.settings import Settings
 
 CLIENT_TIMEOUT_S = 60

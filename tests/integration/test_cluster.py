@@ -26,7 +26,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from tests.integration._reliability_support import (
+from tests.helpers.reliability import (
     OutputReader,
     WorkerGroup,
     expect_every_item_accounted_for,

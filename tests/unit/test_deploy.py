@@ -292,8 +292,10 @@ def test_probes_use_the_worker_endpoints_on_its_web_port():
 
 
 def test_the_worker_serves_the_probed_paths():
-    import workers.web  # noqa: F401  (registers the pages)
-    from workers.app import app
+    from workers.settings import Settings
+    from workers.worker.app import build_worker
+
+    app = build_worker(Settings()).app
 
     paths = {str(route.resource.canonical) for route in app.web.web_app.router.routes()}
     assert {"/healthz", "/readyz", "/metrics"} <= paths, paths
@@ -437,7 +439,7 @@ def test_pod_monitor_scrapes_the_metrics_port():
 
 def exported_metric_names() -> set[str]:
     """Every series name /metrics can carry (base names with their _total/_bucket/... suffixes)."""
-    from workers.metrics import Metrics
+    from workers.observability.metrics import Metrics
 
     names = set()
     for family in Metrics().registry.collect():
@@ -463,7 +465,7 @@ def test_alert_rules_use_only_metrics_the_worker_exports():
 
 def test_deploy_readme_documents_every_metric_and_file():
     readme = (ROOT / "deploy" / "README.md").read_text()
-    from workers.metrics import Metrics
+    from workers.observability.metrics import Metrics
 
     for family in Metrics().registry.collect():
         shown = family.name + {"counter": "_total", "info": "_info"}.get(family.type, "")
