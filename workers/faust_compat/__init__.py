@@ -22,9 +22,10 @@ from __future__ import annotations
 import logging
 
 from .patches import Hooks, SkipSink, add_gap, hooks
-from .versions import VERIFIED, UnverifiedVersion, check_versions
+from .versions import VERIFIED, UnverifiedVersion, check_versions, installed_versions
 
-__all__ = ["Hooks", "SkipSink", "UnverifiedVersion", "VERIFIED", "add_gap", "check_versions", "hooks", "install"]
+__all__ = ["Hooks", "SkipSink", "UnverifiedVersion", "VERIFIED", "add_gap", "check_versions", "hooks", "install",
+           "installed_versions"]
 
 log = logging.getLogger("newswire.faust_compat")
 

@@ -1,1 +1,1 @@
-"""kafka"""
+"""Kafka clients outside the worker: connection options (options), why a connection failed (diagnosis), reading a topic (reading)."""

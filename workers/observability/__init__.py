@@ -1,1 +1,1 @@
-"""observability"""
+"""Metrics (metrics), sampled gauges (gauges), logging (logs) and per-site labels (sites)."""

@@ -1,1 +1,1 @@
-"""processing"""
+"""What happens to a message, without Kafka or Faust: the pure handler and its idempotence decisions."""
