@@ -135,3 +135,13 @@ def test_app_level_names_on_a_built_app():
 def test_every_patch_is_documented_with_its_correction(patch):
     doc = inspect.getdoc(patch) or ""
     assert "Correction:" in doc and doc.split(".")[0].strip().isdigit()
+
+
+def test_aiokafka_logs_a_refused_connection_with_the_error_as_an_argument():
+    # workers.kafka.diagnosis.CredentialWatch reads the exception from these log records' args.
+    import aiokafka.client
+
+    source = inspect.getsource(aiokafka.client)
+    assert "log.error('Unable connect to \"%s:%s\": %s', host, port, err)" in source
+    assert 'log.error("Unable connect to node with id %s: %s", node_id, err)' in source
+    assert aiokafka.client.log.name.startswith("aiokafka")
