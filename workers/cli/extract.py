@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def extract(settings: Settings, inputs: Inputs, *, entities: bool,
                    progress: Progress | None = None, expected: int | None = None,
-                   pipeline: "ArticlePipeline | None" = None) -> int:
+                   pipeline: ArticlePipeline | None = None) -> int:
     """Print one JSON line per input, in input order; 1 if any input failed.
 
     ``pipeline`` lets a caller (the benchmark) reuse a warm pool across runs;

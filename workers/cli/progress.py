@@ -13,7 +13,8 @@ import contextlib
 import sys
 import time
 from collections import Counter
-from typing import IO, Any, Iterator
+from collections.abc import Iterator
+from typing import IO, Any
 
 __all__ = ["Progress", "Tally", "extract_summary", "submit_summary", "wants_progress"]
 
@@ -111,7 +112,7 @@ class Progress:
             self._bar.close()  # leave=False: the line is erased, the summary takes its place
             self._bar = None
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from datetime import datetime, timezone
-from functools import partial
-
 import argparse
+import asyncio
 import sys
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from workers.cli.inputs import Lines
@@ -66,7 +65,7 @@ async def send_urls(settings: Settings, urls: list[str], source: str | None, pro
     from workers.pipeline.submission import Submission, encode_submission
     from workers.pipeline.urls import canonicalize_url
 
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     producer = AIOKafkaProducer(**aiokafka_options(settings), acks="all", enable_idempotence=True)
     await start_client(producer, settings)
     invalid = 0

@@ -45,8 +45,8 @@ from __future__ import annotations
 import bisect
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Hashable, Optional
 
 __all__ = ["Deliver", "Discard", "Reread", "DeliveryGuard", "PassedOver", "Verdict"]
 
@@ -81,7 +81,7 @@ class PassedOver:
             if len(starts) > self._max:
                 del starts[0], ends[0]
 
-    def first_unexplained(self, tp: Hashable, start: int, end: int) -> Optional[int]:
+    def first_unexplained(self, tp: Hashable, start: int, end: int) -> int | None:
         """The first offset in ``[start, end)`` not inside a recorded range, or None."""
         with self._lock:
             starts = self._starts.get(tp, [])
@@ -111,7 +111,7 @@ class PassedOver:
 class Deliver:
     """Hand the message to the agent.  ``gap``: offsets ``[from, to)`` before it that hold no message."""
 
-    gap: Optional[tuple[int, int]] = None
+    gap: tuple[int, int] | None = None
     unreadable: bool = False  # the gap was re-read and still missing (logged by the caller)
 
 
@@ -133,9 +133,9 @@ Verdict = Deliver | Reread | Discard
 @dataclass
 class _Partition:
     generation: int
-    expected: Optional[int] = None      # the offset that should come next
-    reread_from: Optional[int] = None   # a re-read is under way from here
-    jumped_to: Optional[int] = None     # the offset that revealed the hole (it comes again)
+    expected: int | None = None      # the offset that should come next
+    reread_from: int | None = None   # a re-read is under way from here
+    jumped_to: int | None = None     # the offset that revealed the hole (it comes again)
     reread_at: float = 0.0
 
 
@@ -163,7 +163,7 @@ class DeliveryGuard:
         state = self._partitions.get(tp)
         return state is None or state.generation != generation
 
-    def begin(self, tp: Hashable, generation: int, start: Optional[int]) -> None:
+    def begin(self, tp: Hashable, generation: int, start: int | None) -> None:
         """``start``: where the generation reads ``tp`` from (committed offset or log start); None if unknown."""
         self._partitions[tp] = _Partition(generation, expected=start)
 
@@ -210,7 +210,7 @@ class DeliveryGuard:
         return self._delivered(tp, state, offset, gap=(expected, offset), unreadable=True)
 
     def _delivered(self, tp: Hashable, state: _Partition, offset: int,
-                   gap: Optional[tuple[int, int]] = None, unreadable: bool = False) -> Deliver:
+                   gap: tuple[int, int] | None = None, unreadable: bool = False) -> Deliver:
         state.expected = offset + 1
         self.passed_over.forget_below(tp, offset)
         return Deliver(gap=gap, unreadable=unreadable)
@@ -235,7 +235,7 @@ class DeliveryGuard:
                 overdue.append((tp, state.reread_from))
         return overdue
 
-    def waiting_for(self, tp: Hashable, generation: int, end: Optional[int]) -> Optional[int]:
+    def waiting_for(self, tp: Hashable, generation: int, end: int | None) -> int | None:
         """The offset ``tp`` should be read from when its reader waits and ``[expected, end)`` holds messages.
 
         ``end`` is the partition's end offset.  None when nothing is known to be

@@ -9,14 +9,14 @@ already done or in flight.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
 
+from workers.delivery.continuity import Deliver, DeliveryGuard, PassedOver, Reread
+
 from ..faust_compat import Hooks, add_gap, internals
 from ..observability.metrics import METRICS
-from workers.delivery.continuity import Deliver, DeliveryGuard, PassedOver, Reread
 
 __all__ = ["GuardedIntake", "check_progress", "request_rebalance"]
 
@@ -163,7 +163,8 @@ async def check_progress(intakes: list[GuardedIntake]) -> None:
     for intake in intakes:
         for tp, offset in intake.guard.overdue_rereads(intake.app.consumer_generation_id):
             log.warning("re-read overdue; seeking again", extra={
-                "stage": intake.name, "topic": tp.topic, "partition": tp.partition, "from_offset": offset})
+                "stage": intake.name, "topic": getattr(tp, "topic", None), "partition": getattr(tp, "partition", None),
+                "from_offset": offset})
             await intake._seek(tp, offset)
         await intake.read_idle_partitions_again()
 

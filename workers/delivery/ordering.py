@@ -17,8 +17,10 @@ stream buffer is full) without ever blocking the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from typing import Any, Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
 
 __all__ = ["Abandoned", "ErrorHook", "OrderedWork"]
 
@@ -35,9 +37,9 @@ class OrderedWork:
             raise ValueError("limit must be at least 1")
         self.limit = limit
         self._slots = asyncio.Semaphore(limit)
-        self._tails: dict[Hashable, asyncio.Task] = {}
-        self._keys: dict[tuple[Hashable, Hashable], asyncio.Task] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tails: dict[Hashable, asyncio.Task[None]] = {}
+        self._keys: dict[tuple[Hashable, Hashable], asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._on_error = on_error
         self.peak = 0  # most items in flight at once (for tests and metrics)
 
@@ -60,10 +62,10 @@ class OrderedWork:
         self._keys[(partition, key)] = task
         self._tasks.add(task)
         self.peak = max(self.peak, len(self._tasks))
-        task.add_done_callback(lambda t, p=partition, k=key: self._done(t, p, k))
+        task.add_done_callback(functools.partial(self._done, partition=partition, key=key))
 
-    async def _run(self, work: Work, finish: Finish, previous: asyncio.Task | None,
-                   same_key: asyncio.Task | None, abandoned: Callable[[], None] | None = None) -> None:
+    async def _run(self, work: Work, finish: Finish, previous: asyncio.Task[None] | None,
+                   same_key: asyncio.Task[None] | None, abandoned: Callable[[], None] | None = None) -> None:
         try:
             if same_key is not None:
                 await _settled(same_key)
@@ -87,7 +89,7 @@ class OrderedWork:
                 await self._on_error(exc)
             raise
 
-    def _done(self, task: asyncio.Task, partition: Hashable, key: Hashable) -> None:
+    def _done(self, task: asyncio.Task[None], partition: Hashable, key: Hashable) -> None:
         self._tasks.discard(task)
         self._slots.release()
         if self._tails.get(partition) is task:
@@ -121,7 +123,7 @@ class Abandoned(Exception):
     The items after it in the same partition are abandoned too, quietly."""
 
 
-async def _settled(task: asyncio.Task) -> None:
+async def _settled(task: asyncio.Task[None]) -> None:
     """Wait for ``task`` without taking on its result, exception or cancellation."""
     await asyncio.wait({task})
 

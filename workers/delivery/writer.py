@@ -105,7 +105,7 @@ class KafkaWriter:
                 # Shutting down: Faust stops its producer without waiting for the messages
                 # still in flight (its wait_empty returns at once once should_stop is set).
                 raise HandedBack("producer stopped by the shutdown") from None
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("no delivery report; sending again", extra={"stage": "publish",
                                                                         "timeout_s": DELIVERY_TIMEOUT_S})
             except (KafkaError, ProducerSendError) as exc:

@@ -107,6 +107,7 @@ def patch_1_rewind_uncommitted_partitions() -> None:
         return committed
 
     seek_to_committed.__doc__ = original.__doc__
+    seek_to_committed.__wrapped__ = original  # type: ignore[attr-defined]  # the library's own, for tests/compat
     AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
 
 
@@ -128,7 +129,7 @@ def patch_2_gap_bookkeeping() -> None:
     global _faust_add_gap
     from faust.transport.consumer import Consumer
 
-    _faust_add_gap = Consumer._add_gap
+    _faust_add_gap = original = Consumer._add_gap
 
     async def _add_gap(self: Any, tp: Any, offset_from: int, offset_to: int) -> None:
         if tp.topic in _hooks.guarded_topics:
@@ -136,6 +137,7 @@ def patch_2_gap_bookkeeping() -> None:
         if offset_to - 1 >= offset_from:
             await _faust_add_gap(self, tp, offset_from, offset_to - 1)
 
+    _add_gap.__wrapped__ = original  # type: ignore[attr-defined]  # the library's own, for tests/compat
     Consumer._add_gap = _add_gap  # type: ignore[method-assign]
 
 
@@ -159,6 +161,7 @@ def patch_3_commit_before_revocation() -> None:
             log.warning("commit before revocation failed", extra={"error": repr(exc)})
         await original(self, revoked)
 
+    on_partitions_revoked.__wrapped__ = original  # type: ignore[attr-defined]  # the library's own, for tests/compat
     Consumer.on_partitions_revoked = on_partitions_revoked  # type: ignore[method-assign]
 
 
@@ -183,6 +186,7 @@ def patch_4_transactional_highwaters() -> None:
         offsets: Mapping[Any, int] = await self._ensure_consumer().end_offsets(list(partitions))
         return offsets
 
+    _highwaters.__wrapped__ = original  # type: ignore[attr-defined]  # the library's own, for tests/compat
     AIOKafkaConsumerThread._highwaters = _highwaters  # type: ignore[method-assign]
 
 
@@ -199,9 +203,12 @@ def patch_5_no_periodic_transactional_commit() -> None:
     """
     from faust.transport.consumer import TransactionManager
 
+    original = TransactionManager.commit
+
     async def commit(self: Any, offsets: Any, start_new_transaction: bool = True) -> bool:
         return True
 
+    commit.__wrapped__ = original  # type: ignore[attr-defined]  # the library's own, for tests/compat
     TransactionManager.commit = commit  # type: ignore[method-assign]
 
 
@@ -234,7 +241,8 @@ def patch_6_report_passed_over_offsets() -> None:
         if self.next_fetch_offset > position:
             sink.add(self._tp, position, self.next_fetch_offset)
 
-    PartitionRecords._unpack_records = _unpack_records  # type: ignore[method-assign]
+    _unpack_records.__wrapped__ = original  # type: ignore[attr-defined]  # the library's own, for tests/compat
+    PartitionRecords._unpack_records = _unpack_records
 
 
 class _ReadOffsets(defaultdict):  # type: ignore[type-arg]
@@ -266,6 +274,7 @@ def patch_7_no_read_offset_filter_for_guarded_topics() -> None:
         original(self, *args, **kwargs)
         self._read_offset = _ReadOffsets(lambda: None, self._read_offset)
 
+    __init__.__wrapped__ = original  # type: ignore[attr-defined]  # the library's own, for tests/compat
     Consumer.__init__ = __init__  # type: ignore[method-assign]
 
 

@@ -26,7 +26,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import Any, Awaitable, Callable, Collection, Iterable, Mapping, Optional, Protocol
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from typing import Any, Protocol
 
 from workers.observability.metrics import METRICS, Metrics
 
@@ -60,10 +61,10 @@ class LagSource(Protocol):
 
     def assignment(self) -> Iterable[Any]: ...
 
-    def highwater(self, tp: Any) -> Optional[int]: ...
+    def highwater(self, tp: Any) -> int | None: ...
 
 
-def partition_lag(highwater: Optional[int], committed: Optional[int]) -> Optional[int]:
+def partition_lag(highwater: int | None, committed: int | None) -> int | None:
     """Messages of a partition not yet committed by the group; ``None`` while the end is unknown.
 
     A group that never committed on the partition starts at the beginning
@@ -95,7 +96,7 @@ class ConsumerLagSampler:
         self._series: set[tuple[str, int]] = set()
         self._assigned_series: set[tuple[str, int]] = set()
 
-    def sample(self, consumer: LagSource, committed: Mapping[Any, Optional[int]]) -> dict[tuple[str, int], int]:
+    def sample(self, consumer: LagSource, committed: Mapping[Any, int | None]) -> dict[tuple[str, int], int]:
         """Update the gauges from ``consumer``; returns {(topic, partition): lag}."""
         try:
             assigned = [tp for tp in consumer.assignment() if tp.topic in self.source_topics]
@@ -174,7 +175,7 @@ class RecentActivity:
 
 
 async def watch_loop_lag(observe: Callable[[float], None], interval: float = LOOP_PROBE_INTERVAL_S,
-                         *, ticks: Optional[int] = None) -> None:
+                         *, ticks: int | None = None) -> None:
     """Observe how late each ``asyncio.sleep(interval)`` returns; runs until cancelled (or ``ticks``)."""
     loop = asyncio.get_running_loop()
     done = 0
@@ -185,7 +186,7 @@ async def watch_loop_lag(observe: Callable[[float], None], interval: float = LOO
         done += 1
 
 
-def committed_offsets(consumer: Any) -> Mapping[Any, Optional[int]]:
+def committed_offsets(consumer: Any) -> Mapping[Any, int | None]:
     """The group's committed offset per assigned partition, as Faust's consumer tracks it.
 
     Faust keeps this map itself: filled from the broker when partitions are
@@ -205,7 +206,7 @@ def agent_source_topics(app: Any) -> set[str]:
     return names
 
 
-def install(app: Any, input_topic: str, *, pool_depth: Callable[[], Awaitable[Optional[int]]],
+def install(app: Any, input_topic: str, *, pool_depth: Callable[[], Awaitable[int | None]],
             metrics: Metrics = METRICS) -> None:
     """Register the loop-lag probe and the sampling timer on a Faust app.
 

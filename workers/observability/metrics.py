@@ -13,8 +13,8 @@ from importlib import metadata
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
-from workers.settings import Settings
 from workers.observability.sites import SiteLabels, publish_lag_seconds, site_of
+from workers.settings import Settings
 
 __all__ = ["METRICS", "Metrics", "render"]
 

@@ -17,8 +17,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 from urllib.parse import urlsplit
 
 from tld import get_fld
