@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from workers.pipeline._merge import group_key
+from workers.pipeline.entities.merge import group_key
 from workers.pipeline.entities import Entity
 
 __all__ = ["Annotation", "Score", "load_annotations", "score", "KIND"]

@@ -310,7 +310,7 @@ def _raw_spacy_entities(recognizer: EntityRecognizer, language: str, title: str,
     """The baseline: one entity per distinct (span text, label), most mentions first, labels mapped."""
     from collections import Counter
 
-    from workers.pipeline._labels import map_label
+    from workers.pipeline.entities.labels import map_label
     from workers.pipeline.entities import Entity
 
     model = recognizer.model(language)
@@ -343,7 +343,7 @@ def quality() -> dict[str, Any]:
 
 
 def language_items() -> dict[str, list[Item]]:
-    from workers.pipeline.language import detect_language
+    from workers.pipeline.entities.language import detect_language
 
     english = [item for item in load_items() if detect_language(spacy_input(item))[0] == "en"]
     french: list[Item] = [(record.title, record.text, None) for _, record in _french_records()]

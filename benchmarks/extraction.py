@@ -18,7 +18,7 @@ same run:
 * pages/s, and newswire's throughput as a ratio of trafilatura's (extractors
   alternate page by page; per page the fastest of ``--repeat`` passes counts);
   on the original pages also the extraction stage alone (``newswire extract
-  only``: without the checks of ``workers.pipeline.classify`` for bot walls,
+  only``: without the checks of ``workers.pipeline.extract.classify`` for bot walls,
   application shells, index pages and paywalls), so each cost shows.
 
 * **harm** (the "do no harm" check on newswire's cleaning stages): per page,
@@ -55,8 +55,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _variants import VARIANTS, make_variant, page_headline
 
 from workers.errors import NewswireError
-from workers.pipeline._extract_text import normalise
-from workers.pipeline.classify import extract_classified
+from workers.pipeline.extract.text import normalise
+from workers.pipeline.extract.classify import extract_classified
 from workers.pipeline.dedupe import dedupe_article
 from workers.pipeline.explain import Explanation, explain_extraction
 from workers.pipeline.extract import extract_article, render_text
@@ -131,7 +131,7 @@ FAST = False  # --fast: extract_article(fast=True)
 
 
 def newswire_stage_text(html: str, url: str | None) -> str:
-    """The extraction stage alone (extract + clean), without the page checks of workers.pipeline.classify."""
+    """The extraction stage alone (extract + clean), without the page checks of workers.pipeline.extract.classify."""
     try:
         article = extract_article(html, url, fast=FAST)
     except NewswireError:

@@ -53,9 +53,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from workers.pipeline._extract_blocks import Removal
-from workers.pipeline._extract_text import normalise, word_count
-from workers.pipeline.extract import Block, ExtractedArticle
+from workers.pipeline.extract.text import normalise, word_count
+from workers.pipeline.extract import Block, ExtractedArticle, Removal
 
 __all__ = ["DedupeResult", "dedupe_article", "dedupe_blocks", "is_title_repeat"]
 

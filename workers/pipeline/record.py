@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ..errors import NewswireError
-from ._merge import Entity
+from .entities import Entity
 from .extract import Block
 
 __all__ = [

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml.html import HtmlElement
 
-from workers.pipeline._extract_text import normalise
+from .text import normalise
 
 __all__ = ["PageMeta", "clean_authors", "read_metadata"]
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from workers.pipeline._extract_text import normalise
+from workers.pipeline.extract.text import normalise
 from workers.pipeline.explain import explain_extraction
 
-PAGES = Path(__file__).resolve().parents[1] / "pages" / "extraction"
+PAGES = Path(__file__).resolve().parents[3] / "pages" / "extraction"
 TRUTH: dict[str, dict[str, str]] = json.loads((PAGES / "ground-truth.json").read_text(encoding="utf-8"))
 _TOKEN = re.compile(r"\w+")
 

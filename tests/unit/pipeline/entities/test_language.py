@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.pipeline.language import (
+from workers.pipeline.entities.language import (
     CONFIDENT,
     SAMPLE_CHARS,
     choose_language,

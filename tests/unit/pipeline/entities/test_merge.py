@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.pipeline._merge import (
+from workers.pipeline.entities.merge import (
     RawMention,
     group_key,
     is_person_shaped,

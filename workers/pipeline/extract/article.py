@@ -6,7 +6,7 @@ links kept so link lists can be recognised); this module then
 1. turns its XML into typed blocks (heading / paragraph / quote / list / table);
    when that text looks incomplete (far shorter than the page's own prose) a
    readability candidate is read too and chosen by signals
-   (``_extract_candidates``),
+   (``_candidates``),
 2. drops template blocks it lets through (share bars, comment forms,
    newsletter and cookie prompts, "Read more"/"Related" sections, bylines
    and datelines repeated in the body); their number is
@@ -14,8 +14,8 @@ links kept so link lists can be recognised); this module then
    removed it, is in ``ExtractedArticle.removals``.  Rules that are judgement
    calls (click-here lines, copyright notices, prompts with an address) remove
    only generic lines and at most 5% of the text: when in doubt, keep
-   (``_extract_boilerplate``),
-3. reads metadata from the same parsed tree (see ``_extract_meta``).
+   (``_boilerplate``),
+3. reads metadata from the same parsed tree (see ``_meta``).
 
 Repetitions of the headline and duplicate headings are *not* removed here:
 that is the dedupe stage (``workers.pipeline.dedupe``), so each count lands
@@ -34,16 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from workers.errors import EmptyText, ExtractFailed
-from workers.pipeline._extract_blocks import RawBlock, Removal, body_to_blocks
-from workers.pipeline._extract_boilerplate import strip_boilerplate
-from workers.pipeline._extract_candidates import (
+from ._blocks import RawBlock, Removal, body_to_blocks
+from ._boilerplate import strip_boilerplate
+from ._candidates import (
     looks_incomplete,
     page_prose,
     choose_blocks,
     readability_candidate,
 )
-from workers.pipeline._extract_meta import PageMeta, read_metadata
-from workers.pipeline._extract_text import normalise
+from ._meta import PageMeta, read_metadata
+from .text import normalise
 
 __all__ = ["Block", "BlockType", "ExtractedArticle", "Removal", "extract_article", "render_text"]
 
@@ -57,7 +57,7 @@ logging.getLogger("htmldate").setLevel(logging.ERROR)
 
 # Comments off (reader comments are not the article); tables kept; links kept in
 # the XML only so link lists can be recognised (they never reach the text);
-# metadata is read by _extract_meta from the same tree, faster.
+# metadata is read by _meta from the same tree, faster.
 _TRAFILATURA_OPTIONS: dict[str, Any] = {
     "include_comments": False,
     "include_tables": True,

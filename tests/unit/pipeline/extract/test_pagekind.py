@@ -11,15 +11,15 @@ import pytest
 from benchmarks.extraction import score_page
 from workers.errors import BotChallenge, EmptyText, JsRequired, NewswireError, NotArticle
 from workers.pipeline.analyse import AnalyseOptions, PageInput, analyse_page
-from workers.pipeline.classify import extract_classified
+from workers.pipeline.extract.classify import extract_classified
 from workers.pipeline.dedupe import dedupe_article
-from workers.pipeline.embedded import embedded_article, prose_score, revive_devalue
+from workers.pipeline.extract.embedded import embedded_article, prose_score, revive_devalue
 from workers.pipeline.entities import EntityConfig
 from workers.pipeline.extract import render_text
 from workers.pipeline.fetch import CHALLENGE_STATUSES
-from workers.pipeline.pagekind import challenge_vendor, is_paywalled
+from workers.pipeline.extract.pagekind import challenge_vendor, is_paywalled
 
-PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pagekinds"
+PAGES = Path(__file__).resolve().parents[3] / "fixtures" / "pagekinds"
 EXPECTED: dict[str, dict] = json.loads((PAGES / "expected.json").read_text(encoding="utf-8"))
 URL = "https://ledger.example/news/story"
 
@@ -188,7 +188,7 @@ def test_a_short_news_brief_with_a_captcha_comment_form_is_not_a_wall():
 
 
 def test_embedded_candidates_judged_are_bounded_on_huge_blobs(monkeypatch):
-    from workers.pipeline import embedded
+    from workers.pipeline.extract import embedded
 
     judged = []
     real = embedded._paragraphs_of
@@ -206,7 +206,7 @@ def test_is_accessible_for_free_outside_json_ld_does_not_count():
 
 
 def test_words_of_unspaced_scripts_are_counted():
-    from workers.pipeline.pagekind import count_words
+    from workers.pipeline.extract.pagekind import count_words
 
     assert count_words("The council met on Tuesday.") == 5
     assert count_words("報道によると、販売されたのは機能制限を解除した端末でした。") >= 10
@@ -214,7 +214,7 @@ def test_words_of_unspaced_scripts_are_counted():
 
 
 def test_a_short_story_extracted_with_its_rail_of_cards_stays_an_article_when_the_page_says_so(monkeypatch):
-    from workers.pipeline import classify
+    from workers.pipeline.extract import classify
     from workers.pipeline.extract import Block, ExtractedArticle
 
     index_html = html_of("index-section.html")
@@ -240,7 +240,7 @@ def card_lines(html: str) -> list[str]:
 
 
 def test_an_html_body_keeps_text_outside_paragraph_elements():
-    from workers.pipeline.embedded import _paragraphs_of
+    from workers.pipeline.extract.embedded import _paragraphs_of
 
     blocks = _paragraphs_of("Intro text here.<br><br>Second line.<p>Third para.</p><div>Fourth <b>bold</b> text.</div>")
     assert [text for _, text in blocks] == ["Intro text here.", "Second line.", "Third para.", "Fourth bold text."]
@@ -248,7 +248,7 @@ def test_an_html_body_keeps_text_outside_paragraph_elements():
 
 
 def test_the_page_is_read_as_the_decoded_text_whatever_its_meta_charset():
-    from workers.pipeline.pagekind import parse_page
+    from workers.pipeline.extract.pagekind import parse_page
 
     tree = parse_page('<html><head><meta charset="iso-8859-1"></head><body><p>Fernwärme – 東京</p></body></html>')
     assert "".join(tree.find("body").itertext()) == "Fernwärme – 東京"

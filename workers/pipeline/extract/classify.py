@@ -1,8 +1,8 @@
 """Extraction with the page classified: an article, or the reason it is none.
 
 :func:`extract_classified` wraps :func:`workers.pipeline.extract.extract_article`
-(which it does not change) with the checks of :mod:`workers.pipeline.pagekind`
-and the embedded-data recovery of :mod:`workers.pipeline.embedded`, in order:
+(which it does not change) with the checks of :mod:`workers.pipeline.extract.pagekind`
+and the embedded-data recovery of :mod:`workers.pipeline.extract.embedded`, in order:
 
 1. an anti-bot interstitial raises ``BotChallenge`` before any extraction;
 2. the page is extracted.  When that finds no article text, an article body
@@ -39,11 +39,11 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import BotChallenge, EmptyText, JsRequired, NotArticle
-from ._extract_meta import read_metadata
-from ._extract_text import normalise
+from ...errors import BotChallenge, EmptyText, JsRequired, NotArticle
+from ._meta import read_metadata
+from .text import normalise
 from .embedded import EmbeddedArticle, embedded_article, jsonld_article
-from .extract import Block, ExtractedArticle, extract_article
+from .article import Block, ExtractedArticle, extract_article
 from .pagekind import (
     INDEX_MAX_OWN_WORDS_DECLARED,
     SHELL_MAX_WORDS,

@@ -22,8 +22,8 @@ from copy import deepcopy
 
 from lxml.etree import _Element
 
-from workers.pipeline._extract_blocks import RawBlock, body_to_blocks
-from workers.pipeline._extract_text import normalise
+from ._blocks import RawBlock, body_to_blocks
+from .text import normalise
 
 __all__ = ["choose_blocks", "looks_incomplete", "page_prose", "page_prose_chars", "readability_candidate"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.pipeline._labels import label_scheme, map_label, wikiner_place_label
+from workers.pipeline.entities.labels import label_scheme, map_label, wikiner_place_label
 
 
 def test_label_scheme_is_told_by_the_label_set():

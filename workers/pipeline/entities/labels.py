@@ -20,7 +20,7 @@ article's language, so consumers can aggregate one entity across languages
     ("fleuve Rhône", "mer Noire", "Lake Geneva": ``PLACE_FEATURE_WORDS``), or
     it starts with the name of a continent, sea, mountain range or
     cross-border region ("Europe", "Afrique du Nord", "Méditerranée", "Alpes":
-    ``REGION_NAMES``).  Both lists are in :mod:`workers.pipeline._name_words`.
+    ``REGION_NAMES``).  Both lists are in :mod:`workers.pipeline.entities._name_words`.
 
 WikiNER models tag no DATE, TIME or MONEY, so French records have no facts.
 """

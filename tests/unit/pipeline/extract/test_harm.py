@@ -8,9 +8,9 @@ from pathlib import Path
 
 from lxml import html as lxml_html
 
-from workers.pipeline._extract_blocks import RawBlock
-from workers.pipeline._extract_boilerplate import strip_boilerplate
-from workers.pipeline._extract_candidates import choose_blocks, looks_incomplete, page_prose_chars
+from workers.pipeline.extract._blocks import RawBlock
+from workers.pipeline.extract._boilerplate import strip_boilerplate
+from workers.pipeline.extract._candidates import choose_blocks, looks_incomplete, page_prose_chars
 from workers.pipeline.explain import explain_extraction, format_explanation
 
 LONG = [

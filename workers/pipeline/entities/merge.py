@@ -16,7 +16,7 @@ The steps, in order (each is a small function below so it can be tested alone):
    capitalised function word or title anywhere (``After Neumann``, ``Selon
    Emmanuel Macron``, ``President Joe Biden``), an ``-ing`` word at a sentence
    start or in the title (``Hosting Cook``); the word lists are in
-   :mod:`workers.pipeline._name_words`.
+   :mod:`workers.pipeline.entities._name_words`.
 2. **Group identical names** by a key that ignores case, dots, apostrophe
    style and spacing (``U.S.`` = ``US``, ``O’Brien`` = ``O'Brien``).
 3. **Vote a label per group**: the majority label of its mentions wins; on a

@@ -8,9 +8,9 @@ import pytest
 
 from tests.helpers.expectations import SEED_EXPECTED, SEED_HTML, assert_seed_record
 from workers.errors import EmptyText, ExtractFailed
-from workers.pipeline._extract_blocks import RawBlock
-from workers.pipeline._extract_boilerplate import is_boilerplate_text, strip_boilerplate
-from workers.pipeline._extract_meta import clean_authors
+from workers.pipeline.extract._blocks import RawBlock
+from workers.pipeline.extract._boilerplate import is_boilerplate_text, strip_boilerplate
+from workers.pipeline.extract._meta import clean_authors
 from workers.pipeline.dedupe import dedupe_article
 from workers.pipeline.extract import Block, extract_article, render_text
 

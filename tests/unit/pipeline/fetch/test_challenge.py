@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from tests.unit.test_fetch import fetcher, sequence, server  # noqa: F401  (fixture)
+from tests.unit.pipeline.fetch.test_client import fetcher, sequence, server  # noqa: F401  (fixture)
 from workers.errors import BotChallenge, HTTPStatusError
 
 pytestmark = pytest.mark.timeout(20)
 
-PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pagekinds"
+PAGES = Path(__file__).resolve().parents[3] / "fixtures" / "pagekinds"
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 
 
@@ -70,7 +70,7 @@ async def test_a_404_body_is_not_read_as_a_challenge(server):  # noqa: F811
 
 
 async def test_a_200_challenge_is_fetched_as_a_page(server):  # noqa: F811
-    # recognised by the CPU stages (workers.pipeline.classify), not by the fetch stage
+    # recognised by the CPU stages (workers.pipeline.extract.classify), not by the fetch stage
     server.route("/px", sequence((200, HTML, page("challenge-perimeterx.html"))))
     async with fetcher() as f:
         fetched = await f.fetch(server.url("/px"))

@@ -35,7 +35,7 @@ code                   meaning
 ``not_html``           a 2xx response that is not text/html or application/xhtml+xml; the
                        detail names the content type
 ``bot_challenge``      a 403, 429 or 503 whose HTML body is an anti-bot or WAF interstitial
-                       (:func:`workers.pipeline.pagekind.challenge_vendor`); not retried.  A
+                       (:func:`workers.pipeline.extract.pagekind.challenge_vendor`); not retried.  A
                        challenge served with 200 is recognised by the CPU stages, same code
 =====================  ======================================================================
 
@@ -94,14 +94,14 @@ from workers.errors import (
 
 from ._robots import ALLOW_ALL, MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
 from ._ssrf import AddressPolicy, GuardedResolver
-from .charset import decode_html
-from .pagekind import challenge_vendor
-from .urls import parse_fetchable_url
+from ..charset import decode_html
+from ..extract.pagekind import challenge_vendor
+from ..urls import parse_fetchable_url
 
 if TYPE_CHECKING:
     from workers.settings import Settings
 
-__all__ = ["FetchConfig", "FetchedPage", "Fetcher", "HTML_TYPES", "decompress_bounded"]
+__all__ = ["CHALLENGE_STATUSES", "FetchConfig", "FetchedPage", "Fetcher", "HTML_TYPES", "decompress_bounded"]
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lxml.etree import _Element
 
-from workers.pipeline._extract_text import clean_space, word_count
+from .text import clean_space, word_count
 
 __all__ = ["RawBlock", "Removal", "body_to_blocks"]
 

@@ -9,10 +9,10 @@ import pytest
 from aiohttp import web
 
 from tests.unit._httpserver import LocalServer, loopback_only_connections
-from tests.unit.test_fetch import SleepRecorder
-from tests.unit.test_fetch_safety import FakeResolver
+from tests.unit.pipeline.fetch.test_client import SleepRecorder
+from tests.unit.pipeline.fetch.test_safety import FakeResolver
 from workers.errors import RobotsDisallowed
-from workers.pipeline._robots import RobotsCache, RobotsRules, product_token
+from workers.pipeline.fetch._robots import RobotsCache, RobotsRules, product_token
 from workers.pipeline.fetch import FetchConfig, Fetcher
 
 pytestmark = pytest.mark.timeout(20)

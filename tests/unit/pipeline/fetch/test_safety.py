@@ -18,7 +18,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from tests.unit._httpserver import LocalServer, loopback_only_connections
 from workers.errors import BlockedAddress, ConnectionFailed, InvalidURL
-from workers.pipeline._ssrf import AddressPolicy, blocked_reason
+from workers.pipeline.fetch._ssrf import AddressPolicy, blocked_reason
 from workers.pipeline.fetch import FetchConfig, Fetcher
 
 pytestmark = pytest.mark.timeout(20)

@@ -14,7 +14,7 @@ paragraphs or links, then substring markers on a lower-cased copy; the text is
 only counted when a marker matched), so the fetch stage can call it on the body
 of a 403, 429 or 503 on the event loop.  The other checks parse the page with lxml
 and run in the CPU pool (:mod:`workers.pipeline.analyse`,
-:mod:`workers.pipeline.classify`).
+:mod:`workers.pipeline.extract.classify`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from urllib.parse import urljoin
 from lxml import etree
 from lxml.etree import _Element as Element
 
-from ._extract_text import normalise
+from .text import normalise
 
 __all__ = [
     "ChallengeCheck",

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import re
 
-from workers.pipeline._extract_blocks import RawBlock, Removal
-from workers.pipeline._extract_text import normalise, word_count
+from ._blocks import RawBlock, Removal
+from .text import normalise, word_count
 
 __all__ = ["boilerplate_rule", "is_boilerplate_text", "is_link_list", "is_tail_heading", "strip_boilerplate"]
 

@@ -5,7 +5,7 @@ What a record gets (see :class:`Enrichment`):
 * ``entities``: named things (PERSON, ORG, GPE, LOC, NORP, FAC, EVENT,
   PRODUCT, WORK_OF_ART, LAW, LANGUAGE: every label that is neither a fact
   nor dropped), merged per article and sorted by salience.  Merging and
-  normalisation rules are documented in :mod:`workers.pipeline._merge`.
+  normalisation rules are documented in :mod:`workers.pipeline.entities.merge`.
 * ``facts``: DATE, TIME and MONEY (``EntityConfig.fact_labels``): values a
   consumer may filter on ("$360 million") but that are not what an article is
   *about*, so they do not compete with people and places for salience.  Same
@@ -13,7 +13,7 @@ What a record gets (see :class:`Enrichment`):
 * CARDINAL, ORDINAL, QUANTITY and PERCENT (``EntityConfig.drop_labels``) are
   dropped: bare numbers are noise for routing and aggregation.
 * ``language`` / ``language_confidence``: see
-  :func:`workers.pipeline.language.choose_language`: a confident detection
+  :func:`workers.pipeline.entities.language.choose_language`: a confident detection
   beats the page's declared language, which beats an unsure detection; on
   short texts a configured language close to the top guess is taken.
 * ``status`` says why ``entities`` may be empty: ``ok`` (NER ran),
@@ -30,7 +30,7 @@ How NER runs:
 * Each article goes to the model of its language (``EntityConfig.models``,
   from ``NEWSWIRE_SPACY_MODELS``; see :attr:`workers.settings.Settings.ner_models`).
   Model labels are mapped onto the record's OntoNotes labels
-  (:mod:`workers.pipeline._labels`: WikiNER's PER/LOC/ORG/MISC for French);
+  (:mod:`workers.pipeline.entities.labels`: WikiNER's PER/LOC/ORG/MISC for French);
   merging and salience are the same for every language.
 
 * Only the components NER needs are loaded (parser, tagger, lemmatizer,
@@ -68,9 +68,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Literal, Sequence
 
-from ..errors import ConfigError, EnrichError
-from ._labels import LabelScheme, label_scheme, map_label
-from ._merge import (
+from ...errors import ConfigError, EnrichError
+from .labels import LabelScheme, label_scheme, map_label
+from .merge import (
     Entity,
     Mention,
     RawMention,
