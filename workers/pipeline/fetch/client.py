@@ -71,7 +71,7 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import brotli
@@ -92,14 +92,13 @@ from workers.errors import (
     TooManyRedirects,
 )
 
+from ...settings import DEFAULTS, Settings
 from ._robots import ALLOW_ALL, MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
 from ._ssrf import AddressPolicy, GuardedResolver
 from ..charset import decode_html
 from ..extract.pagekind import challenge_vendor
 from ..urls import parse_fetchable_url
 
-if TYPE_CHECKING:
-    from workers.settings import Settings
 
 __all__ = ["CHALLENGE_STATUSES", "FetchConfig", "FetchedPage", "Fetcher", "HTML_TYPES", "decompress_bounded"]
 
@@ -118,21 +117,23 @@ ROBOTS_MAX_REDIRECTS = 5  # RFC 9309: follow at least five
 
 @dataclass(frozen=True, slots=True)
 class FetchConfig:
-    user_agent: str = "newswire/0.1"
-    max_connections: int = 64
-    per_host: int = 2
-    host_delay_s: float = 0.0
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 10.0
-    total_timeout_s: float = 30.0
-    max_bytes: int = 5_000_000
-    max_redirects: int = 5
-    max_attempts: int = 3
-    backoff_s: float = 0.5
-    backoff_max_s: float = 30.0
-    respect_robots: bool = True
-    robots_ttl_s: float = 3600.0
-    allow_hosts: tuple[str, ...] = ()  # hosts or CIDR ranges allowed although loopback/private
+    """The fetch stage's settings; each default is the ``fetch_*`` setting's (declared in workers/settings.py)."""
+
+    user_agent: str = DEFAULTS.fetch_user_agent
+    max_connections: int = DEFAULTS.fetch_max_connections
+    per_host: int = DEFAULTS.fetch_per_host
+    host_delay_s: float = DEFAULTS.fetch_host_delay_s
+    connect_timeout_s: float = DEFAULTS.fetch_connect_timeout_s
+    read_timeout_s: float = DEFAULTS.fetch_read_timeout_s
+    total_timeout_s: float = DEFAULTS.fetch_total_timeout_s
+    max_bytes: int = DEFAULTS.fetch_max_bytes
+    max_redirects: int = DEFAULTS.fetch_max_redirects
+    max_attempts: int = DEFAULTS.fetch_max_attempts
+    backoff_s: float = DEFAULTS.fetch_backoff_s
+    backoff_max_s: float = DEFAULTS.fetch_backoff_max_s
+    respect_robots: bool = DEFAULTS.fetch_respect_robots
+    robots_ttl_s: float = DEFAULTS.fetch_robots_ttl_s
+    allow_hosts: tuple[str, ...] = DEFAULTS.fetch_allow_hosts  # hosts or CIDR ranges allowed although loopback/private
 
     def __post_init__(self) -> None:
         for name in ("max_connections", "per_host", "max_attempts", "max_bytes"):

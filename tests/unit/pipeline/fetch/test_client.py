@@ -473,6 +473,13 @@ def test_config_from_settings_maps_every_field():
         assert getattr(config, f.name) == getattr(settings, "fetch_" + f.name), f.name
 
 
+
+def test_config_defaults_are_the_declared_settings_defaults():
+    declared = {f.name: f.default for f in dataclasses.fields(Settings)}
+    for f in dataclasses.fields(FetchConfig):
+        assert f.default == declared["fetch_" + f.name], f.name
+    assert FetchConfig() == FetchConfig.from_settings(Settings())
+
 # -- per-call options: extra headers, accepted types, conditional requests ------------------------
 
 
