@@ -103,7 +103,8 @@ def test_alternative_title_forms_are_removed_too():
 
 def test_sentence_that_mentions_the_title_words_is_kept():
     # the headline's words inside a real sentence are the article, not a repeat
-    sentence = f"Officials said that {TITLE.lower()} was the wrong way to describe a week of quiet diplomacy in the region."
+    sentence = (f"Officials said that {TITLE.lower()} was the wrong way to describe a week of quiet diplomacy "
+                "in the region.")
     result = dedupe_blocks([p(sentence), p(P1)], TITLE)
     assert texts(result) == [sentence, P1] and result.removed["title_repeats"] == 0
     # and a title that begins a sentence which goes on is not cut

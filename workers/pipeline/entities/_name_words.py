@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["NOT_NAME_WORDS", "SURNAME_PARTICLES", "GERUND_FIRST_NAMES", "DETERMINERS", "LOCATIVE_WORDS", "HONORIFIC_BEFORE", "PLACE_FEATURE_WORDS",
-           "REGION_NAMES"]
+__all__ = ["NOT_NAME_WORDS", "SURNAME_PARTICLES", "GERUND_FIRST_NAMES", "DETERMINERS", "LOCATIVE_WORDS",
+           "HONORIFIC_BEFORE", "PLACE_FEATURE_WORDS", "REGION_NAMES"]
 
 # Words that can start a PERSON span only by mistake: function words a
 # sentence starts with ("After Smith left"), and titles the model sometimes

@@ -27,7 +27,8 @@ WikiNER models tag no DATE, TIME or MONEY, so French records have no facts.
 
 from __future__ import annotations
 
-from typing import Iterable, Literal
+from collections.abc import Iterable
+from typing import Literal
 
 from ._name_words import PLACE_FEATURE_WORDS, REGION_NAMES
 

@@ -86,8 +86,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Literal, Sequence
+from typing import Literal
 
 from ._name_words import (
     DETERMINERS,
@@ -463,8 +464,8 @@ def _merge_into_persons(groups: list[_Group], sources: dict[str, str]) -> list[_
         form = group.longest_form
         honorific = _HONORIFIC.match(form)
         words = group_key(form[honorific.end():] if honorific else form).split()
-        owners = [root for root in roots
-                  if any(_ends_with(candidate, words) for candidate in root.word_lists())] if 1 <= len(words) <= 3 else []
+        owners = ([root for root in roots if any(_ends_with(candidate, words) for candidate in root.word_lists())]
+                  if 1 <= len(words) <= 3 else [])
         titled = honorific is not None or any(_after_honorific(m, sources) for m in group.mentions)
         if len(owners) != 1 or (not titled and any(_after_locative(m, sources) for m in group.mentions)):
             kept.append(group)
@@ -711,7 +712,7 @@ def merge_mentions(raw: Iterable[RawMention], *, text: str, title: str = "",
         score = sum(_weight(m, len(text), lead_end) for m in group.mentions)
         entity = Entity(
             name=name,
-            label=vote_entity_label([(form, m.label) for form, m in zip(forms, group.mentions)], name),
+            label=vote_entity_label([(form, m.label) for form, m in zip(forms, group.mentions, strict=True)], name),
             count=len(group.mentions),
             salience=score,
             aliases=[f for f in dict.fromkeys(forms) if f != name],

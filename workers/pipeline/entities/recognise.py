@@ -60,16 +60,19 @@ How NER runs:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from ...errors import ConfigError, EnrichError
 from .labels import LabelScheme, label_scheme, map_label
+from .language import SAMPLE_CHARS, choose_language, normalise_language_tag
 from .merge import (
     Entity,
     Mention,
@@ -79,7 +82,6 @@ from .merge import (
     trim_person_lead,
     trim_span,
 )
-from .language import SAMPLE_CHARS, choose_language, normalise_language_tag
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -409,7 +411,8 @@ def _shared_model(model: str, max_chars: int) -> NerModel:
         loaded = _models.get(model)
         if loaded is None:
             nlp = load_ner_pipeline(model, max_chars)
-            scheme = label_scheme(nlp.get_pipe("ner").labels)
+            ner: Any = nlp.get_pipe("ner")  # an EntityRecognizer (Cython); typed as a bare Callable by spaCy
+            scheme = label_scheme(ner.labels)
             loaded = _models[model] = NerModel(model, nlp, scheme)
             logger.info("NER model loaded", extra={"model": model, "labels": scheme})
         loaded.nlp.max_length = max(loaded.nlp.max_length, max_chars + 10_000)
@@ -464,10 +467,8 @@ def init_worker(config: EntityConfig, nice: int = 0) -> None:
     event loop (Kafka heartbeats) wins the CPU when all cores are busy.
     """
     if nice:
-        try:
+        with contextlib.suppress(OSError):  # not permitted here: run at normal priority
             os.nice(nice)
-        except OSError:
-            pass  # not permitted here: run at normal priority
     get_recognizer(config).warm_up()
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lxml.etree import _Element
 
-from .text import clean_space, word_count
+from .text import clean_space, element_text, word_count
 
 __all__ = ["RawBlock", "Removal", "body_to_blocks"]
 
@@ -71,7 +71,7 @@ def _inline_text(el: _Element, parts: list[str], links: list[int]) -> None:
             parts.append(" | ")
             _inline_text(child, parts, links)
         elif tag == "ref":
-            links[0] += len("".join(child.itertext()).strip())
+            links[0] += len(element_text(child).strip())
             _inline_text(child, parts, [0])
         else:
             _inline_text(child, parts, links)
@@ -93,7 +93,7 @@ def _starts_with_link(el: _Element) -> bool:
     for child in el:
         if not isinstance(child.tag, str):
             continue
-        has_text = bool("".join(child.itertext()).strip())
+        has_text = bool(element_text(child).strip())
         if has_text:
             if child.tag == "ref":
                 return True
@@ -181,7 +181,8 @@ def _is_layout_table(el: _Element) -> bool:
 def _walk_layout_table(el: _Element, out: list[RawBlock]) -> None:
     """Each cell of a layout table is a container: its blocks join the article flow."""
     for cell in el.iter("cell"):
-        if cell.getparent() is not None and cell.getparent().getparent() is not el:
+        row = cell.getparent()
+        if row is not None and row.getparent() is not el:
             continue  # cells of nested tables are reached through their own table
         if any(isinstance(c.tag, str) and c.tag in _BLOCK_TAGS for c in cell):
             if cell.text and cell.text.strip():

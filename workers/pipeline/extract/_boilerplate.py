@@ -92,7 +92,8 @@ _ANCHORED = [
     r"(?:©|\(c\)|copyright)\s*(?:\d{4})?",
     r"advertisement\b",
     r"(?:story|article) continues (?:below|after)\b",
-    r"(?:this (?:article|story) was )?(?:updated|last updated|first published|published|posted) (?:on|at)?\s*[:\-]?\s*\w+ \d",
+    r"(?:this (?:article|story) was )?(?:updated|last updated|first published|published|posted) "
+    r"(?:on|at)?\s*[:\-]?\s*\w+ \d",
     r"citation:",
     # bylines that name no author we know of
     r"\W*(?:publicado|published|posted|written|publié|veröffentlicht|pubblicato|escrito)\s+(?:por|by|par|von|da)\b",
@@ -132,7 +133,8 @@ _ANYWHERE: list[tuple[tuple[str, ...], str]] = [
     (("subscribers",), r"\bthis (?:article|content|story) is (?:for|available to) subscribers\b"),
     # cookies / consent
     (("cookies",), r"\b(?:we|this (?:site|website)) uses? cookies\b"),
-    (("cookie",), r"\bby (?:continuing to )?(?:using|browsing) (?:this|our) (?:site|website)\b.*\b(?:cookie|agree|accept|privacy)"),
+    (("cookie",), r"\bby (?:continuing to )?(?:using|browsing) (?:this|our) (?:site|website)\b"
+                  r".*\b(?:cookie|agree|accept|privacy)"),
     (("cookies",), r"\baccept (?:all )?cookies\b"),
     (("cookie",), r"\bcookie (?:policy|settings|preferences)\b"),
     # copyright / reprints / citation notices
@@ -172,7 +174,8 @@ def _matches_text_rule(text: str) -> bool:
 
 _SECTION_BREAK = re.compile(r"^\s*([_*#~=•·-])(?:\s*\1){2,}\s*$")
 _BARE_URL = re.compile(r"^\s*(?:https?://|www\.)\S+\s*$", re.IGNORECASE)
-_BARE_DATETIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?\s*$")
+_BARE_DATETIME = re.compile(r"^\s*\d{4}-\d{2}-\d{2}"
+                            r"(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?\s*$")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 # A short block with an e-mail address: "Write to Jane Doe at jane@example.com", "Contact: ..."
 _MAX_WORDS_CONTACT = 16
@@ -183,8 +186,8 @@ _PROMPT_WITH_ADDRESS = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _MAX_WORDS_PROMPT = 40
-_INFORMATION_PROMPT = re.compile(r"^\s*(?:for more|more|read|see|visit|get|download|contact|reach|email|e-mail|write to)\b",
-                                 re.IGNORECASE)
+_INFORMATION_PROMPT = re.compile(
+    r"^\s*(?:for more|more|read|see|visit|get|download|contact|reach|email|e-mail|write to)\b", re.IGNORECASE)
 
 _TAIL_HEADINGS = {
     "related", "related articles", "related stories", "related posts", "related content", "related news",
@@ -270,7 +273,8 @@ DOUBTFUL_RULES = frozenset({"call-to-action", "copyright-notice", "prompt-with-a
 _SPECIFIC_KEEPS = frozenset({"call-to-action", "prompt-with-address"})
 _CALL_TO_ACTION = re.compile(r"^\W*(?:click|tap) (?:here|for|to|on|the link)\b", re.IGNORECASE)
 _COPYRIGHT = re.compile(r"^\W*(?:©|ⓒ|\(c\)|copyright\b)", re.IGNORECASE)
-_TRAILING_CTA = re.compile(r"^\W*(?:click|tap|see|view|download|visit|watch|get|for (?:full|more|the full))\b", re.IGNORECASE)
+_TRAILING_CTA = re.compile(r"^\W*(?:click|tap|see|view|download|visit|watch|get|for (?:full|more|the full))\b",
+                           re.IGNORECASE)
 # Words any template line may use: they say nothing about this article.
 _GENERIC_WORDS = frozenset(
     """
@@ -345,7 +349,8 @@ def is_tail_heading(text: str) -> bool:
         return True
     # "More from <section>", "Related: ...", "More on <topic>"
     return bool(
-        re.match(r"^(?:more (?:from|on|about|in)|related|read more|latest (?:from|in)|other stories|most (?:read|popular|viewed|shared) (?:in|on|from)|top stories in)\b", key)
+        re.match(r"^(?:more (?:from|on|about|in)|related|read more|latest (?:from|in)|other stories|"
+                 r"most (?:read|popular|viewed|shared) (?:in|on|from)|top stories in)\b", key)
     ) and (
         word_count(text) <= 8
     )

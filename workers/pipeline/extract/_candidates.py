@@ -23,7 +23,7 @@ from copy import deepcopy
 from lxml.etree import _Element
 
 from ._blocks import RawBlock, body_to_blocks
-from .text import normalise
+from .text import element_text, normalise
 
 __all__ = ["choose_blocks", "looks_incomplete", "page_prose", "page_prose_chars", "readability_candidate"]
 
@@ -65,7 +65,7 @@ def page_prose(tree: _Element) -> list[str]:
     """The page's prose paragraphs in order: long ``<p>`` outside page chrome."""
     out = []
     for p in tree.iter("p"):
-        text = " ".join("".join(p.itertext()).split())
+        text = " ".join(element_text(p).split())
         if len(text) < _MIN_PROSE_P_CHARS:
             continue
         if any(_is_chrome(a) for a in p.iterancestors()):
@@ -117,7 +117,7 @@ def _is_prose(block: RawBlock) -> bool:
 def _page_order(blocks: list[RawBlock], tree: _Element) -> list[RawBlock]:
     """``blocks`` sorted by where their text starts in the page (unfound ones stay after their predecessor)."""
     body = tree.find(".//body")
-    page_key = normalise(" ".join((body if body is not None else tree).itertext()))
+    page_key = normalise(element_text(body if body is not None else tree, " "))
     positions: list[float] = []
     last = -1.0
     for block in blocks:

@@ -34,12 +34,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from workers.errors import EmptyText, ExtractFailed
+
 from ._blocks import RawBlock, Removal, body_to_blocks
 from ._boilerplate import strip_boilerplate
 from ._candidates import (
+    choose_blocks,
     looks_incomplete,
     page_prose,
-    choose_blocks,
     readability_candidate,
 )
 from ._meta import PageMeta, read_metadata
@@ -80,7 +81,8 @@ class ExtractedArticle:
     title: str | None
     blocks: list[Block]
     authors: list[str]
-    published: str | None  # ISO 8601: "2024-02-07T09:30:00+00:00" when the page gives time and offset, else "2024-02-07"
+    # ISO 8601: "2024-02-07T09:30:00+00:00" when the page gives time and offset, else "2024-02-07"
+    published: str | None
     site_name: str | None
     language: str | None
     description: str | None

@@ -41,9 +41,8 @@ from typing import Any
 
 from ...errors import BotChallenge, EmptyText, JsRequired, NotArticle
 from ._meta import read_metadata
-from .text import normalise
-from .embedded import EmbeddedArticle, embedded_article, jsonld_article
 from .article import Block, ExtractedArticle, extract_article
+from .embedded import EmbeddedArticle, embedded_article, jsonld_article
 from .pagekind import (
     INDEX_MAX_OWN_WORDS_DECLARED,
     SHELL_MAX_WORDS,
@@ -56,6 +55,7 @@ from .pagekind import (
     index_reason,
     is_paywalled,
 )
+from .text import normalise
 
 __all__ = ["ClassifiedPage", "extract_classified", "SHORT_TEXT_WORDS"]
 

@@ -18,8 +18,9 @@ from __future__ import annotations
 import html as html_lib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from lxml import html as lxml_html
 
@@ -37,7 +38,8 @@ _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.I | re.S)
 _ATTR_TYPE = re.compile(r"\btype\s*=\s*[\"']?([^\"'\s>]+)", re.I)
 _ATTR_ID = re.compile(r"\bid\s*=\s*[\"']?([^\"'\s>]+)", re.I)
 # window.__NUXT__ = ..., window.__INITIAL_STATE__ = ..., __PRELOADED_STATE__, __APOLLO_STATE__, ...
-_STATE_ASSIGN = re.compile(r"(?:window|self|globalThis)\s*(?:\.\s*|\[\s*[\"'])(__[A-Za-z0-9_]+__|[A-Za-z_]*(?:STATE|DATA|"
+_STATE_ASSIGN = re.compile(r"(?:window|self|globalThis)\s*(?:\.\s*|\[\s*[\"'])"
+                           r"(__[A-Za-z0-9_]+__|[A-Za-z_]*(?:STATE|DATA|"
                            r"state|data|Store|store|Props|props|Context|context|CONTEXT)[A-Za-z_]*)"
                            r"(?:[\"']\s*\])?\s*=\s*")
 _JSON_PARSE = re.compile(r"^JSON\.parse\(\s*(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')\s*\)", re.S)
@@ -108,7 +110,7 @@ def _paragraphs_of(text: str) -> list[tuple[str, str]]:
     if _HAS_TAG.search(text):
         try:
             fragment = lxml_html.fragment_fromstring(text, create_parent="div")
-        except (ValueError, lxml_html.etree.ParserError):  # type: ignore[attr-defined]
+        except (ValueError, lxml_html.etree.ParserError):
             fragment = None
         if fragment is not None:
             for bad in fragment.xpath(".//script|.//style|.//figure|.//iframe"):
@@ -270,7 +272,8 @@ def revive_devalue(table: list[Any]) -> Any:
 
 def _js_unescape(body: str) -> str:
     try:
-        return json.loads('"' + body.replace("\n", "\\n") + '"')
+        decoded: str = json.loads('"' + body.replace("\n", "\\n") + '"')  # a JSON string literal
+        return decoded
     except ValueError:
         try:
             return body.encode("utf-8", "surrogatepass").decode("unicode_escape", "ignore")

@@ -28,7 +28,7 @@ from urllib.parse import urljoin
 from lxml import etree
 from lxml.etree import _Element as Element
 
-from .text import normalise
+from .text import element_text, normalise
 
 __all__ = [
     "ChallengeCheck",
@@ -185,10 +185,10 @@ def challenge_vendor(markup: str) -> ChallengeCheck | None:
     if vendor is None:
         title = _TITLE.search(lowered)
         title_text = html_lib.unescape(title.group(1)).strip() if title else ""
-        if title_text and _CHALLENGE_TITLE.match(title_text):
-            vendor = "generic"
-        elif any(w in lowered for w in _CAPTCHA_WIDGETS) and any(w in lowered for w in _CHALLENGE_WORDING):
-            vendor = "generic"
+        if (title_text and _CHALLENGE_TITLE.match(title_text)) or (
+            any(w in lowered for w in _CAPTCHA_WIDGETS) and any(w in lowered for w in _CHALLENGE_WORDING)
+        ):
+            vendor = "generic"  # an interstitial's title, or a captcha widget with a challenge's wording
         elif any(w in lowered for w in _CHALLENGE_SENTENCES) and visible_words(markup) <= TINY_CHALLENGE_WORDS:
             vendor = "generic"  # a few lines that only an interstitial says, and nothing else
         else:
@@ -223,7 +223,8 @@ _PAYWALL_WORDS = ("aywall", "AYWALL", "ay-wall", "egwall", "eg-wall", "ubscriber
 _SUBSCRIBE_PROMPT = re.compile(
     r"subscribe (?:now |today )?to (?:continue|keep|read)|subscribers? only|for subscribers|"
     r"(?:to )?continue reading,? (?:subscribe|sign in|log in)|already a subscriber|"
-    r"(?:sign|log) in to (?:continue|read)|this (?:article|story|content) is (?:exclusive|reserved|available) (?:to|for) "
+    r"(?:sign|log) in to (?:continue|read)|"
+    r"this (?:article|story|content) is (?:exclusive|reserved|available) (?:to|for) "
     r"(?:subscribers|members)|unlock (?:this|the full) (?:article|story)|to read the (?:full|whole|rest of the) "
     r"(?:article|story)|(?:for|get) (?:full|unlimited) access|become a (?:subscriber|member)|subscribe for|"
     r"start your (?:free )?trial|already subscribed|exclusive (?:to|for) (?:subscribers|members)",
@@ -291,7 +292,7 @@ def parse_page(markup: str) -> Element | None:
 
 
 def _text(element: Element) -> str:
-    return "".join(element.itertext())
+    return element_text(element)
 
 
 class ParsedPage:
@@ -306,7 +307,7 @@ class ParsedPage:
         self._chrome: list[Element] | None = None
 
     @classmethod
-    def parse(cls, markup: str) -> "ParsedPage | None":
+    def parse(cls, markup: str) -> ParsedPage | None:
         tree = parse_page(markup)
         return cls(tree) if tree is not None else None
 
@@ -370,7 +371,7 @@ class ParsedPage:
         if not key:
             return False
         if not hasattr(self, "_chrome_text"):
-            self._chrome_text = "\n".join(" " + normalise(" ".join(e.itertext())) + " " for e in self.chrome)
+            self._chrome_text = "\n".join(" " + normalise(element_text(e, " ")) + " " for e in self.chrome)
         return f" {key} " in self._chrome_text or (len(key) >= 30 and key in self._chrome_text)
 
 
@@ -434,10 +435,10 @@ def app_shell_reason(page: ParsedPage) -> ShellCheck | None:
         if not isinstance(element.tag, str):
             continue
         ident = (element.get("id") or "").lower()
-        if ident in _MOUNT_IDS or element.tag in ("app-root",) or element.get("data-reactroot") is not None:
-            if counts.get(element, 0) < 20:
-                where = f'<{element.tag} id="{ident}">' if ident else f"<{element.tag}>"
-                return ShellCheck(f"empty application mount point {where}", words)
+        is_mount = ident in _MOUNT_IDS or element.tag in ("app-root",) or element.get("data-reactroot") is not None
+        if is_mount and counts.get(element, 0) < 20:
+            where = f'<{element.tag} id="{ident}">' if ident else f"<{element.tag}>"
+            return ShellCheck(f"empty application mount point {where}", words)
     for element in body.iter("noscript"):
         if _ENABLE_JS.search(_text(element)):
             return ShellCheck("the page asks for JavaScript (<noscript>)", words)
@@ -573,7 +574,7 @@ def index_reason(page: ParsedPage, extracted_lines: list[str], own_urls: tuple[s
     cards = _cards(page, own, own_urls[0] if own_urls else "")
     if len(cards) < INDEX_MIN_CARDS:
         return None
-    card_text = "\n".join(" " + normalise(" ".join(c.itertext())) + " " for c in cards)
+    card_text = "\n".join(" " + normalise(element_text(c, " ")) + " " for c in cards)
     inside = outside = 0
     if not extracted_lines:
         in_cards = {p for c in cards for p in c.iter("p")}

@@ -1,6 +1,6 @@
 """Text normalisation shared by the extraction and dedupe stages.
 
-Kept in one private module so that "the same text" means the same thing to
+Kept in one module so that "the same text" means the same thing to
 the boilerplate rules, the dedupe rules and the benchmark's headline check.
 """
 
@@ -8,9 +8,28 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
+from typing import TYPE_CHECKING, cast
 
-__all__ = ["clean_space", "normalise", "word_count"]
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+
+__all__ = ["clean_space", "element_text", "itertext", "normalise", "word_count"]
+
+
+def itertext(element: _Element) -> Iterator[str]:
+    """The text fragments under ``element`` in document order.
+
+    lxml's stubs say ``str | bytes``: bytes come only from trees parsed from bytes without
+    an encoding, and every tree here is parsed from decoded text (charset.decode_html).
+    """
+    return cast("Iterator[str]", element.itertext())
+
+
+def element_text(element: _Element, sep: str = "") -> str:
+    """All text under ``element``, fragments joined with ``sep``."""
+    return sep.join(itertext(element))
 
 _SPACE = re.compile(r"[^\S\n]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -57,7 +58,7 @@ class RobotsRules:
         self._rules = sorted(rules or [], key=lambda r: (-r.length, not r.allow))
 
     @classmethod
-    def parse(cls, text: str, user_agent: str) -> "RobotsRules":
+    def parse(cls, text: str, user_agent: str) -> RobotsRules:
         token = product_token(user_agent)
         named: list[_Rule] = []
         star: list[_Rule] = []
@@ -102,7 +103,8 @@ ALLOW_ALL = RobotsRules()
 class RobotsCache:
     """Rules per origin (scheme, host, port) with a TTL; the oldest entries go first when full."""
 
-    def __init__(self, ttl_s: float, max_entries: int = 20_000, clock=time.monotonic) -> None:
+    def __init__(self, ttl_s: float, max_entries: int = 20_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl_s = ttl_s
         self._max_entries = max_entries
         self._clock = clock

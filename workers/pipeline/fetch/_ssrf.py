@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver

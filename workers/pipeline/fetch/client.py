@@ -70,7 +70,7 @@ import random
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -93,12 +93,11 @@ from workers.errors import (
 )
 
 from ...settings import DEFAULTS, Settings
-from ._robots import ALLOW_ALL, MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
-from ._ssrf import AddressPolicy, GuardedResolver
 from ..charset import decode_html
 from ..extract.pagekind import challenge_vendor
 from ..urls import parse_fetchable_url
-
+from ._robots import ALLOW_ALL, MAX_ROBOTS_BYTES, RobotsCache, RobotsRules
+from ._ssrf import AddressPolicy, GuardedResolver
 
 __all__ = ["CHALLENGE_STATUSES", "FetchConfig", "FetchedPage", "Fetcher", "HTML_TYPES", "decompress_bounded"]
 
@@ -149,7 +148,7 @@ class FetchConfig:
             raise ConfigError("FetchConfig.allow_hosts must be a tuple of strings")
 
     @classmethod
-    def from_settings(cls, settings: "Settings") -> "FetchConfig":
+    def from_settings(cls, settings: Settings) -> FetchConfig:
         return cls(
             user_agent=settings.fetch_user_agent,
             max_connections=settings.fetch_max_connections,
@@ -344,8 +343,8 @@ def _parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _headers_dict(headers: Any) -> dict[str, str]:
@@ -433,7 +432,7 @@ class Fetcher:
 
     # -- lifecycle -------------------------------------------------------------
 
-    async def __aenter__(self) -> "Fetcher":
+    async def __aenter__(self) -> Fetcher:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -522,7 +521,7 @@ class Fetcher:
                     charset=response.charset,
                     body=response.body,
                     headers=response.headers,
-                    fetched_at=datetime.now(timezone.utc),
+                    fetched_at=datetime.now(UTC),
                     attempts=attempt,
                 )
         except (FetchError, InvalidURL) as exc:
@@ -540,10 +539,10 @@ class Fetcher:
         return exc
 
     def _backoff(self, attempt: int, exc: FetchError) -> float:
-        retry_after = getattr(exc, "retry_after", None)
+        retry_after: float | None = getattr(exc, "retry_after", None)  # only some FetchErrors carry one
         if retry_after is not None:
             return min(retry_after, self.config.backoff_max_s)
-        ceiling = min(self.config.backoff_max_s, self.config.backoff_s * 2 ** (attempt - 1))
+        ceiling = min(self.config.backoff_max_s, self.config.backoff_s * 2.0 ** (attempt - 1))
         return ceiling * self._rng.uniform(0.5, 1.0)  # jitter keeps retries of many tasks apart
 
     # -- one request to one URL ---------------------------------------------------
@@ -691,9 +690,9 @@ class Fetcher:
                 yield
         finally:
             state.users -= 1
-            if state.users == 0 and state.next_start <= asyncio.get_running_loop().time():
-                if self._hosts.get(key) is state:
-                    del self._hosts[key]
+            idle = state.users == 0 and state.next_start <= asyncio.get_running_loop().time()
+            if idle and self._hosts.get(key) is state:
+                del self._hosts[key]
 
     def _forget_idle_hosts(self) -> None:
         now = asyncio.get_running_loop().time()

@@ -14,7 +14,8 @@ from workers.pipeline.entities.language import (
 
 SAMPLES = {
     "en": "The government announced on Tuesday that it would raise spending on schools and hospitals next year.",
-    "fr": "Le gouvernement a annoncé mardi qu'il augmenterait les dépenses pour les écoles et les hôpitaux l'an prochain.",
+    "fr": ("Le gouvernement a annoncé mardi qu'il augmenterait les dépenses pour les écoles et les hôpitaux "
+           "l'an prochain."),
     "de": "Die Regierung kündigte am Dienstag an, im nächsten Jahr mehr Geld für Schulen und Krankenhäuser auszugeben.",
     "es": "El gobierno anunció el martes que aumentará el gasto en escuelas y hospitales el próximo año.",
     "ru": "Правительство объявило во вторник, что в следующем году увеличит расходы на школы и больницы.",

@@ -66,7 +66,8 @@ def by_name(entities):
         ("visit Martha’s Vineyard soon", "Martha’s Vineyard", "LOC", "Martha’s Vineyard"),
         ("the Ministry of Energy (MOTIE) said", "Ministry of Energy (MOTIE", "ORG", "Ministry of Energy"),
         ("the Ministry of Energy (MOTIE) said", "Ministry of Energy (MOTIE)", "ORG", "Ministry of Energy (MOTIE)"),
-        ("la région Provence-Alpes-Côte d'Azur a", "région Provence-Alpes-Côte d'Azur", "LOC", "Provence-Alpes-Côte d'Azur"),
+        ("la région Provence-Alpes-Côte d'Azur a", "région Provence-Alpes-Côte d'Azur", "LOC",
+         "Provence-Alpes-Côte d'Azur"),
         ("le département du Var", "département du Var", "GPE", "Var"),
         ("the province of Quebec", "province of Quebec", "GPE", "Quebec"),
         ("la région parisienne", "région parisienne", "LOC", "région parisienne"),
@@ -472,13 +473,15 @@ def test_surname_with_a_particle_is_recovered_whole():
 
 @pytest.mark.parametrize(
     ("surface", "label"),
-    [("ministre du Travail", "ORG"), ("Première", "MISC"), ("President", "PERSON"), ("président de la République", "ORG")],
+    [("ministre du Travail", "ORG"), ("Première", "MISC"), ("President", "PERSON"),
+     ("président de la République", "ORG")],
 )
 def test_titles_and_function_words_are_not_names(surface, label):
     assert not is_plausible_name(surface, label)
 
 
-@pytest.mark.parametrize(("surface", "label"), [("mer Noire", "LOC"), ("rue de Rivoli", "LOC"), ("Premier League", "ORG")])
+@pytest.mark.parametrize(("surface", "label"),
+                         [("mer Noire", "LOC"), ("rue de Rivoli", "LOC"), ("Premier League", "ORG")])
 def test_names_with_a_lowercase_generic_word_stay(surface, label):
     assert is_plausible_name(surface, label)
 

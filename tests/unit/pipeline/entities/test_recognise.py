@@ -279,8 +279,7 @@ class _BrokenPipeline:
         raise RuntimeError("tokenizer exploded")
 
     def pipe(self, stream, **kwargs):
-        for doc, context in stream:  # pulling the stream tokenises, like spaCy
-            yield doc, context
+        yield from stream  # pulling the stream tokenises, like spaCy
 
     def memory_zone(self):
         return contextlib.nullcontext()

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 
 import pytest
 
 from tests.helpers.expectations import SEED_EXPECTED, SEED_HTML, assert_seed_record
 from workers.errors import EmptyText, ExtractFailed
+from workers.pipeline.dedupe import dedupe_article
+from workers.pipeline.extract import Block, extract_article, render_text
 from workers.pipeline.extract._blocks import RawBlock
 from workers.pipeline.extract._boilerplate import is_boilerplate_text, strip_boilerplate
 from workers.pipeline.extract._meta import clean_authors
-from workers.pipeline.dedupe import dedupe_article
-from workers.pipeline.extract import Block, extract_article, render_text
 
 SEED_URL = "https://dailyledger.example/2024/02/07/blinken-gaza-peace-talks/"
 
@@ -310,7 +311,8 @@ def test_time_without_offset_gives_the_date_only():
 
 def test_title_without_the_site_suffix():
     html = page(BODY, '<meta property="og:site_name" content="City Times">', title="Council approves bus expansion")
-    html = html.replace("<title>Council approves bus expansion</title>", "<title>Council approves bus expansion | City Times</title>")
+    html = html.replace("<title>Council approves bus expansion</title>",
+                        "<title>Council approves bus expansion | City Times</title>")
     html = html.replace("<h1>Council approves bus expansion</h1>", "")
     assert extract_article(html, "https://n.example/a").title == "Council approves bus expansion"
 
@@ -394,10 +396,8 @@ def test_extractor_crash_becomes_extract_failed(monkeypatch):
     ["<<<>>>", "\x00\x01\x02", "<p>" * 5000, "<?xml version='1.0'?><rss></rss>", "just some plain words"],
 )
 def test_garbage_never_raises_anything_but_extract_errors(html):
-    try:
+    with contextlib.suppress(EmptyText, ExtractFailed):
         extract_article(html, "https://n.example/a")
-    except (EmptyText, ExtractFailed):
-        pass
 
 
 def test_fast_mode_meets_the_seed_expectations_too():

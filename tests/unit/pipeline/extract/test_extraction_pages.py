@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.pipeline.extract.text import normalise
 from workers.pipeline.explain import explain_extraction
+from workers.pipeline.extract.text import normalise
 
 PAGES = Path(__file__).resolve().parents[3] / "pages" / "extraction"
 TRUTH: dict[str, dict[str, str]] = json.loads((PAGES / "ground-truth.json").read_text(encoding="utf-8"))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from lxml import html as lxml_html
 
+from workers.pipeline.explain import explain_extraction, format_explanation
 from workers.pipeline.extract._blocks import RawBlock
 from workers.pipeline.extract._boilerplate import strip_boilerplate
 from workers.pipeline.extract._candidates import choose_blocks, looks_incomplete, page_prose_chars
-from workers.pipeline.explain import explain_extraction, format_explanation
 
 LONG = [
     ("Northwind Cycles today announced the Aero 5, a lightweight electric bicycle with a range of 120 kilometres "
@@ -59,7 +59,8 @@ def test_a_click_here_line_about_the_articles_subject_is_kept_a_generic_one_goes
 
 def test_judgement_rules_never_take_more_than_five_percent_of_a_short_article():
     short = [raw("paragraph", "Health officials reported a sixth death from the virus on Monday in the county.")]
-    notice = raw("paragraph", "© 2019 Wire Agency. All Rights Reserved. This material may not be published or broadcast.")
+    notice = raw("paragraph",
+                 "© 2019 Wire Agency. All Rights Reserved. This material may not be published or broadcast.")
     kept, removed = strip_boilerplate([*short, notice])
     assert notice in kept and removed == 0
     # the same notice under a long article is a small share of it: removed
@@ -84,7 +85,8 @@ def test_a_trailing_call_to_action_naming_the_articles_results_is_kept():
 
 
 def test_product_links_are_kept_related_headlines_removed():
-    products = raw("list", "Aero 5 electric bicycle, $2,499\nAero 5 removable battery, $399\nNorthwind bicycle lights, $49",
+    products = raw("list",
+                   "Aero 5 electric bicycle, $2,499\nAero 5 removable battery, $399\nNorthwind bicycle lights, $49",
                    items=3, link_items=3, link_chars=90)
     related = raw("list", "Harbor Foods reports record first quarter revenue\nCascade Energy opens third solar farm\n"
                   "Pine Labs names new technology chief from rival", items=3, link_items=3, link_chars=130)
@@ -193,7 +195,8 @@ def _article(body: str) -> str:
 
 
 def test_liveblog_time_stamps_each_followed_by_an_entry_are_kept():
-    entries = "".join(f"<p>{stamp}</p><p>{text}</p>" for stamp, text in zip(("08:05", "08:40", "09:15"), LONG))
+    stamps = ("08:05", "08:40", "09:15")
+    entries = "".join(f"<p>{stamp}</p><p>{text}</p>" for stamp, text in zip(stamps, LONG[:3], strict=True))
     explanation = explain_extraction(_article(entries))
     assert [r.rule for r in explanation.removals if r.rule == "byline-or-dateline"] == []
     assert {"08:05", "08:40", "09:15"} <= set(explanation.text.split("\n\n"))

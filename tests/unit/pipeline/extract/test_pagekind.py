@@ -11,13 +11,13 @@ import pytest
 from benchmarks.extraction import score_page
 from workers.errors import BotChallenge, EmptyText, JsRequired, NewswireError, NotArticle
 from workers.pipeline.analyse import AnalyseOptions, PageInput, analyse_page
-from workers.pipeline.extract.classify import extract_classified
 from workers.pipeline.dedupe import dedupe_article
-from workers.pipeline.extract.embedded import embedded_article, prose_score, revive_devalue
 from workers.pipeline.entities import EntityConfig
 from workers.pipeline.extract import render_text
-from workers.pipeline.fetch import CHALLENGE_STATUSES
+from workers.pipeline.extract.classify import extract_classified
+from workers.pipeline.extract.embedded import embedded_article, prose_score, revive_devalue
 from workers.pipeline.extract.pagekind import challenge_vendor, is_paywalled
+from workers.pipeline.fetch import CHALLENGE_STATUSES
 
 PAGES = Path(__file__).resolve().parents[3] / "fixtures" / "pagekinds"
 EXPECTED: dict[str, dict] = json.loads((PAGES / "expected.json").read_text(encoding="utf-8"))
@@ -98,7 +98,8 @@ def test_a_challenge_is_a_bot_challenge_before_any_extraction_and_names_the_vend
 def test_the_same_challenge_markup_around_an_article_is_an_article():
     article = html_of("lookalike-article-about-captchas.html")
     wall = html_of("challenge-cloudflare-managed.html")
-    marker_script = wall[wall.index("<script>(function(){window._cf_chl_opt"):wall.index("</script>", wall.index("_cf_chl_opt")) + 9]
+    script_start = wall.index("<script>(function(){window._cf_chl_opt")
+    marker_script = wall[script_start:wall.index("</script>", wall.index("_cf_chl_opt")) + 9]
     assert challenge_vendor(wall) is not None
     assert challenge_vendor(article.replace("</body>", marker_script + "</body>")) is None
 
@@ -214,8 +215,7 @@ def test_words_of_unspaced_scripts_are_counted():
 
 
 def test_a_short_story_extracted_with_its_rail_of_cards_stays_an_article_when_the_page_says_so(monkeypatch):
-    from workers.pipeline.extract import classify
-    from workers.pipeline.extract import Block, ExtractedArticle
+    from workers.pipeline.extract import Block, ExtractedArticle, classify
 
     index_html = html_of("index-section.html")
     story = ("Ferry services to the island resumed on Monday after two weeks of repairs to the loading ramp, "
@@ -236,7 +236,8 @@ def card_lines(html: str) -> list[str]:
     """The cards' headline and teaser texts of an index page, as an extractor would give them."""
     import re as _re
 
-    return [" ".join(_re.sub(r"<[^>]+>", " ", m).split()) for m in _re.findall(r"<h3[^>]*>(.*?)</h3>|<p class=\"teaser\">(.*?)</p>", html) for m in m if m]
+    cards = _re.findall(r"<h3[^>]*>(.*?)</h3>|<p class=\"teaser\">(.*?)</p>", html)  # (headline, teaser) pairs
+    return [" ".join(_re.sub(r"<[^>]+>", " ", text).split()) for card in cards for text in card if text]
 
 
 def test_an_html_body_keeps_text_outside_paragraph_elements():

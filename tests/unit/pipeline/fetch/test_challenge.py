@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from tests.unit.pipeline.fetch.test_client import fetcher, sequence, server  # noqa: F401  (fixture)
 from workers.errors import BotChallenge, HTTPStatusError
@@ -78,12 +77,14 @@ async def test_a_200_challenge_is_fetched_as_a_page(server):  # noqa: F811
 
 
 async def test_a_429_challenge_is_bot_challenge_and_a_rate_limit_page_is_retried(server):  # noqa: F811
-    server.route("/kasada", sequence((429, HTML, b"<html><head><title></title></head><body>"
-                                                b"<script>window.KPSDK={};KPSDK.configure([])</script>"
-                                                b"<script src='/149e9513-01fa-4fb0-aad4-566afd725d1b/2d206a39-8ed7-437e-"
-                                                b"a3be-862e0f06eea3/ips.js?x=1'></script></body></html>")))
+    kasada = (b"<html><head><title></title></head><body>"
+              b"<script>window.KPSDK={};KPSDK.configure([])</script>"
+              b"<script src='/149e9513-01fa-4fb0-aad4-566afd725d1b/2d206a39-8ed7-437e-"
+              b"a3be-862e0f06eea3/ips.js?x=1'></script></body></html>")
+    server.route("/kasada", sequence((429, HTML, kasada)))
     limited = (b"<html><head><title>Access denied | ledger.example used Cloudflare to restrict access</title></head>"
-               b"<body><div id='cf-error-details'><h1>Error 1015</h1><h2>You are being rate limited</h2></div></body></html>")
+               b"<body><div id='cf-error-details'><h1>Error 1015</h1><h2>You are being rate limited</h2></div>"
+               b"</body></html>")
     server.route("/limited", sequence((429, HTML, limited)))
     async with fetcher(max_attempts=2) as f:
         with pytest.raises(BotChallenge):

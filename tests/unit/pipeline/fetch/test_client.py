@@ -14,7 +14,7 @@ import dataclasses
 import gzip
 import socket
 import zlib
-from datetime import timezone
+from datetime import UTC
 
 import brotli
 import pytest
@@ -100,7 +100,7 @@ async def test_fetches_a_page_with_metadata(server):
     assert page.body == PAGE.encode()
     assert page.text() == PAGE
     assert page.headers["x-custom"] == "yes"
-    assert page.fetched_at.tzinfo is not None and page.fetched_at.utcoffset() == timezone.utc.utcoffset(None)
+    assert page.fetched_at.tzinfo is not None and page.fetched_at.utcoffset() == UTC.utcoffset(None)
     assert page.attempts == 1
 
 

@@ -12,8 +12,8 @@ from tests.unit._httpserver import LocalServer, loopback_only_connections
 from tests.unit.pipeline.fetch.test_client import SleepRecorder
 from tests.unit.pipeline.fetch.test_safety import FakeResolver
 from workers.errors import RobotsDisallowed
-from workers.pipeline.fetch._robots import RobotsCache, RobotsRules, product_token
 from workers.pipeline.fetch import FetchConfig, Fetcher
+from workers.pipeline.fetch._robots import RobotsCache, RobotsRules, product_token
 
 pytestmark = pytest.mark.timeout(20)
 

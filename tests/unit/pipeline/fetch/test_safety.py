@@ -18,8 +18,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 
 from tests.unit._httpserver import LocalServer, loopback_only_connections
 from workers.errors import BlockedAddress, ConnectionFailed, InvalidURL
-from workers.pipeline.fetch._ssrf import AddressPolicy, blocked_reason
 from workers.pipeline.fetch import FetchConfig, Fetcher
+from workers.pipeline.fetch._ssrf import AddressPolicy, blocked_reason
 
 pytestmark = pytest.mark.timeout(20)
 
