@@ -57,4 +57,4 @@ config-docs: $(STAMP)
 	$(BIN)/newswire config --markdown
 
 clean:
-	rm -rf $(VENV) .newswire .pytest_cache
+	rm -rf $(VENV) .newswire .pytest_cache .mypy_cache .ruff_cache
