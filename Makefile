@@ -28,6 +28,11 @@ demo: kafka-jars
 test: kafka-jars
 	$(BIN)/python -m pytest -ra
 
+## Style and types: ruff over the code, mypy over the package (strict on workers/pipeline/); config in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check workers tests benchmarks scripts
+	$(BIN)/mypy
+
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -ra tests/unit
 
@@ -52,4 +57,4 @@ config-docs: $(STAMP)
 	$(BIN)/newswire config --markdown
 
 clean:
-	rm -rf $(VENV) .newswire .pytest_cache
+	rm -rf $(VENV) .newswire .pytest_cache .mypy_cache .ruff_cache

@@ -45,7 +45,8 @@ from workers.settings import Settings  # noqa: E402
 
 # The checkout's sibling shared/ folder (a worktree sits one level deeper).
 DEFAULT_DATA = next((d / "shared" / "data" / "extraction-dev" for d in REPO.parents
-                     if (d / "shared" / "data" / "extraction-dev").is_dir()), REPO.parent / "shared" / "data" / "extraction-dev")
+                     if (d / "shared" / "data" / "extraction-dev").is_dir()),
+                    REPO.parent / "shared" / "data" / "extraction-dev")
 
 
 def inputs_of(data: Path, count: int) -> list[str]:
@@ -128,7 +129,7 @@ async def main() -> int:
     master, slave = open_terminal()
     reader, _ = drain(master)
     terminal = os.fdopen(slave, "w")
-    sink = open(os.devnull, "w")
+    sink = open(os.devnull, "w")  # noqa: SIM115 -- closed in the finally below, with the terminal it pairs with
     try:
         await asyncio.get_running_loop().run_in_executor(None, pipeline.pool.warm_up)
         # One unmeasured pass: file cache and the pool's first pages (lazy imports) out of the way.

@@ -16,11 +16,11 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Final, Mapping
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "get_settings", "setting_fields", "resolve_ner_models"]
+__all__ = ["DEFAULTS", "Settings", "get_settings", "setting_fields", "resolve_ner_models"]
 
 PREFIX = "NEWSWIRE_"
 
@@ -264,6 +264,12 @@ def _read_secret_file(name: str, path: str) -> str:
 
 def get_settings() -> Settings:
     return Settings.from_env()
+
+
+# The declared defaults, environment not read.  Typed views of a group of settings
+# (FetchConfig, FeedSettings) take their own field defaults from here, so that every
+# default is declared once, above.
+DEFAULTS: Final[Settings] = Settings()
 
 
 def config_reference_markdown() -> str:
