@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 kafka-jars: $(STAMP)
-	$(BIN)/python -c "from workers.broker import ensure_jars; print(ensure_jars())"
+	$(BIN)/python -c "from workers.local.broker import ensure_jars; print(ensure_jars())"
 
 ## The main job on the local default: broker, worker, demo pages, records shown.
 demo: kafka-jars

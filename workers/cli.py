@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newswire", description="Streaming ingestion worker for news on Kafka.")
     sub = parser.add_subparsers(dest="command")
 
-    from . import broker, cli_status, feeds, schemas, sitereport
-    broker.add_cli(sub)
+    from . import cli_status, feeds, schemas, sitereport
+    from .local.broker import cli as broker_cli
+    broker_cli.add_cli(sub)
     feeds.add_cli(sub)
     schemas.add_cli(sub)
     cli_status.add_cli(sub)

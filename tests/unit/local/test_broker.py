@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import re
 import shutil
@@ -15,13 +13,15 @@ import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 
-from workers import broker
 from workers.errors import ConfigError
+from workers.local import broker
+from workers.local.broker import cli as broker_cli
+from workers.local.broker import jars, process, readiness
 
 # -- helpers ---------------------------------------------------------------------
 
@@ -132,7 +132,7 @@ def test_defaults_follow_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 
 def test_pom_pins_the_kafka_version_and_the_slf4j_1x_binding() -> None:
-    pom = (Path(broker.__file__).parent / "kafka" / "pom.xml").read_text()
+    pom = (Path(broker.__file__).parent / "pom.xml").read_text()
     assert f"<kafka.version>{broker.KAFKA_VERSION}</kafka.version>" in pom
     assert "<artifactId>kafka_2.13</artifactId>" in pom
     assert "<artifactId>log4j-slf4j-impl</artifactId>" in pom  # slf4j-api 1.7 needs the 1.x binding
@@ -165,7 +165,7 @@ def test_start_on_a_port_in_use_says_what_to_do(held_port: int, tmp_path: Path) 
 
 def test_cli_port_in_use_prints_one_error_line(held_port: int, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    code = broker.main(["start", "--port", str(held_port), "--dir", str(tmp_path / "b")])
+    code = broker_cli.main(["start", "--port", str(held_port), "--dir", str(tmp_path / "b")])
     out, err = capsys.readouterr()
     assert code == 1
     assert out == ""
@@ -195,15 +195,15 @@ def test_missing_mvn_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp
 
 def make_complete_cache(cache: Path, pom_hash: str) -> None:
     cache.mkdir(parents=True)
-    jars = [f"kafka_2.13-{broker.KAFKA_VERSION}.jar", "kafka-clients.jar"]
-    for jar in jars:
-        (cache / jar).write_bytes(b"PK")
-    (cache / broker.CACHE_MARKER).write_text(json.dumps({"pom_sha256": pom_hash, "jars": jars}))
+    names = [f"kafka_2.13-{broker.KAFKA_VERSION}.jar", "kafka-clients.jar"]
+    for name in names:
+        (cache / name).write_bytes(b"PK")
+    (cache / jars.CACHE_MARKER).write_text(json.dumps({"pom_sha256": pom_hash, "jars": names}))
 
 
 def test_complete_cache_is_used_without_maven(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    make_complete_cache(cache, broker._pom_hash())
+    make_complete_cache(cache, jars.pom_hash())
     monkeypatch.setenv("NEWSWIRE_KAFKA_CACHE", str(cache))
     monkeypatch.setenv("PATH", path_with(tmp_path))  # no mvn: it must not be needed
     assert broker.ensure_jars() == cache
@@ -222,7 +222,7 @@ def test_a_provided_jar_directory_is_used_as_is(monkeypatch: pytest.MonkeyPatch,
 @pytest.mark.parametrize("damage", ["stale pom hash", "jar missing"])
 def test_incomplete_cache_is_resolved_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, damage: str) -> None:
     cache = tmp_path / "cache"
-    make_complete_cache(cache, "0" * 64 if damage == "stale pom hash" else broker._pom_hash())
+    make_complete_cache(cache, "0" * 64 if damage == "stale pom hash" else jars.pom_hash())
     if damage == "jar missing":
         (cache / "kafka-clients.jar").unlink()
     bin_dir = Path(path_with(tmp_path))
@@ -285,9 +285,9 @@ def test_a_reused_pid_of_another_program_is_not_the_broker(tmp_path: Path) -> No
 
 
 def test_cli_status_of_a_stopped_broker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert broker.main(["status", "--dir", str(tmp_path)]) == 1
+    assert broker_cli.main(["status", "--dir", str(tmp_path)]) == 1
     assert "not running" in capsys.readouterr().out
-    assert broker.main(["stop", "--dir", str(tmp_path)]) == 0
+    assert broker_cli.main(["stop", "--dir", str(tmp_path)]) == 0
     assert "not running" in capsys.readouterr().out
 
 
@@ -302,7 +302,7 @@ def test_a_broker_that_exits_during_start_shows_the_cause(tmp_path: Path) -> Non
              "print('[2026] ERROR Exiting Kafka due to fatal exception (kafka.Kafka$)'); raise SystemExit(1)"],
             stdout=log, stderr=subprocess.STDOUT)
     with pytest.raises(broker.BrokerStartFailed) as raised:
-        broker._wait_ready(crashing, config, tmp_path, offset, timeout_s=30)
+        process.wait_ready(crashing, config, tmp_path, offset, timeout_s=30)
     assert_one_line(raised.value.detail)
     assert "exit code 1" in raised.value.detail and "Exiting Kafka due to fatal exception" in raised.value.detail
     assert "INFO starting" in raised.value.log_tail and "old run" not in raised.value.log_tail
@@ -317,86 +317,147 @@ def test_a_bind_failure_during_start_says_to_pick_another_port(tmp_path: Path) -
              "org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:9092: "
              "Address already in use.'); raise SystemExit(1)"], stdout=log, stderr=subprocess.STDOUT)
     with pytest.raises(broker.BrokerStartFailed) as raised:
-        broker._wait_ready(crashing, config, tmp_path, 0, timeout_s=30)
+        process.wait_ready(crashing, config, tmp_path, 0, timeout_s=30)
     assert_one_line(raised.value.detail)
     assert f"port {config.port}" in raised.value.detail and "--port" in raised.value.detail
     assert f"mTLS port {config.mtls_port}" in raised.value.detail
 
 
-# -- readiness probe -----------------------------------------------------------------------------------
+# -- readiness ---------------------------------------------------------------------------------------
 
 
-def serve(handler: Callable[[socket.socket], None]) -> tuple[int, threading.Thread, socket.socket]:
+class FakeKafka:
+    """A Kafka listener answering ApiVersions and Metadata with aiokafka's own response classes; lists ``brokers``.
+
+    It advertises itself for every listed broker, so aiokafka's follow-up request comes back here too.
+    """
+
+    def __init__(self, brokers: int) -> None:
+        self.brokers = brokers
+        self.requests: list[tuple[int, int]] = []
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen()
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        from aiokafka.protocol.admin import ApiVersionResponse_v0
+        from aiokafka.protocol.metadata import MetadataResponse_v1
+
+        with conn:
+            while True:
+                header = conn.recv(4, socket.MSG_WAITALL)
+                if len(header) < 4:
+                    return
+                payload = conn.recv(struct.unpack(">i", header)[0], socket.MSG_WAITALL)
+                api_key, version, correlation_id = struct.unpack_from(">hhi", payload)
+                self.requests.append((api_key, version))
+                if api_key == 18:  # ApiVersions: Metadata v0-1 only, so aiokafka asks for v1
+                    body = ApiVersionResponse_v0(0, [(18, 0, 0), (3, 0, 1)]).encode()
+                elif api_key == 3:
+                    listed = [(node, "127.0.0.1", self.port, None) for node in range(self.brokers)]
+                    body = MetadataResponse_v1(listed, 0, []).encode()
+                else:
+                    return
+                reply = struct.pack(">i", correlation_id) + body
+                conn.sendall(struct.pack(">i", len(reply)) + reply)
+
+    def close(self) -> None:
+        self.server.close()
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def fake_kafka() -> Iterator[Callable[[int], FakeKafka]]:
+    made: list[FakeKafka] = []
+
+    def make(brokers: int) -> FakeKafka:
+        made.append(FakeKafka(brokers))
+        return made[-1]
+
+    yield make
+    for fake in made:
+        fake.close()
+
+
+def test_probe_accepts_a_broker_that_answers_kafka_requests(fake_kafka: Callable[[int], FakeKafka]) -> None:
+    fake = fake_kafka(1)
+    assert broker.probe(fake.bootstrap)
+    assert broker.check(fake.bootstrap) == {0}
+    assert (18, 0) in fake.requests and (3, 1) in fake.requests  # a real client's ApiVersions, then Metadata
+
+
+def test_probe_rejects_a_broker_without_registered_brokers(fake_kafka: Callable[[int], FakeKafka]) -> None:
+    fake = fake_kafka(0)
+    assert not broker.probe(fake.bootstrap)
+    with pytest.raises(broker.BrokerNotReady) as raised:
+        broker.check(fake.bootstrap)
+    assert fake.bootstrap in str(raised.value) and "no registered broker" in str(raised.value)
+
+
+def test_check_waits_for_the_wanted_number_of_brokers(fake_kafka: Callable[[int], FakeKafka]) -> None:
+    fake = fake_kafka(2)
+    assert broker.check(fake.bootstrap, brokers=2) == {0, 1}
+    with pytest.raises(broker.BrokerNotReady) as raised:
+        broker.check(fake.bootstrap, brokers=3)
+    assert str(raised.value) == f"{fake.bootstrap} lists 2 of 3 brokers (0, 1)"
+    assert not broker.probe(fake.bootstrap, brokers=3)
+
+
+def test_probe_rejects_an_open_port_that_is_not_kafka_yet() -> None:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
 
-    def loop() -> None:
-        with server:
+    def close_every_connection() -> None:
+        while True:
             try:
                 conn, _ = server.accept()
             except OSError:
                 return
-            with conn:
-                handler(conn)
+            conn.close()  # TCP accepts, no Kafka answer
 
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    return server.getsockname()[1], thread, server
-
-
-def read_request(conn: socket.socket) -> tuple[int, int, int]:
-    (size,) = struct.unpack(">i", conn.recv(4, socket.MSG_WAITALL))
-    payload = conn.recv(size, socket.MSG_WAITALL)
-    api_key, version, correlation_id = struct.unpack_from(">hhi", payload)
-    return api_key, version, correlation_id
+    threading.Thread(target=close_every_connection, daemon=True).start()
+    try:
+        assert not broker.probe(f"127.0.0.1:{server.getsockname()[1]}", timeout_s=2)
+    finally:
+        server.close()
+    nowhere = f"127.0.0.1:{broker.free_port()}"  # nothing listens
+    with pytest.raises(broker.BrokerNotReady) as raised:
+        broker.check(nowhere, timeout_s=2)
+    assert nowhere in str(raised.value)
 
 
-def respond(conn: socket.socket, correlation_id: int, body: bytes) -> None:
-    payload = struct.pack(">i", correlation_id) + body
-    conn.sendall(struct.pack(">i", len(payload)) + payload)
+async def test_probe_works_inside_a_running_event_loop(fake_kafka: Callable[[int], FakeKafka]) -> None:
+    """Async tests and fixtures call the sync probe (and broker.start) while their loop runs."""
+    assert broker.probe(fake_kafka(1).bootstrap)
 
 
-def fake_kafka(brokers: int) -> Callable[[socket.socket], None]:
-    def handle(conn: socket.socket) -> None:
-        api_key, _, correlation_id = read_request(conn)
-        assert api_key == broker.API_VERSIONS
-        versions = [(broker.API_VERSIONS, 0, 4), (broker.API_METADATA, 0, 13)]
-        respond(conn, correlation_id, struct.pack(">hi", 0, len(versions))
-                + b"".join(struct.pack(">hhh", *v) for v in versions))
-        api_key, version, correlation_id = read_request(conn)
-        assert (api_key, version) == (broker.API_METADATA, 1)
-        body = struct.pack(">i", brokers)
-        for node in range(brokers):
-            body += struct.pack(">ih", node, 9) + b"127.0.0.1" + struct.pack(">ih", 9092, -1)
-        respond(conn, correlation_id, body + struct.pack(">ii", 1, 0))
-    return handle
+def test_an_unready_broker_does_not_fill_the_callers_log(caplog: pytest.LogCaptureFixture) -> None:
+    """Refused connections while waiting are what "not ready" looks like, not errors of the caller."""
+    with caplog.at_level("DEBUG", logger="aiokafka"):
+        assert not broker.probe(f"127.0.0.1:{broker.free_port()}", timeout_s=2)
+    assert [r for r in caplog.records if r.name.startswith("aiokafka") and r.levelno >= 30] == []
 
 
-def test_probe_accepts_a_broker_that_answers_kafka_requests() -> None:
-    port, thread, _ = serve(fake_kafka(brokers=1))
-    assert broker.probe(f"127.0.0.1:{port}")
-    thread.join(5)
-
-
-def test_probe_rejects_a_broker_without_registered_brokers() -> None:
-    port, thread, _ = serve(fake_kafka(brokers=0))
-    assert not broker.probe(f"127.0.0.1:{port}")
-    thread.join(5)
-
-
-def test_probe_rejects_an_open_port_that_is_not_kafka_yet() -> None:
-    port, thread, _ = serve(lambda conn: conn.close())  # TCP accepts, no Kafka answer
-    assert not broker.probe(f"127.0.0.1:{port}", timeout_s=2)
-    thread.join(5)
-    assert not broker.probe(f"127.0.0.1:{broker.free_port()}", timeout_s=2)  # nothing listens
-
-
-def test_metadata_request_bodies_match_the_protocol() -> None:
-    assert broker.metadata_request_body(1) == b"\x00\x00\x00\x00"
-    assert broker.metadata_request_body(4) == b"\x00\x00\x00\x00\x00"
-    assert broker.metadata_request_body(8) == b"\x00\x00\x00\x00\x00\x00\x00"
-    assert broker.parse_metadata_broker_count(struct.pack(">ii", 0, 2), 3) == 2
+def test_client_access_picks_the_security_protocol() -> None:
+    context = ssl.create_default_context()
+    assert readiness.ClientAccess("h:1").security_protocol == "PLAINTEXT"
+    assert readiness.ClientAccess("h:1", context).security_protocol == "SSL"
+    assert readiness.ClientAccess("h:1", context, ("u", "p")).security_protocol == "SASL_SSL"
+    assert readiness.ClientAccess("h:1", None, ("u", "p")).security_protocol == "SASL_PLAINTEXT"
 
 
 # -- secure mode ----------------------------------------------------------------------------------------------
@@ -570,7 +631,7 @@ def test_print_address_keeps_stdout_one_sourceable_block(tmp_path: Path, capsys:
     config = broker.configure(tmp_path, broker.free_port(), secure=True)
     running = broker.BrokerStatus(running=True, pid=1, bootstrap=config.bootstrap, dir=tmp_path, secure=True,
                                   mtls_bootstrap=config.mtls_bootstrap)
-    broker._print_address(running)
+    broker_cli.print_address(running)
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[-1] == config.bootstrap
@@ -602,31 +663,6 @@ def test_missing_openssl_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch,
     assert "`openssl` was not found" in raised.value.detail and "install" in raised.value.detail
 
 
-def test_scram_client_matches_the_rfc_5802_computation() -> None:
-    """Server side computed independently here, as Kafka's ScramSaslServer does."""
-    client = broker.ScramClient("news,wire", "pencil", nonce="clientnonce")
-    assert client.first_message() == b"n,,n=news=2Cwire,r=clientnonce"
-    salt, iterations = b"salty", 4096
-    server_first = f"r=clientnonceSERVER,s={base64.b64encode(salt).decode()},i={iterations}".encode()
-    final = client.final_message(server_first).decode()
-    without_proof, proof = final.rsplit(",p=", 1)
-    assert without_proof == "c=biws,r=clientnonceSERVER"
-
-    salted = hashlib.pbkdf2_hmac("sha512", b"pencil", salt, iterations)
-    stored_key = hashlib.sha512(hmac.digest(salted, b"Client Key", "sha512")).digest()
-    auth_message = f"n=news=2Cwire,r=clientnonce,{server_first.decode()},{without_proof}".encode()
-    signature = hmac.digest(stored_key, auth_message, "sha512")
-    client_key = bytes(a ^ b for a, b in zip(base64.b64decode(proof), signature, strict=True))
-    assert hashlib.sha512(client_key).digest() == stored_key  # the server would accept this proof
-
-    server_signature = hmac.digest(hmac.digest(salted, b"Server Key", "sha512"), auth_message, "sha512")
-    client.verify_server_final(b"v=" + base64.b64encode(server_signature))
-    with pytest.raises(ConnectionError):
-        client.verify_server_final(b"v=" + base64.b64encode(b"x" * 64))
-    with pytest.raises(ConnectionError):
-        broker.ScramClient("u", "p", nonce="abc").final_message(b"r=evil,s=c2FsdA==,i=4096")
-
-
 # -- test brokers die with their caller ------------------------------------------------------------------------
 
 
@@ -636,9 +672,9 @@ def test_stop_with_caller_stops_the_child_when_the_caller_is_killed(tmp_path: Pa
     pid_file = tmp_path / "child.pid"
     caller = subprocess.Popen([sys.executable, "-c", f"""
 import subprocess, sys, time
-from workers import broker
+from workers.local import broker
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True,
-                         preexec_fn=broker._stop_with_parent())
+                         preexec_fn=broker.process.stop_with_parent())
 open({str(pid_file)!r}, "w").write(str(child.pid))
 time.sleep(120)
 """])
@@ -648,13 +684,13 @@ time.sleep(120)
                 break
             threading.Event().wait(0.05)
         child = int(pid_file.read_text())
-        assert broker._is_alive(child)
+        assert process.is_alive(child)
     finally:
         caller.kill()  # SIGKILL: no finalizer of the caller runs
         caller.wait()
     gone = threading.Event()
     for _ in range(200):
-        if not broker._is_alive(child):
+        if not process.is_alive(child):
             gone.set()
             break
         gone.wait(0.05)
