@@ -334,6 +334,11 @@ class TestSecureBroker:
 
 def test_session_fixture_gives_a_serving_broker(kafka_bootstrap: str, broker_dir: Path | None) -> None:
     assert broker.probe(kafka_bootstrap)
+    if broker_dir is not None:  # our single node: node id 1, and readiness counts registered brokers
+        assert broker.check(kafka_bootstrap) == {1}
+        with pytest.raises(broker.BrokerNotReady) as raised:
+            broker.check(kafka_bootstrap, brokers=2)
+        assert str(raised.value) == f"{kafka_bootstrap} lists 1 of 2 brokers (1)"
     if broker_dir is not None:  # started by this session, not reused
         assert broker.status(broker_dir).bootstrap == kafka_bootstrap
 
