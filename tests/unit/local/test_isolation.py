@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import workers
@@ -43,3 +45,12 @@ def test_the_resolver_sees_relative_imports() -> None:
     """The control: the cluster module's relative import of the broker package is found."""
     assert "workers.local.broker.jars" in imported_modules(PACKAGE / "local" / "cluster.py")
     assert "workers.errors" in imported_modules(PACKAGE / "local" / "cluster.py")
+
+
+def test_registering_the_broker_commands_loads_no_kafka_client_and_touches_no_logger() -> None:
+    """Every `newswire` invocation registers `broker`; the worker process must not get the probe's log filter."""
+    code = ("import logging, sys, workers.cli as c; c._parser(); "
+            "print('aiokafka' in sys.modules, sum(len(logging.getLogger(n).filters) for n in "
+            "('aiokafka', 'aiokafka.client', 'aiokafka.conn', 'aiokafka.cluster', 'aiokafka.admin.client')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "0"]

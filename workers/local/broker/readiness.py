@@ -147,6 +147,8 @@ def client_accesses(dir: Path, config: BrokerConfig) -> list[ClientAccess]:
 # -- running the async client from sync code -------------------------------------------------------
 
 _quiet_threads: set[int] = set()
+_filter_lock = threading.Lock()
+_filter_installed = False
 
 
 class _DropProbeRecords(logging.Filter):
@@ -156,13 +158,21 @@ class _DropProbeRecords(logging.Filter):
         return record.thread not in _quiet_threads
 
 
-_filter = _DropProbeRecords()
-for _name in ("aiokafka", "aiokafka.admin.client", "aiokafka.client", "aiokafka.cluster", "aiokafka.conn"):
-    # A logger's filters see only the records logged on that logger itself, hence each module's logger.
-    logging.getLogger(_name).addFilter(_filter)
+def _install_filter() -> None:
+    """Installed on first use, not at import: a process that never probes (a worker) keeps aiokafka's loggers as is."""
+    global _filter_installed
+    with _filter_lock:
+        if _filter_installed:
+            return
+        drop = _DropProbeRecords()
+        for name in ("aiokafka", "aiokafka.admin.client", "aiokafka.client", "aiokafka.cluster", "aiokafka.conn"):
+            # A logger's filters see only the records logged on that logger itself, hence each module's logger.
+            logging.getLogger(name).addFilter(drop)
+        _filter_installed = True
 
 
 def _run_in_own_loop(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    _install_filter()
     outcome: list[_T] = []
     failure: list[BaseException] = []
 
