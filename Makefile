@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 kafka-jars: $(STAMP)
-	$(BIN)/python -c "from workers.broker import ensure_jars; print(ensure_jars())"
+	$(BIN)/python -c "from workers.local.broker import ensure_jars; print(ensure_jars())"
 
 ## The main job on the local default: broker, worker, demo pages, records shown.
 demo: kafka-jars
@@ -41,7 +41,7 @@ test-integration: kafka-jars
 
 ## Delivery on a local 3-broker KRaft cluster with brokers killed mid-stream, both modes (also part of `make test`).
 test-cluster: kafka-jars
-	$(BIN)/python -m pytest -ra -s tests/integration/test_cluster.py
+	$(BIN)/python -m pytest -ra -s tests/integration/delivery/test_cluster.py
 
 bench: kafka-jars
 	$(BIN)/python benchmarks/extraction.py

@@ -43,10 +43,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # runnable as a plain script from anywhere
     sys.path.insert(0, str(REPO))
 
-from workers.feeds.devfeeds import Item, rss_document
 from workers.feeds.fetch import FeedFetcher
 from workers.feeds.model import FeedState, Subscription
 from workers.feeds.poller import FeedPoller, PollConfig
+from workers.local.feeds import Item, rss_document
 from workers.pipeline.fetch import FetchConfig
 
 T0 = 1_790_000_000.0

@@ -99,7 +99,7 @@ dashboard = {
     "uid": "newswire-worker",
     "description": "newswire workers: throughput, outcomes by code, per-site yield and failures, publication lag, "
                    "consumer lag, CPU pool, rebalances and re-reads. Every query uses metrics the worker exports "
-                   "(checked by tests/integration/test_dashboard.py).",
+                   "(checked by tests/integration/cli/test_dashboard.py).",
     "tags": ["newswire", "kafka"],
     "timezone": "utc",
     "schemaVersion": 39,

@@ -8,7 +8,7 @@ from typing import Callable
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from workers.localrun import isolated_topics
+from workers.local.run import isolated_topics
 
 __all__ = ["produce", "collect", "unique_topics_env"]
 

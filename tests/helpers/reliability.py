@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 
 from tests.helpers.kafka import produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
-from workers.devserver import PageServer, Route
+from workers.local.pages import PageServer, Route
 from workers.pipeline.urls import canonicalize_url
 
 WORDS = ("harbour council river bridge budget school railway museum festival hospital library market "

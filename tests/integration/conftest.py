@@ -3,16 +3,16 @@
 ``kafka_bootstrap`` (session-scoped) is the bootstrap address to use.  When
 ``NEWSWIRE_TEST_BOOTSTRAP`` (or ``NEWSWIRE_BOOTSTRAP_SERVERS``) is set, that
 broker is reused and nothing is started.  Otherwise one single-node broker is
-started with :func:`workers.broker.start` on a free 127.0.0.1 port in a
+started with :func:`workers.local.broker.start` on a free 127.0.0.1 port in a
 temporary directory on first use, and stopped when the session ends.
 
 ``broker_dir`` is that directory (``None`` when an external broker is reused),
 so a test can take the broker down and bring it back on the same port and
 data::
 
-    workers.broker.stop(broker_dir)
+    workers.local.broker.stop(broker_dir)
     ...
-    workers.broker.start(dir=broker_dir)   # the directory remembers its port
+    workers.local.broker.start(dir=broker_dir)   # the directory remembers its port
 
 or, the same with the session's safety net kept, through the ``kafka_broker``
 fixture: ``kafka_broker.stop()`` ... ``kafka_broker.start()`` (these skip the
@@ -31,8 +31,8 @@ from typing import Iterator
 
 import pytest
 
-from workers import broker
 from workers.errors import ConfigError
+from workers.local import broker
 
 HERE = Path(__file__).parent.resolve()
 BOOTSTRAP_ENV = ("NEWSWIRE_TEST_BOOTSTRAP", "NEWSWIRE_BOOTSTRAP_SERVERS")

@@ -50,9 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every command's parser; importing a command module imports no Faust (only ``worker`` runs it)."""
-    from workers import broker, feeds
+    from workers import feeds
     from workers.cli import config, extract, sites, status, submit, tail, topics, worker
     from workers.contract import schemas
+    from workers.local.broker import cli as broker
 
     parser = argparse.ArgumentParser(prog="newswire", description="Streaming ingestion worker for news on Kafka.")
     sub = parser.add_subparsers(dest="command")

@@ -15,7 +15,7 @@ from tests.helpers.expectations import SEED_HTML, assert_seed_record
 from tests.helpers.kafka import unique_topics_env
 from tests.helpers.terminal import newswire_on_terminal
 from tests.helpers.workerproc import WorkerProcess
-from workers.devserver import PageServer
+from workers.local.pages import PageServer
 from workers.contract.schemas import validate_record
 
 

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.kafka import collect, produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
-from workers.devserver import PageServer
+from workers.local.pages import PageServer
 from workers.cli.status import parse_metrics
 from workers.cli.sites import site_outcomes
 

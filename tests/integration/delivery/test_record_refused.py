@@ -19,7 +19,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from tests.helpers.expectations import SEED_HTML
 from tests.helpers.kafka import collect, produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
-from workers.devserver import PageServer
+from workers.local.pages import PageServer
 from workers.contract.schemas import validate_record
 
 pytestmark = pytest.mark.timeout(300)

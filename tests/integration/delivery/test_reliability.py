@@ -33,8 +33,8 @@ from tests.helpers.reliability import (
     serve_batch,
     submit,
 )
-from workers import broker
-from workers.devserver import PageServer
+from workers.local import broker
+from workers.local.pages import PageServer
 
 N_GOOD = 240
 BROKER_DOWN_S = 10.0

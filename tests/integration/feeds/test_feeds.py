@@ -16,8 +16,8 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from tests.helpers.kafka import collect, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
-from workers.devserver import PageServer, Route
-from workers.feeds.devfeeds import Item, ServedFeed, rss_document
+from workers.local.feeds import Item, ServedFeed, rss_document
+from workers.local.pages import PageServer, Route
 
 pytestmark = pytest.mark.timeout(400)
 

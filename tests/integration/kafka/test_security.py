@@ -1,6 +1,6 @@
 """Issue 12 on the real broker in secure mode: SASL_SSL with SCRAM-SHA-512, mutual TLS, clear failures, no secret anywhere.
 
-One secure broker (``workers.broker.start(secure=True)``: SASL_SSL only, a
+One secure broker (``workers.local.broker.start(secure=True)``: SASL_SSL only, a
 throwaway CA) serves this module.  Everything talks to it as a user would:
 ``newswire submit`` / ``tail`` / ``config`` / ``topics`` / ``worker`` as
 subprocesses with ``NEWSWIRE_*`` settings in their environment.  Every output
@@ -28,12 +28,13 @@ from aiokafka import AIOKafkaConsumer
 from tests.helpers.expectations import SEED_HTML, assert_seed_record
 from tests.helpers.kafka import unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
-from workers import broker
-from workers.devserver import PageServer
 from workers.errors import ConfigError
 from workers.kafka.diagnosis import start_client
-from workers.pipeline.record import ARTICLE_SCHEMA_VERSION
 from workers.kafka.options import aiokafka_options
+from workers.local import broker
+from workers.local.broker import layout
+from workers.local.pages import PageServer
+from workers.pipeline.record import ARTICLE_SCHEMA_VERSION
 from workers.contract.schemas import validate_record
 from workers.settings import Settings
 
@@ -398,13 +399,13 @@ def set_scram_password(secure: SecureBroker, user: str, password: str, workdir: 
     """Create the SCRAM-SHA-512 user or change its password, as a cluster admin would (kafka-configs)."""
     java = shutil.which("java")
     assert java is not None
-    admin_password = json.loads((secure.dir / broker.SECRETS_FILE).read_text())["admin_password"]
+    admin_password = json.loads((secure.dir / layout.SECRETS_FILE).read_text())["admin_password"]
     properties = workdir / "admin.properties"  # the broker's own admin login: only in this 0600 file
     properties.touch(mode=0o600)
     properties.write_text(
         "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
         "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
-        f'username="{broker.ADMIN_USER}" password="{admin_password}";\n'
+        f'username="{layout.ADMIN_USER}" password="{admin_password}";\n'
         f"ssl.truststore.type=PEM\nssl.truststore.location={secure.settings['NEWSWIRE_SSL_CAFILE']}\n")
     done = subprocess.run([java, "-cp", f"{broker.ensure_jars()}/*", "kafka.admin.ConfigCommand",
                            "--bootstrap-server", secure.bootstrap, "--command-config", str(properties), "--alter",
@@ -474,9 +475,9 @@ def test_outputs_and_broker_log_hold_no_client_secret(secure_broker: SecureBroke
     """
     if not secure_broker.outputs:
         newswire(secure_broker, "config", "config", env=secure_broker.scram_env())
-    broker_log = (secure_broker.dir / broker.LOG_FILE).read_bytes()
+    broker_log = (secure_broker.dir / layout.LOG_FILE).read_bytes()
     assert b"[hidden]" in broker_log  # the configuration dump is there, with its secrets masked
-    admin_password = json.loads((secure_broker.dir / broker.SECRETS_FILE).read_text())["admin_password"]
+    admin_password = json.loads((secure_broker.dir / layout.SECRETS_FILE).read_text())["admin_password"]
     assert_no_secret(secure_broker, [*secure_broker.outputs, ("broker.log", broker_log)], also=(admin_password,))
-    for name in (broker.SECRETS_FILE, broker.CLIENT_ENV_FILE):
+    for name in (layout.SECRETS_FILE, layout.CLIENT_ENV_FILE):
         assert (secure_broker.dir / name).stat().st_mode & 0o077 == 0

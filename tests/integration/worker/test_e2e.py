@@ -8,7 +8,7 @@ import pytest
 from tests.helpers.expectations import SEED_HTML, assert_seed_record
 from tests.helpers.kafka import collect, produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
-from workers.devserver import PageServer, Route
+from workers.local.pages import PageServer, Route
 from workers.pipeline.record import ARTICLE_SCHEMA_VERSION
 from workers.contract.schemas import validate_record
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers.kafka import collect, produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
-from workers.devserver import PageServer, Route
+from workers.local.pages import PageServer, Route
 from workers.contract.schemas import validate_record
 
 ARTICLE = ("<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"

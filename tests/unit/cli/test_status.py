@@ -8,8 +8,8 @@ import sys
 import orjson
 
 from workers.cli.status import describe, parse_metrics, worker_url
-from workers.devserver import PageServer, Route
-from workers.localrun import free_port
+from workers.local.broker import free_port
+from workers.local.pages import PageServer, Route
 from workers.observability.metrics import Metrics, render
 from workers.settings import Settings
 

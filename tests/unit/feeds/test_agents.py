@@ -2,7 +2,7 @@
 
 The runner gets dicts for its tables and a recording writer in place of the
 delivery layer; the poller is a fake that returns prepared results.  What
-crosses Kafka is tested in tests/integration/test_feeds.py.
+crosses Kafka is tested in tests/integration/feeds/test_feeds.py.
 """
 
 from __future__ import annotations

@@ -7,12 +7,12 @@ import argparse
 import pytest
 
 from tests.unit._httpserver import loopback_only_connections
-from workers.devserver import PageServer, Route
 from workers.errors import HTTPStatusError
 from workers.feeds import cli as feeds_cli
-from workers.feeds.devfeeds import Item, ServedFeed, rss_document
 from workers.feeds.discover import discover_feeds, feed_links, robots_sitemaps
 from workers.feeds.fetch import FEED_ACCEPT, FeedFetcher
+from workers.local.feeds import Item, ServedFeed, rss_document
+from workers.local.pages import PageServer, Route
 from workers.pipeline.fetch import FetchConfig, Fetcher
 
 pytestmark = pytest.mark.timeout(30)

@@ -7,7 +7,8 @@ import gzip
 import pytest
 
 from workers.errors import TooLarge
-from workers.feeds.devfeeds import (
+from workers.feeds.parse import FeedParseError, NotAFeed, normalize_date, parse_feed
+from workers.local.feeds import (
     Item,
     atom_document,
     rdf_document,
@@ -15,7 +16,6 @@ from workers.feeds.devfeeds import (
     sitemap_document,
     sitemap_index_document,
 )
-from workers.feeds.parse import FeedParseError, NotAFeed, normalize_date, parse_feed
 
 BASE = "https://news.example/feeds/world.xml"
 T0 = 1_790_000_000.0  # 2026-09-21T...Z

@@ -9,8 +9,10 @@ from datetime import UTC
 import pytest
 
 from tests.unit._httpserver import loopback_only_connections
-from workers.devserver import PageServer, Route
-from workers.feeds.devfeeds import (
+from workers.feeds.fetch import FeedFetcher
+from workers.feeds.model import FeedState, Subscription
+from workers.feeds.poller import FeedPoller, PollConfig
+from workers.local.feeds import (
     Item,
     ServedFeed,
     atom_document,
@@ -19,9 +21,7 @@ from workers.feeds.devfeeds import (
     sitemap_document,
     sitemap_index_document,
 )
-from workers.feeds.fetch import FeedFetcher
-from workers.feeds.model import FeedState, Subscription
-from workers.feeds.poller import FeedPoller, PollConfig
+from workers.local.pages import PageServer, Route
 from workers.pipeline.fetch import FetchConfig
 
 pytestmark = pytest.mark.timeout(30)

@@ -1,4 +1,4 @@
-"""The local cluster's node configuration (the cluster itself runs in tests/integration/test_cluster.py)."""
+"""The local cluster's node configuration (the cluster itself runs in tests/integration/delivery/test_cluster.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``newswire broker`` end to end: real Kafka brokers started, used, stopped and restarted through the CLI.
 
-The CLI runs as ``python -m workers.broker`` in a subprocess, as a user would
+The CLI runs as ``python -m workers.local.broker`` in a subprocess, as a user would
 run it.  Each test class has its own broker (own port and directory), stopped
 when the class ends; the last tests check the session broker of conftest.py.
 """
@@ -13,17 +13,19 @@ import ssl
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
-from workers import broker
 from workers.kafka.options import aiokafka_options
+from workers.local import broker
+from workers.local.broker import layout
 from workers.settings import Settings
 
 CLIENT_TIMEOUT_S = 60
@@ -37,7 +39,7 @@ class CliResult:
 
 
 def run_cli(*args: str, timeout: float = 180) -> CliResult:
-    done = subprocess.run([sys.executable, "-m", "workers.broker", *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "workers.local.broker", *args], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
     return CliResult(done.returncode, done.stdout.splitlines(), done.stderr.splitlines())
 
@@ -252,10 +254,10 @@ class TestSecureBroker:
     def test_start_shows_the_mutual_tls_settings_too(self, secure_broker: SecureBroker) -> None:
         mtls = secure_broker.mtls_settings
         assert mtls == broker.client_settings(secure_broker.dir, mtls=True)
-        assert mtls == read_env_file(secure_broker.dir / broker.MTLS_ENV_FILE)
-        assert read_env_file(secure_broker.dir / broker.CLIENT_ENV_FILE) == secure_broker.settings
+        assert mtls == read_env_file(secure_broker.dir / layout.MTLS_ENV_FILE)
+        assert read_env_file(secure_broker.dir / layout.CLIENT_ENV_FILE) == secure_broker.settings
         assert mtls["NEWSWIRE_SECURITY_PROTOCOL"] == "SSL" and not any(key.startswith("NEWSWIRE_SASL") for key in mtls)
-        mtls_port = json.loads((secure_broker.dir / broker.CONFIG_FILE).read_text())["mtls_port"]
+        mtls_port = json.loads((secure_broker.dir / layout.CONFIG_FILE).read_text())["mtls_port"]
         assert mtls["NEWSWIRE_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{mtls_port}" != secure_broker.bootstrap
         for key in ("NEWSWIRE_SSL_CAFILE", "NEWSWIRE_SSL_CERTFILE", "NEWSWIRE_SSL_KEYFILE"):
             assert mtls[key] == secure_broker.settings[key], key  # the same CA and client certificate
@@ -311,7 +313,7 @@ class TestSecureBroker:
         options = secure_broker.client_options()
         await produce(options, "secure-upgrade", b"from before")
         assert run_cli("stop", "--dir", str(secure_broker.dir)).returncode == 0
-        config_file, properties = secure_broker.dir / broker.CONFIG_FILE, secure_broker.dir / broker.PROPERTIES_FILE
+        config_file, properties = secure_broker.dir / layout.CONFIG_FILE, secure_broker.dir / layout.PROPERTIES_FILE
         stored = json.loads(config_file.read_text())
         old_port = stored.pop("mtls_port")
         config_file.write_text(json.dumps(stored))
@@ -326,12 +328,17 @@ class TestSecureBroker:
         mtls = mtls_block(restarted)
         new_port = json.loads(config_file.read_text())["mtls_port"]
         assert mtls["NEWSWIRE_BOOTSTRAP_SERVERS"] == f"127.0.0.1:{new_port}"
-        assert mtls == read_env_file(secure_broker.dir / broker.MTLS_ENV_FILE)
+        assert mtls == read_env_file(secure_broker.dir / layout.MTLS_ENV_FILE)
         assert await consume_first(aiokafka_options(Settings.from_env(mtls)), "secure-upgrade") == b"from before"
 
 
 def test_session_fixture_gives_a_serving_broker(kafka_bootstrap: str, broker_dir: Path | None) -> None:
     assert broker.probe(kafka_bootstrap)
+    if broker_dir is not None:  # our single node: node id 1, and readiness counts registered brokers
+        assert broker.check(kafka_bootstrap) == {1}
+        with pytest.raises(broker.BrokerNotReady) as raised:
+            broker.check(kafka_bootstrap, brokers=2)
+        assert str(raised.value) == f"{kafka_bootstrap} lists 1 of 2 brokers (1)"
     if broker_dir is not None:  # started by this session, not reused
         assert broker.status(broker_dir).bootstrap == kafka_bootstrap
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-__all__ = ["WorkerProcess", "free_port", "isolated_topics"]
+from .broker.ports import free_port
+
+__all__ = ["WorkerProcess", "isolated_topics"]
 
 
 def isolated_topics(bootstrap: str, prefix: str = "t") -> dict[str, str]:
@@ -36,12 +38,6 @@ def isolated_topics(bootstrap: str, prefix: str = "t") -> dict[str, str]:
         "NEWSWIRE_FEEDS_STATUS_TOPIC": f"{tag}.feeds.status",
         "NEWSWIRE_GROUP_ID": f"g{tag}",
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class WorkerProcess:
@@ -61,12 +57,13 @@ class WorkerProcess:
             "NEWSWIRE_DATA_DIR": str(workdir / f"{name}-data"),
             "NEWSWIRE_LOG_FORMAT": "json",
         }
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "WorkerProcess":
+    def start(self) -> WorkerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
-        pin = (lambda: os.sched_setaffinity(0, self.cpus)) if self.cpus else None
+        cpus = self.cpus
+        pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
         self.proc = subprocess.Popen([sys.executable, "-m", "workers", "worker"], env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, preexec_fn=pin)
         log.close()
@@ -79,12 +76,13 @@ class WorkerProcess:
         except urllib.error.HTTPError as err:
             return err.code, err.read()
 
-    def readiness(self) -> dict | None:
+    def readiness(self) -> dict[str, Any] | None:
         try:
             status, body = self.get("/readyz")
         except OSError:
             return None
-        return orjson.loads(body) | {"status": status}
+        answer: dict[str, Any] = orjson.loads(body)
+        return answer | {"status": status}
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout

@@ -35,8 +35,8 @@ from tests.helpers.reliability import (
     serve_batch,
     submit,
 )
-from workers.devserver import PageServer
 from workers.local.cluster import LocalCluster
+from workers.local.pages import PageServer
 
 N_GOOD = 120
 

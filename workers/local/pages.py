@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import gzip
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 __all__ = ["Route", "PageServer"]
 
@@ -57,7 +58,7 @@ class PageServer:
                 self.end_headers()
                 self.wfile.write(route.body)
 
-            def log_message(self, *args) -> None:  # keep test and demo output clean
+            def log_message(self, format: str, *args: Any) -> None:  # keep test and demo output clean
                 pass
 
         self._httpd = ThreadingHTTPServer((host, port), _Handler)
@@ -67,6 +68,8 @@ class PageServer:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
+        if isinstance(host, bytes):  # typeshed allows it for AF_UNIX; an IPv4 server has a str
+            host = host.decode()
         return f"http://{host}:{port}"
 
     def url(self, path: str) -> str:
@@ -93,7 +96,7 @@ class PageServer:
             urls.append(self.add_page(prefix + name, body))
         return urls
 
-    def start(self) -> "PageServer":
+    def start(self) -> PageServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="page-server", daemon=True)
         self._thread.start()
         return self
@@ -102,7 +105,7 @@ class PageServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "PageServer":
+    def __enter__(self) -> PageServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
