@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import gzip
 import os
-import statistics
 import sys
 import tempfile
 import time

@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.demo_feed import DemoFeed, newswire_feeds  # noqa: E402
+from workers.cli.record_text import describe_article, describe_dead_letter  # noqa: E402
 from workers.kafka.options import aiokafka_options  # noqa: E402
 from workers.local import broker  # noqa: E402
 from workers.local.pages import PageServer  # noqa: E402
 from workers.local.run import WorkerProcess  # noqa: E402
-from workers.cli.record_text import describe_article, describe_dead_letter  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
 SEED_PAGE = ROOT / "tests" / "fixtures" / "seed-article.html"  # the article newswire started from

@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Mapping
+from typing import Any, Final
 
 from .errors import ConfigError
 
@@ -133,7 +134,7 @@ class Settings:
     dedupe_window_s: float = _setting(86_400.0, "A canonical URL seen within this many seconds is not fetched again.")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
@@ -188,7 +189,7 @@ class Settings:
         """
         return resolve_ner_models(self.spacy_models, self.spacy_model, self.ner_languages)
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @property

@@ -7,10 +7,10 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer
@@ -111,7 +111,7 @@ class WorkerGroup:
         self.workdir = workdir
         self.workers = {name: WorkerProcess(env, workdir, name) for name in names}
 
-    def start(self) -> "WorkerGroup":
+    def start(self) -> WorkerGroup:
         for proc in self.workers.values():
             proc.start()
         return self
@@ -193,7 +193,7 @@ class OutputReader:
         self.letters: list[dict] = []
         self._task: asyncio.Task | None = None
 
-    async def __aenter__(self) -> "OutputReader":
+    async def __aenter__(self) -> OutputReader:
         self._consumer = AIOKafkaConsumer(self.articles_topic, self.deadletter_topic, bootstrap_servers=self.bootstrap,
                                           group_id=None, auto_offset_reset="earliest", enable_auto_commit=False,
                                           isolation_level="read_committed", metadata_max_age_ms=1000)
@@ -222,7 +222,7 @@ class OutputReader:
     def count(self) -> int:
         return len(self.articles) + len(self.letters)
 
-    async def wait_for(self, condition: Callable[["OutputReader"], bool], timeout: float) -> bool:
+    async def wait_for(self, condition: Callable[[OutputReader], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if condition(self):

@@ -25,9 +25,9 @@ Every test under tests/integration is marked ``integration``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -25,16 +25,17 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import orjson
 
 from workers.errors import ExtractFailed, InvalidMessage, NewswireError, PublishError
-from workers.processing.idempotence import Decision, Outcome, SeenEntry, after_outcome, decide, duplicate_of
 from workers.observability.metrics import METRICS, Metrics
 from workers.pipeline.record import ArticleRecord, DeadLetter, dead_letter, dumps
 from workers.pipeline.submission import Submission, decode_submission, encode_submission
 from workers.pipeline.urls import article_id, canonicalize_url
+from workers.processing.idempotence import Decision, Outcome, SeenEntry, after_outcome, decide, duplicate_of
 
 __all__ = [
     "MessageHandler",
@@ -157,7 +158,7 @@ class MessageHandler:
             except NewswireError as err:
                 await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.error("pipeline did not finish in time", extra={"url": submission.url,
                                                                    "timeout_s": self.process_timeout_s})
                 err = ExtractFailed(f"processing did not finish within {self.process_timeout_s:.0f} s")

@@ -29,8 +29,8 @@ What a submission yields (:func:`decide`):
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Mapping
 
 import orjson
 
@@ -68,7 +68,7 @@ class SeenEntry:
         return orjson.dumps(asdict(self))
 
     @classmethod
-    def from_bytes(cls, raw: bytes | None) -> "SeenEntry | None":
+    def from_bytes(cls, raw: bytes | None) -> SeenEntry | None:
         if not raw:
             return None
         try:

@@ -15,8 +15,8 @@ from tests.helpers.expectations import SEED_HTML, assert_seed_record
 from tests.helpers.kafka import unique_topics_env
 from tests.helpers.terminal import newswire_on_terminal
 from tests.helpers.workerproc import WorkerProcess
-from workers.local.pages import PageServer
 from workers.contract.schemas import validate_record
+from workers.local.pages import PageServer
 
 
 def newswire(*args: str, env: dict[str, str] | None = None, input: bytes | None = None, timeout: float = 180):

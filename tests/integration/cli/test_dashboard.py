@@ -11,9 +11,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.kafka import collect, produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
-from workers.local.pages import PageServer
-from workers.cli.status import parse_metrics
 from workers.cli.sites import site_outcomes
+from workers.cli.status import parse_metrics
+from workers.local.pages import PageServer
 
 ROOT = Path(__file__).resolve().parents[3]
 DEMO = ROOT / "demo" / "pages"

@@ -21,10 +21,10 @@ from tests.helpers.expectations import SEED_EXPECTED, SEED_HTML, assert_seed_rec
 from tests.helpers.kafka import unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
 from workers.contract import schemas
+from workers.contract.topics import TopicMismatch, ensure_topics, topic_specs
 from workers.local.pages import PageServer
 from workers.pipeline.urls import canonicalize_url
 from workers.settings import Settings
-from workers.contract.topics import TopicMismatch, ensure_topics, topic_specs
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "consume_articles.py"

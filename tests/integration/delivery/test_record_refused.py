@@ -19,8 +19,8 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from tests.helpers.expectations import SEED_HTML
 from tests.helpers.kafka import collect, produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
-from workers.local.pages import PageServer
 from workers.contract.schemas import validate_record
+from workers.local.pages import PageServer
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer
 from tests.helpers.expectations import SEED_HTML, assert_seed_record
 from tests.helpers.kafka import unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
+from workers.contract.schemas import validate_record
 from workers.errors import ConfigError
 from workers.kafka.diagnosis import start_client
 from workers.kafka.options import aiokafka_options
@@ -35,7 +36,6 @@ from workers.local import broker
 from workers.local.broker import layout
 from workers.local.pages import PageServer
 from workers.pipeline.record import ARTICLE_SCHEMA_VERSION
-from workers.contract.schemas import validate_record
 from workers.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]

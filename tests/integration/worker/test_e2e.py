@@ -8,9 +8,9 @@ import pytest
 from tests.helpers.expectations import SEED_HTML, assert_seed_record
 from tests.helpers.kafka import collect, produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
+from workers.contract.schemas import validate_record
 from workers.local.pages import PageServer, Route
 from workers.pipeline.record import ARTICLE_SCHEMA_VERSION
-from workers.contract.schemas import validate_record
 
 GOOD_PAGE = """<html lang="en"><head><title>Harbour bridge reopens after repairs</title></head><body>
 <article><h1>Harbour bridge reopens after repairs</h1>

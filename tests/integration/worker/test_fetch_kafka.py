@@ -10,8 +10,8 @@ import pytest
 
 from tests.helpers.kafka import collect, produce, unique_topics_env
 from tests.helpers.workerproc import WorkerProcess
-from workers.local.pages import PageServer, Route
 from workers.contract.schemas import validate_record
+from workers.local.pages import PageServer, Route
 
 ARTICLE = ("<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
            "<p>{body} The council met on Tuesday in Leeds to discuss the plans for the new library.</p>"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workers.pipeline.analyse import AnalyseOptions, PageInput, analyse_page
 from workers.cli.record_text import describe_article, no_entities
+from workers.pipeline.analyse import AnalyseOptions, PageInput, analyse_page
 
 DEMO_PAGES = Path(__file__).resolve().parents[3] / "demo" / "pages"
 

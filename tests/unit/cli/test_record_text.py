@@ -7,8 +7,9 @@ import sys
 
 import orjson
 
-from workers.cli.tail import as_json_line as _as_json_line, as_short_text as _as_short_text
 from workers.cli.record_text import describe, describe_article, describe_dead_letter
+from workers.cli.tail import as_json_line as _as_json_line
+from workers.cli.tail import as_short_text as _as_short_text
 
 ARTICLE = {
     "title": "Harbour bridge reopens", "site_name": "Example News", "language": "en", "published": "2026-05-01",

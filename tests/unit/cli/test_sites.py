@@ -9,9 +9,9 @@ from aiohttp import web
 
 from tests.unit._httpserver import LocalServer
 from workers.cli import main
+from workers.cli.sites import format_table, site_outcomes
 from workers.cli.status import parse_metrics
 from workers.observability.metrics import Metrics, render
-from workers.cli.sites import format_table, site_outcomes
 
 
 def worker_metrics(events: list[tuple[str, str]]) -> str:

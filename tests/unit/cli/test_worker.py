@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers.cli.worker import ignore_faust_environment as _ignore_faust_environment, prepare_data_dir as _prepare_data_dir
+from workers.cli.worker import ignore_faust_environment as _ignore_faust_environment
+from workers.cli.worker import prepare_data_dir as _prepare_data_dir
 from workers.errors import ConfigError
 from workers.settings import Settings
 

@@ -14,7 +14,6 @@ from jsonschema import Draft202012Validator
 
 from workers.contract import schemas
 from workers.errors import HTTPStatusError, InvalidMessage
-from workers.processing.handler import _entity_messages
 from workers.pipeline.entities import Entity, Mention
 from workers.pipeline.extract import Block
 from workers.pipeline.record import (
@@ -28,6 +27,7 @@ from workers.pipeline.record import (
 )
 from workers.pipeline.submission import Submission, decode_submission, encode_submission
 from workers.pipeline.urls import article_id
+from workers.processing.handler import _entity_messages
 
 ROOT = Path(__file__).resolve().parents[3]
 RELEASED = ROOT / "schemas" / "released"
@@ -124,8 +124,8 @@ def test_every_field_is_described(kind):
 
 
 def test_record_version_constants_match_the_schema_files():
-    assert ARTICLE_SCHEMA_VERSION == schemas.schema_version(schemas.load_schema("article"))
-    assert DEADLETTER_SCHEMA_VERSION == schemas.schema_version(schemas.load_schema("deadletter"))
+    assert schemas.schema_version(schemas.load_schema("article")) == ARTICLE_SCHEMA_VERSION
+    assert schemas.schema_version(schemas.load_schema("deadletter")) == DEADLETTER_SCHEMA_VERSION
     message = orjson.loads(_entity_messages(as_json(sample_article()))[0][1])
     assert message["schema_version"] == schemas.schema_version(schemas.load_schema("entity"))
 

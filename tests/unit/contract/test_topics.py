@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from workers.contract import schemas
-from workers.settings import Settings
 from workers.contract.topics import (
     TopicSpec,
     TopicState,
@@ -13,6 +12,7 @@ from workers.contract.topics import (
     topic_specs,
     topics_markdown,
 )
+from workers.settings import Settings
 
 
 def spec_of(role: str, settings: Settings | None = None) -> TopicSpec:

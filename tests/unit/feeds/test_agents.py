@@ -13,13 +13,13 @@ import dataclasses
 import orjson
 import pytest
 
+from workers.contract.schemas import validate_record
 from workers.feeds import agents
 from workers.feeds.config import FeedSettings
 from workers.feeds.model import FeedState, Subscription
 from workers.feeds.parse import FeedEntry
 from workers.feeds.poller import FeedPoller, PollConfig, PollResult
 from workers.pipeline.submission import decode_submission
-from workers.contract.schemas import validate_record
 from workers.settings import Settings
 
 pytestmark = pytest.mark.timeout(20)

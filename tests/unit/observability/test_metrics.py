@@ -7,9 +7,14 @@ from dataclasses import dataclass
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from workers.observability.gauges import (
+    ConsumerLagSampler,
+    agent_source_topics,
+    committed_offsets,
+    partition_lag,
+    watch_loop_lag,
+)
 from workers.observability.metrics import Metrics, render
-from workers.observability.gauges import ConsumerLagSampler, agent_source_topics, committed_offsets, partition_lag, \
-    watch_loop_lag
 
 
 @dataclass(frozen=True)

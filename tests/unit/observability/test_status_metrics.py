@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tests.unit.observability.test_metrics import TP, FakeConsumer, samples
 from workers.errors import EmptyText, HTTPStatusError
-from workers.observability.metrics import Metrics
 from workers.observability.gauges import ConsumerLagSampler, RecentActivity
+from workers.observability.metrics import Metrics
 
 
 def assigned_series(m: Metrics) -> set[tuple[str, str]]:

@@ -8,12 +8,12 @@ import orjson
 import pytest
 
 from workers.errors import HTTPStatusError
-from workers.processing.handler import HASHES, SEEN, SUBMISSION_HEADER, TRACE_HEADER, MessageHandler
-from workers.processing.idempotence import SeenEntry
 from workers.observability.metrics import Metrics
 from workers.pipeline.record import ArticleRecord, content_hash
 from workers.pipeline.submission import Submission
 from workers.pipeline.urls import article_id, canonicalize_url
+from workers.processing.handler import HASHES, SEEN, SUBMISSION_HEADER, TRACE_HEADER, MessageHandler
+from workers.processing.idempotence import SeenEntry
 
 
 def make_record(url: str, text: str = "Body text of the article.") -> ArticleRecord:
