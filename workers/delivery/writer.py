@@ -66,8 +66,12 @@ class KafkaWriter:
 
     def __init__(self, app: Any, request_rebalance: Any) -> None:
         self.app = app
-        self.transactional = bool(app.in_transaction)
         self._request_rebalance = request_rebalance
+
+    @property
+    def transactional(self) -> bool:
+        # Asked at write time: Faust's in_transaction is False until the app runs in a worker.
+        return bool(self.app.in_transaction)
 
     async def write(self, records: Sequence[OutRecord], *, source: Any, offset: int | None = None) -> None:
         """Write ``records`` as one unit for the partition ``source``; with ``offset``, commit it as consumed.

@@ -94,3 +94,11 @@ async def test_a_message_finishing_after_the_shutdown_stopped_the_producer_is_ha
         await committer.commit(event, outbox)
 
 
+
+
+def test_the_writer_takes_the_mode_when_it_writes_not_when_it_is_built():
+    # Faust's in_transaction is False until the app runs in a worker; the delivery layer is built before that.
+    app = SimpleNamespace(in_transaction=False)
+    writer = KafkaWriter(app, _no_rebalance)
+    app.in_transaction = True
+    assert writer.transactional
