@@ -165,7 +165,7 @@ def test_kubernetes_manifests_validate_against_the_kubernetes_schemas():
 
     version = kubernetes_validate.latest_version()
     validated = set()
-    for path, doc in k8s_documents():
+    for _, doc in k8s_documents():
         if doc["kind"] in CRD_KINDS:
             continue  # no schema ships for CRDs: checked structurally below
         kubernetes_validate.validate(doc, version, strict=True)  # raises on any error or unknown field
