@@ -173,7 +173,7 @@ class Settings:
             raise ConfigError(f"{PREFIX}SITE_METRICS_MAX must not be negative")
         if self.feeds_tick_s <= 0:
             raise ConfigError(f"{PREFIX}FEEDS_TICK_S must be greater than 0")
-        self.ner_models  # raises ConfigError for a malformed or incomplete model map
+        _ = self.ner_models  # raises ConfigError for a malformed or incomplete model map
 
     @property
     def ner_models(self) -> tuple[tuple[str, str], ...]:

@@ -160,7 +160,7 @@ class LocalCluster:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        for node_id, process in list(self._processes.items()):
+        for _, process in list(self._processes.items()):
             if process.poll() is None:
                 process.terminate()
         for node_id, process in list(self._processes.items()):

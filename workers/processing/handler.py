@@ -255,7 +255,7 @@ class MessageHandler:
         seen, hashes = state.setdefault(SEEN, {}), state.setdefault(HASHES, {})
         local = _LocalOutbox(out, state)
         result = await self.route(raw, headers, submission_id or f"local:{uuid.uuid4().hex}", local)
-        for role, key, value, hdrs in local.take("submissions"):
+        for _, _, value, hdrs in local.take("submissions"):
             result = await self.process(value, hdrs, seen, local)
             for _, _, record, rec_headers in local.take("records"):
                 result = await self.publish(record, rec_headers, {k: v.decode() for k, v in hashes.items()}, local)
