@@ -253,7 +253,8 @@ def test_discover_adds_a_sites_feeds_and_sitemaps(feed_env, site):
     out = newswire(env, "feeds", "add", "--discover", site.url("/"), "--every", "5m", "--source", "harbour")
     assert b"found rss" in out.stderr and b"robots.txt" in out.stderr
     listed = {f["url"]: f for f in map(orjson.loads, newswire(env, "feeds", "list", "--json").stdout.splitlines())}
-    assert {url: (f["kind"], f["interval_s"], f["source"], f["status"]["last_status"]) for url, f in listed.items()} == {
+    assert {url: (f["kind"], f["interval_s"], f["source"], f["status"]["last_status"])
+            for url, f in listed.items()} == {
         site.url("/feeds/harbour.xml"): ("rss", 300.0, "harbour", "new"),
         site.url("/feeds/harbour.atom"): ("atom", 300.0, "harbour", "new"),
         site.url("/news-sitemap.xml"): ("sitemap", 300.0, "harbour", "new"),

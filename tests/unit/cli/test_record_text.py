@@ -67,6 +67,7 @@ def test_tail_follow_does_not_go_with_a_limit():
 
 def test_the_cli_commands_load_no_faust():
     probe = ("import sys, workers.cli.command as c, workers.cli.status, workers.cli.progress, workers.cli.inputs, "
-             "workers.cli.record_text; c.build_parser(); print(sorted(m for m in ('faust', 'mode') if m in sys.modules))")
+             "workers.cli.record_text; c.build_parser(); "
+             "print(sorted(m for m in ('faust', 'mode') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
