@@ -59,7 +59,7 @@ async def broker_ids(access: ClientAccess, *, timeout_s: float = 3.0) -> set[int
     """
     # Imported here: the `broker` commands are registered by every `newswire` invocation, which should not load
     # the Kafka client for that.
-    from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+    from aiokafka.admin import AIOKafkaAdminClient
 
     login: dict[str, Any] = {}
     if access.sasl is not None:
