@@ -36,7 +36,8 @@ def source(func) -> str:
 def sets_in_init(cls, *names: str) -> None:
     source = inspect.getsource(inspect.unwrap(cls.__init__))
     for name in names:
-        assert f"self.{name} =" in source or f"self.{name}: " in source, f"{cls.__name__}.__init__ no longer sets {name}"
+        assert f"self.{name} =" in source or f"self.{name}: " in source, (
+            f"{cls.__name__}.__init__ no longer sets {name}")
 
 
 # -- patched methods (workers/faust_compat/patches.py) ---------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -131,10 +132,8 @@ class WorkerGroup:
         children = _descendants(proc.proc.pid)
         proc.kill()
         for pid in children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
     def restart(self, name: str) -> WorkerProcess:
         proc = WorkerProcess(self.env, self.workdir, name)

@@ -70,7 +70,8 @@ def external_bootstrap() -> str | None:
     return None
 
 
-def start_on_a_free_port(tmp_path_factory: pytest.TempPathFactory, attempts: int = 3) -> tuple[Path, broker.BrokerStatus]:
+def start_on_a_free_port(tmp_path_factory: pytest.TempPathFactory,
+                         attempts: int = 3) -> tuple[Path, broker.BrokerStatus]:
     """Start a broker in a fresh directory; another process may take the chosen port first, so try a few."""
     for attempt in range(1, attempts + 1):
         dir = tmp_path_factory.mktemp("kafka-broker")
@@ -92,7 +93,8 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
         first = external.split(",")[0].strip()
         if plaintext and not broker.probe(first, timeout_s=10):
             pytest.fail(f"the broker given by NEWSWIRE_TEST_BOOTSTRAP/NEWSWIRE_BOOTSTRAP_SERVERS ({external}) does not "
-                        "answer Kafka requests; start it or unset the variable to let the tests start one", pytrace=False)
+                        "answer Kafka requests; start it or unset the variable to let the tests start one",
+                        pytrace=False)
         yield KafkaBroker(bootstrap=external, dir=None)
         return
     dir, started = start_on_a_free_port(tmp_path_factory)

@@ -165,7 +165,7 @@ def test_kubernetes_manifests_validate_against_the_kubernetes_schemas():
 
     version = kubernetes_validate.latest_version()
     validated = set()
-    for path, doc in k8s_documents():
+    for _, doc in k8s_documents():
         if doc["kind"] in CRD_KINDS:
             continue  # no schema ships for CRDs: checked structurally below
         kubernetes_validate.validate(doc, version, strict=True)  # raises on any error or unknown field
@@ -258,7 +258,8 @@ def test_secured_pods_read_the_credentials_from_the_mounted_secret(tmp_path):
     # The mutual-TLS lines, once uncommented, are a valid combination (certificate and key together).
     mutual = {**env, **commented_settings(K8S / "kafka-auth" / "configmap.yaml")}
     (tmp_path / "client-key-password").write_text("key-password")
-    mutual_tls = settings_from({name: value.replace(mount.rstrip("/"), str(tmp_path)) for name, value in mutual.items()})
+    mutual_tls = settings_from({name: value.replace(mount.rstrip("/"), str(tmp_path))
+                                for name, value in mutual.items()})
     assert mutual_tls.ssl_certfile.endswith("/client.crt") and mutual_tls.ssl_keyfile.endswith("/client.key")
     assert mutual_tls.ssl_key_password == "key-password"
 

@@ -14,12 +14,12 @@ import os
 import stat
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import IO, Any, TypeVar, Union
+from typing import IO, Any, TypeVar
 
 __all__ = ["Inputs", "Lines", "extract_inputs", "is_regular_file", "ordered", "stream_lines"]
 
 T = TypeVar("T")
-Inputs = Union[Iterable[str], AsyncIterator[str]]
+Inputs = Iterable[str] | AsyncIterator[str]
 
 
 class Lines:

@@ -26,7 +26,7 @@ def describe_dead_letter(record: dict[str, Any]) -> str:
 
 def no_entities(record: dict[str, Any]) -> str:
     """Why a record has no entities, in words (instead of a bare "-")."""
-    status = record.get("entities_status")
+    status: str = record.get("entities_status") or ""
     if status == "unsupported_language":
         language = record.get("language") or "unknown"
         return (f"none: no NER model for language {language!r} (entities_status: unsupported_language; "

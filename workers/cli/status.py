@@ -176,7 +176,8 @@ def _last_minute(m: _View) -> str:
     total = sum(letters.values())
     text = f"{records} record{'s' if records != 1 else ''}, {total} dead letter{'s' if total != 1 else ''}"
     if letters:
-        text += " (" + ", ".join(f"{code}: {n}" for code, n in sorted(letters.items(), key=lambda kv: (-kv[1], kv[0]))) + ")"
+        text += " (" + ", ".join(f"{code}: {n}"
+                                 for code, n in sorted(letters.items(), key=lambda kv: (-kv[1], kv[0]))) + ")"
     return text
 
 

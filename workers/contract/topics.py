@@ -227,7 +227,7 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
         # Topics another worker created at the same moment are checked like any existing topic.
         to_check = [s for s in specs if s.name not in created]
         errors: list[str] = []
-        for spec, state in zip(to_check, await _describe(admin, [s.name for s in to_check])):
+        for spec, state in zip(to_check, await _describe(admin, [s.name for s in to_check]), strict=True):
             problems, warnings = topic_problems(spec, state)
             errors += problems
             for warning in warnings:
@@ -272,7 +272,7 @@ async def _describe(admin: AIOKafkaAdminClient, names: list[str]) -> list[TopicS
     in the metadata yet, so incomplete answers are asked again for a few seconds."""
     if not names:
         return []
-    for attempt in range(_DESCRIBE_ATTEMPTS):
+    for _ in range(_DESCRIBE_ATTEMPTS):
         described = {d["topic"]: d for d in await admin.describe_topics(names)}
         configs = await _topic_configs(admin, names)
         states = []

@@ -42,7 +42,8 @@ def transactional_id(app: Any, tp: Any) -> str:
 
 
 def transactional_producer(app: Any, tid: str) -> Any | None:
-    """The aiokafka producer Faust started for ``tid`` (``TransactionManager._transaction_producers``); None if not assigned."""
+    """The aiokafka producer Faust started for ``tid`` (``TransactionManager._transaction_producers``);
+    None if not assigned."""
     return app.producer._transaction_producers.get(tid)
 
 
@@ -123,7 +124,8 @@ async def request_rejoin(app: Any) -> None:
 
 
 def left_out_of_fetching(app: Any, tp: Any) -> bool:
-    """Faust fetches its active partitions; a full stream buffer takes one out (``_buffered_partitions``) until it drains."""
+    """Faust fetches its active partitions; a full stream buffer takes one out (``_buffered_partitions``)
+    until it drains."""
     consumer = app.consumer
     return tp in consumer._buffered_partitions and tp not in consumer._paused_partitions
 

@@ -281,8 +281,9 @@ def register(worker: Worker) -> FeedRunner:
         if polling_allowed():
             runner.start_due_polls(runner._clock())
 
+    # mode calls a receiver as receiver(sender, *args, signal=signal, **kwargs)
     @app.on_before_shutdown.connect
-    def stop_polling(app_: object, **kwargs: object) -> None:
+    def stop_polling(app_: object, /, *args: object, **kwargs: object) -> None:
         for task in list(runner._in_flight.values()):
             task.cancel()
         asyncio.ensure_future(runner.close())  # the fetcher's session

@@ -188,7 +188,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
                       _ago(status.last_poll_at, now), status.last_status, str(status.items_seen), sub.source or "-"))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     for sub, status in rows:
         if status.last_error:
             print(f"  {sub.url}: {status.last_error}", file=sys.stderr)

@@ -44,7 +44,8 @@ from workers.errors import ConfigError
 from workers.kafka.options import aiokafka_options
 from workers.settings import Settings
 
-__all__ = ["FATAL_CAUSES", "CredentialWatch", "KafkaConnectError", "connect_error", "diagnose", "explain", "mask_secrets", "start_client"]
+__all__ = ["FATAL_CAUSES", "CredentialWatch", "KafkaConnectError", "connect_error", "diagnose", "explain",
+           "mask_secrets", "start_client"]
 
 _DIAGNOSE_TIMEOUT_S = 10.0
 _AIOKAFKA_CLIENT_LOGGER = "aiokafka"  # aiokafka.client logs "Unable connect to ..." per server here
@@ -101,8 +102,9 @@ def _classify(exc: BaseException, settings: Settings, server: str, port_speaks: 
     chain = _chain(exc)
     for err in chain:
         if isinstance(err, SaslAuthenticationFailed):
-            return "sasl_auth_failed", (f"SASL authentication failed ({settings.sasl_mechanism}): the broker refused the "
-                                        f"user name or password; check {_USER} and {_PASSWORD} (or their _FILE files)")
+            return "sasl_auth_failed", (f"SASL authentication failed ({settings.sasl_mechanism}): the broker "
+                                        f"refused the user name or password; check {_USER} and {_PASSWORD} "
+                                        f"(or their _FILE files)")
         if isinstance(err, UnsupportedSaslMechanismError):
             return "sasl_mechanism", (f"the broker does not offer SASL mechanism {settings.sasl_mechanism} on this "
                                       f"listener; set {_MECHANISM} to one it enables")
@@ -151,7 +153,8 @@ def _certificate_problem(err: ssl.SSLCertVerificationError, settings: Settings, 
         return "certificate_expired", f"the broker's TLS certificate is outside its validity period ({detail})"
     where = (f"{_CAFILE}={settings.ssl_cafile} does not hold the CA that signed it" if settings.ssl_cafile
              else f"the system CAs do not include its CA; set {_CAFILE} to the cluster's CA bundle (PEM)")
-    return "certificate_untrusted", f"the broker's TLS certificate is not trusted (certificate verify failed: {detail}): {where}"
+    return "certificate_untrusted", (f"the broker's TLS certificate is not trusted (certificate verify failed: "
+                                     f"{detail}): {where}")
 
 
 def _client_certificate_problem(err: ssl.SSLError, settings: Settings) -> tuple[str, str]:

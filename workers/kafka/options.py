@@ -76,7 +76,7 @@ def faust_credentials(settings: Settings) -> Any:
 def _masked_sasl_credentials(base: type) -> type:
     """Faust's SASLCredentials whose repr names the mechanism, not the user (the user name is a secret setting)."""
 
-    class MaskedSASLCredentials(base):  # type: ignore[misc]
+    class MaskedSASLCredentials(base):
         def __repr__(self) -> str:
             return f"<SASLCredentials: protocol={self.protocol.value} mechanism={self.mechanism.value} username=***>"
 

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+from aiokafka.admin import AIOKafkaAdminClient
 
 from ..errors import ConfigError
 from .broker.config import FAST_START_PROPERTIES, new_cluster_id, replication_properties
@@ -160,7 +160,7 @@ class LocalCluster:
             time.sleep(0.5)
 
     def stop(self) -> None:
-        for node_id, process in list(self._processes.items()):
+        for _, process in list(self._processes.items()):
             if process.poll() is None:
                 process.terminate()
         for node_id, process in list(self._processes.items()):

@@ -61,12 +61,11 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
         cpus = self.cpus
         pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
-        self.proc = subprocess.Popen([sys.executable, "-m", "workers", "worker"], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, preexec_fn=pin)
-        log.close()
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "workers", "worker"], env=self.env,
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, preexec_fn=pin)
         return self
 
     def get(self, path: str, timeout: float = 2.0) -> tuple[int, bytes]:

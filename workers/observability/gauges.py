@@ -23,6 +23,7 @@ wires them into a Faust app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -116,10 +117,8 @@ class ConsumerLagSampler:
         for (topic, partition), lag in lags.items():
             self.metrics.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
         for topic, partition in self._series - set(lags):
-            try:
+            with contextlib.suppress(KeyError):
                 self.metrics.consumer_lag.remove(topic, str(partition))
-            except KeyError:
-                pass
         self._series = set(lags)
         return lags
 
@@ -127,10 +126,8 @@ class ConsumerLagSampler:
         for topic, partition in now_assigned - self._assigned_series:
             self.metrics.partition_assigned.labels(topic=topic, partition=str(partition)).set(1)
         for topic, partition in self._assigned_series - now_assigned:
-            try:
+            with contextlib.suppress(KeyError):
                 self.metrics.partition_assigned.remove(topic, str(partition))
-            except KeyError:
-                pass
         self._assigned_series = now_assigned
 
 

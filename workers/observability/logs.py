@@ -38,7 +38,7 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 class JsonFormatter(logging.Formatter):
     """``{"ts", "level", "logger", "message", <extras>..., "exc"}`` on one line, UTC timestamps."""
 
-    converter = time.gmtime  # timestamps in UTC, as the trailing Z says
+    converter = staticmethod(time.gmtime)  # timestamps in UTC, as the trailing Z says
 
     def format(self, record: logging.LogRecord) -> str:
         event: dict[str, Any] = {

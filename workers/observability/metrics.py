@@ -45,12 +45,14 @@ class Metrics:
         self.pool_queue = Gauge("newswire_pool_queue_depth", "Pages waiting for or inside the CPU pool.", registry=r)
         self.loop_lag = Histogram("newswire_event_loop_lag_seconds", "Delay of a periodic event-loop tick.",
                                   buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0), registry=r)
-        self.consumer_lag = Gauge("newswire_consumer_lag", "Messages not yet committed by the group, per assigned partition of the topics the "
-                                          "worker consumes (the URL topic and its internal streams).",
+        self.consumer_lag = Gauge("newswire_consumer_lag",
+                                  "Messages not yet committed by the group, per assigned partition of the topics the "
+                                  "worker consumes (the URL topic and its internal streams).",
                                   ["topic", "partition"], registry=r)
         self.partition_rereads = Counter("newswire_partition_rereads_total",
-                                         "Partitions read again from a hole: messages fetched by Faust and never handed "
-                                         "to the agent (workers.delivery.continuity), by stage.", ["stage"], registry=r)
+                                         "Partitions read again from a hole: messages fetched by Faust and never "
+                                         "handed to the agent (workers.delivery.continuity), by stage.", ["stage"],
+                                         registry=r)
         self.assigned_partitions = Gauge("newswire_assigned_partitions", "Input partitions assigned to this worker.",
                                          registry=r)
         # What `newswire status` says in plain words (and a dashboard can show): the

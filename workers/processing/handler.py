@@ -161,15 +161,15 @@ class MessageHandler:
             except TimeoutError:
                 log.error("pipeline did not finish in time", extra={"url": submission.url,
                                                                    "timeout_s": self.process_timeout_s})
-                err = ExtractFailed(f"processing did not finish within {self.process_timeout_s:.0f} s")
-                await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
+                late = ExtractFailed(f"processing did not finish within {self.process_timeout_s:.0f} s")
+                await self._dead_letter(self._pipeline_failure(late, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a bug must cost one message, not the worker
                 log.exception("unexpected error in the pipeline", extra={"url": submission.url})
-                err = NewswireError(f"{type(exc).__name__}: {exc}")
-                await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
+                bug = NewswireError(f"{type(exc).__name__}: {exc}")
+                await self._dead_letter(self._pipeline_failure(bug, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
         await out.publish("records", record.content_hash.encode(), value, _headers(record.schema_version, trace_id))
         self.metrics.observe_outcome(submission.url, "article")
@@ -255,7 +255,7 @@ class MessageHandler:
         seen, hashes = state.setdefault(SEEN, {}), state.setdefault(HASHES, {})
         local = _LocalOutbox(out, state)
         result = await self.route(raw, headers, submission_id or f"local:{uuid.uuid4().hex}", local)
-        for role, key, value, hdrs in local.take("submissions"):
+        for _, _, value, hdrs in local.take("submissions"):
             result = await self.process(value, hdrs, seen, local)
             for _, _, record, rec_headers in local.take("records"):
                 result = await self.publish(record, rec_headers, {k: v.decode() for k, v in hashes.items()}, local)

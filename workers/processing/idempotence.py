@@ -45,13 +45,13 @@ __all__ = [
 ]
 
 
-class Decision(str, enum.Enum):
+class Decision(enum.StrEnum):
     PROCESS = "process"
     SKIP_REPLAY = "skip_replay"        # this exact submission was already handled
     SKIP_DUPLICATE = "skip_duplicate"  # same canonical URL, record younger than the window
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     RECORD = "record"
     DEAD_LETTER = "dead_letter"
 

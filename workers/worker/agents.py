@@ -10,6 +10,7 @@ intake, ordering, commit and shutdown are the delivery layer's.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from workers.delivery import EventOutbox, Stage
@@ -29,8 +30,11 @@ ROUTE_IN_FLIGHT = 64
 PUBLISH_IN_FLIGHT = 64
 
 
-class TableView:
-    """Read access to a raw-bytes Faust table by str key (what the handler expects)."""
+class TableView(Mapping[str, Any]):
+    """Read access to a raw-bytes Faust table by str key: the read-only mapping the handler expects.
+
+    Values are the table's bytes, or str with ``text_values``; the handler only calls ``get``.
+    """
 
     def __init__(self, table: Any, *, text_values: bool = False) -> None:
         self.table = table
@@ -41,6 +45,18 @@ class TableView:
         if value is None:
             return default
         return value.decode() if self.text_values else value
+
+    def __getitem__(self, key: str) -> Any:
+        value = self.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (key.decode() for key in self.table.data)
+
+    def __len__(self) -> int:
+        return len(self.table.data)
 
 
 class PipelineHolder:
@@ -99,8 +115,9 @@ def register(worker: Worker) -> PipelineHolder:
     async def start_pipeline() -> None:
         await pipeline.get()
 
+    # mode calls a receiver as receiver(sender, *args, signal=signal, **kwargs)
     @app.on_before_shutdown.connect
-    def close_pipeline(app_: Any, **kwargs: Any) -> None:
+    def close_pipeline(app_: Any, /, *args: Any, **kwargs: Any) -> None:
         pipeline.close()
 
     @worker.delivery.agent(topics.input, outputs=outputs, name="newswire.route_urls")

@@ -110,8 +110,9 @@ class Tables:
 
     def __init__(self, app: faust.App, settings: Settings) -> None:
         def table(name: str, help: str) -> faust.Table:
-            table = app.Table(name, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions,
-                              help=help)
+            # App.Table is typed as the TableT interface; what it builds is conf.Table, faust.Table by default.
+            table: faust.Table = app.Table(name, key_type=bytes, value_type=bytes,  # type: ignore[assignment]
+                                           partitions=settings.topic_partitions, help=help)
             # Faust derives a table's serializers from its types ("json" for
             # bytes) and takes no serializer arguments; raw bytes it is.
             table.key_serializer = "raw"

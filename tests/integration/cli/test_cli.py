@@ -184,7 +184,8 @@ def test_submit_summary_tail_short_and_follow_and_worker_status(kafka_bootstrap,
                              env=env)
         assert short.returncode == 0, short.stderr.decode()
         lines = short.stdout.decode().split("\n")
-        assert lines[0] == "[article] Blinken arrives in Israel for Gaza talks" or lines[0].startswith("[article] Blinken")
+        assert (lines[0] == "[article] Blinken arrives in Israel for Gaza talks"
+                or lines[0].startswith("[article] Blinken"))
         assert lines[1].startswith("  site: ") and "language: en" in lines[1]
         assert lines[3].startswith("  entities: ") and "(PERSON)" in lines[3]
         assert short.stdout.endswith(b"...\n\n")

@@ -8,6 +8,7 @@ anything else as a hole to read again.
 from __future__ import annotations
 
 import uuid
+from itertools import pairwise
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -62,7 +63,7 @@ async def test_offsets_of_markers_and_aborted_records_are_passed_over_and_nothin
 
     assert [value for _, value in delivered] == [b"a1", b"a2", b"a3", b"b1", b"b2", b"c1"]
     offsets = [offset for offset, _ in delivered]
-    jumps = [(before + 1, after) for before, after in zip(offsets, offsets[1:]) if after > before + 1]
+    jumps = [(before + 1, after) for before, after in pairwise(offsets) if after > before + 1]
     # a1 a2 a3 | commit marker | x1 x2 | abort marker | b1 b2 | commit marker | c1
     assert jumps == [(3, 7), (9, 10)]
     for start, end in jumps:

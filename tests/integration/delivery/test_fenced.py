@@ -32,8 +32,8 @@ async def fence(bootstrap: str, transactional_ids: list[str]) -> None:
 
 
 async def test_a_fenced_worker_rebalances_and_delivers_exactly_once(kafka_bootstrap, tmp_path):
-    env = unique_topics_env(kafka_bootstrap, NEWSWIRE_TOPIC_PARTITIONS="1", NEWSWIRE_PROCESSING_GUARANTEE="exactly_once",
-                            NEWSWIRE_ENTITIES_ENABLED="false")
+    env = unique_topics_env(kafka_bootstrap, NEWSWIRE_TOPIC_PARTITIONS="1",
+                            NEWSWIRE_PROCESSING_GUARANTEE="exactly_once", NEWSWIRE_ENTITIES_ENABLED="false")
     articles = env["NEWSWIRE_ARTICLES_TOPIC"]
     worker = WorkerProcess(env, tmp_path).start()
     try:

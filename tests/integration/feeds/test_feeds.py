@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from itertools import pairwise
 
 import orjson
 import pytest
@@ -215,7 +216,7 @@ async def test_two_workers_share_the_feeds_poll_each_once_per_interval_and_hand_
         assert all(len(agents) == 1 for agents in pollers.values()), pollers  # one worker per feed
         assert set().union(*pollers.values()) == {"newswire-test/w1", "newswire-test/w2"}  # both poll
         for url, served in feeds.items():
-            gaps = [b - a for a, b in zip(served.request_times, served.request_times[1:])]
+            gaps = [b - a for a, b in pairwise(served.request_times)]
             assert min(gaps) >= 0.5 * INTERVAL_S, (url, gaps)  # never twice within an interval
 
         urls = submitted_urls(await read_topic(kafka_bootstrap, env["NEWSWIRE_INPUT_TOPIC"],
@@ -229,7 +230,7 @@ async def test_two_workers_share_the_feeds_poll_each_once_per_interval_and_hand_
         await wait_for(lambda: all(f.requests >= polls[u] + 2 for u, f in feeds.items()), 120,
                        "two polls of every feed after the first worker left")
         assert {agents[-1] for agents in user_agents.values()} == {"newswire-test/w2"}
-        for n, (url, served) in enumerate(feeds.items()):
+        for n, (_, served) in enumerate(feeds.items()):
             served.update(rss_document(f"Feed {n}", [Item(site.url(f"/a/{n}/{j}"), f"{n}-{j}", T0 + j)
                                                      for j in range(3)]))
         unchanged = {url: served.not_modified for url, served in feeds.items()}
@@ -252,7 +253,8 @@ def test_discover_adds_a_sites_feeds_and_sitemaps(feed_env, site):
     out = newswire(env, "feeds", "add", "--discover", site.url("/"), "--every", "5m", "--source", "harbour")
     assert b"found rss" in out.stderr and b"robots.txt" in out.stderr
     listed = {f["url"]: f for f in map(orjson.loads, newswire(env, "feeds", "list", "--json").stdout.splitlines())}
-    assert {url: (f["kind"], f["interval_s"], f["source"], f["status"]["last_status"]) for url, f in listed.items()} == {
+    assert {url: (f["kind"], f["interval_s"], f["source"], f["status"]["last_status"])
+            for url, f in listed.items()} == {
         site.url("/feeds/harbour.xml"): ("rss", 300.0, "harbour", "new"),
         site.url("/feeds/harbour.atom"): ("atom", 300.0, "harbour", "new"),
         site.url("/news-sitemap.xml"): ("sitemap", 300.0, "harbour", "new"),

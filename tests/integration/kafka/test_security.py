@@ -1,4 +1,5 @@
-"""Issue 12 on the real broker in secure mode: SASL_SSL with SCRAM-SHA-512, mutual TLS, clear failures, no secret anywhere.
+"""Issue 12 on the real broker in secure mode: SASL_SSL with SCRAM-SHA-512, mutual TLS, clear failures,
+no secret anywhere.
 
 One secure broker (``workers.local.broker.start(secure=True)``: SASL_SSL only, a
 throwaway CA) serves this module.  Everything talks to it as a user would:
@@ -226,7 +227,8 @@ async def test_worker_with_a_client_certificate(secure_broker: SecureBroker, tmp
             found = await collect_secure(env, [articles], until=lambda f: len(f[articles]) >= 1)
         assert len(found[articles]) == 1, worker.log_tail()
         key, record, headers = found[articles][0]
-        assert record["url"] == url and key == record["id"].encode() and headers["schema_version"] == ARTICLE_SCHEMA_VERSION.encode()
+        assert record["url"] == url and key == record["id"].encode()
+        assert headers["schema_version"] == ARTICLE_SCHEMA_VERSION.encode()
         texts = worker_texts(worker, "mTLS worker")
     finally:
         worker.terminate()

@@ -124,7 +124,8 @@ class TestPlaintextBrokerThroughTheCli:
         assert result.returncode == 1
         assert result.stdout_lines == []
         assert result.stderr_lines == [
-            f"error: port {cli_broker.port} on 127.0.0.1 is in use: stop what listens there or pass --port with a free port"
+            f"error: port {cli_broker.port} on 127.0.0.1 is in use: stop what listens there "
+            "or pass --port with a free port"
         ]
         assert not broker.status(other_dir).running
 
@@ -168,7 +169,8 @@ class SecureBroker:
         """The mutual-TLS-only settings `start --secure` showed (second block, on stderr)."""
         return mtls_block(self.started)
 
-    def client_options(self, *, password: str | None = None, ssl_context: ssl.SSLContext | None = None) -> dict[str, Any]:
+    def client_options(self, *, password: str | None = None,
+                       ssl_context: ssl.SSLContext | None = None) -> dict[str, Any]:
         return {
             "bootstrap_servers": self.bootstrap,
             "security_protocol": self.settings["NEWSWIRE_SECURITY_PROTOCOL"],
@@ -307,7 +309,8 @@ class TestSecureBroker:
         assert mtls_block(restarted) == secure_broker.mtls_settings  # the mTLS port is kept too
         assert await consume_first(options, "secure-restart") == b"kept"
 
-    async def test_a_secure_dir_from_before_the_mtls_listener_starts_with_one(self, secure_broker: SecureBroker) -> None:
+    async def test_a_secure_dir_from_before_the_mtls_listener_starts_with_one(
+            self, secure_broker: SecureBroker) -> None:
         """A directory made by a newswire without the mTLS listener: no mtls_port in broker.json and no SSL
         listener in server.properties.  It starts, chooses the port then, and keeps its data and SASL_SSL port."""
         options = secure_broker.client_options()

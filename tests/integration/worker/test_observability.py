@@ -112,7 +112,8 @@ async def test_metrics_follow_records_dead_letters_stages_and_lag(kafka_bootstra
         return value(after, name, **labels) - value(before, name, **labels)
 
     after = wait_for(worker, lambda s: (delta(s, "newswire_records_published_total") == 2
-                                        and delta(s, "newswire_dead_letters_total", stage="fetch", error="http_404") == 1
+                                        and delta(s, "newswire_dead_letters_total", stage="fetch",
+                                                  error="http_404") == 1
                                         and value(s, "newswire_urls_in_flight") == 0
                                         and lag_series(s) and set(lag_series(s).values()) == {0.0}),
                      what="counters to settle and lag to return to zero")
@@ -134,7 +135,8 @@ async def test_metrics_follow_records_dead_letters_stages_and_lag(kafka_bootstra
     assert {env["NEWSWIRE_INPUT_TOPIC"], env["NEWSWIRE_GROUP_ID"] + "-submissions",
             env["NEWSWIRE_GROUP_ID"] + "-records"} <= lag_topics
     assert {p for t, p in lag_series(after) if t == env["NEWSWIRE_INPUT_TOPIC"]} == {"0", "1", "2"}
-    assert value(after, "newswire_event_loop_lag_seconds_count") > value(before, "newswire_event_loop_lag_seconds_count")
+    assert (value(after, "newswire_event_loop_lag_seconds_count")
+            > value(before, "newswire_event_loop_lag_seconds_count"))
     assert ("newswire_pool_queue_depth", ()) in after and value(after, "newswire_pool_queue_depth") == 0
 
     assert delta(after, "newswire_stage_seconds_count", stage="publish") == 2

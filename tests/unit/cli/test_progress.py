@@ -87,7 +87,7 @@ def test_progress_is_wanted_on_a_terminal_unless_quiet(tmp_path):
     with open(tmp_path / "log", "w") as file:
         assert not wants_progress(file, quiet=False)
     read, write = os.pipe()
-    with os.fdopen(read) as r, os.fdopen(write, "w") as w:
+    with os.fdopen(read), os.fdopen(write, "w") as w:
         assert not wants_progress(w, quiet=False)
 
 

@@ -68,7 +68,8 @@ def test_tail_follow_does_not_go_with_a_limit():
 def test_the_cli_commands_load_no_faust():
     # extract, submit, tail and config never need Faust: importing them (and running config) must not load it.
     probe = ("import sys, workers.cli.command as c, workers.cli.extract, workers.cli.submit, workers.cli.tail, "
-             "workers.cli.config, workers.cli.status, workers.cli.progress, workers.cli.inputs, workers.cli.record_text; "
+             "workers.cli.config, workers.cli.status, workers.cli.progress, workers.cli.inputs, "
+             "workers.cli.record_text; "
              "c.build_parser(); c.main(['config']); "
              "print(sorted(m for m in ('faust', 'mode') if m in sys.modules), file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

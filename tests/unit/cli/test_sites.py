@@ -1,4 +1,5 @@
-"""newswire sites: per-site outcomes read from workers' /metrics (one or several workers), as `newswire status` reads them."""
+"""newswire sites: per-site outcomes read from workers' /metrics (one or several workers),
+as `newswire status` reads them."""
 
 from __future__ import annotations
 

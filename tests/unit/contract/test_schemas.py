@@ -296,7 +296,8 @@ def test_submissions_the_schema_accepts_are_decoded(value):
     assert decode_submission(value).url == "https://e.com/a"
 
 
-@pytest.mark.parametrize("value", [b'{"url": 5}', b'{"source": "x"}', b'[1]', b'{"url": "https://e.com", "metadata": 3}'])
+@pytest.mark.parametrize("value", [b'{"url": 5}', b'{"source": "x"}', b'[1]',
+                                   b'{"url": "https://e.com", "metadata": 3}'])
 def test_submissions_the_schema_refuses_are_dead_lettered(value):
     assert schemas.record_errors("submission", value)
     with pytest.raises(InvalidMessage):

@@ -78,7 +78,8 @@ class FakePoller(FeedPoller):
         await self.release.wait()
         new_state = dataclasses.replace(state or self.new_state(subscription), last_poll_at=NOW,
                                         next_poll_at=NOW + subscription.interval_s, polls=1)
-        return PollResult(subscription=subscription, state=new_state, new_entries=self.entries.get(subscription.url, []))
+        return PollResult(subscription=subscription, state=new_state,
+                          new_entries=self.entries.get(subscription.url, []))
 
 
 _subscriptions: dict[bytes, bytes] = {}

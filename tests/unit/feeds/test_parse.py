@@ -44,7 +44,8 @@ def test_rdf_and_atom_parse_to_the_same_entries():
 
 def test_relative_links_resolve_against_xml_base_and_document_url():
     doc = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://other.example/x/">
-      <title>t</title><entry><title>a</title><link href="story/1"/><id>1</id><updated>2026-01-01T00:00:00Z</updated></entry>
+      <title>t</title>
+      <entry><title>a</title><link href="story/1"/><id>1</id><updated>2026-01-01T00:00:00Z</updated></entry>
     </feed>"""
     parsed = parse_feed(doc, base_url=BASE)
     assert [e.url for e in parsed.entries] == ["https://other.example/x/story/1"]

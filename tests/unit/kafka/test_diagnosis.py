@@ -1,4 +1,5 @@
-"""Connection failures become one line naming the cause (the real broker cases are in tests/integration/kafka/test_security.py)."""
+"""Connection failures become one line naming the cause (the real broker cases are in
+tests/integration/kafka/test_security.py)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ def test_every_node_votes_and_replicates_like_production(tmp_path: Path):
     configs = [parse(cluster_properties(node, cluster.nodes)) for node in cluster.nodes]
     voters = {c["controller.quorum.voters"] for c in configs}
     assert len(voters) == 1 and len(voters.pop().split(",")) == 3
-    for node, config in zip(cluster.nodes, configs):
+    for node, config in zip(cluster.nodes, configs, strict=True):
         assert config["node.id"] == str(node.node_id)
         assert config["advertised.listeners"] == f"PLAINTEXT://127.0.0.1:{node.port}"
         assert config["log.dirs"] == str(node.dir / "data")

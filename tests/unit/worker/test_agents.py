@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import SimpleNamespace
+
+import pytest
 
 from workers.worker.agents import TableView
 
@@ -21,3 +24,13 @@ async def test_table_view_reads_raw_tables_by_text_key():
     assert TableView(table).get("missing") is None
 
 
+
+def test_table_view_is_the_read_only_mapping_the_handler_is_typed_for():
+    table = FakeTable("seen")
+    table.data[b"id-1"] = b"entry"
+    view = TableView(table)
+    assert isinstance(view, Mapping)
+    assert view["id-1"] == b"entry" and "id-1" in view and "id-2" not in view
+    assert list(view) == ["id-1"] and len(view) == 1 and dict(view) == {"id-1": b"entry"}
+    with pytest.raises(KeyError):
+        view["id-2"]

@@ -116,9 +116,11 @@ def _add_actions(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="broker_command", required=True, metavar="{start,stop,status}")
     dir_help = "broker directory (default: $NEWSWIRE_BROKER_DIR or ./.newswire/broker)"
 
-    start_parser = actions.add_parser("start", help="start a local single-node Kafka broker and print its bootstrap address")
+    start_parser = actions.add_parser("start",
+                                      help="start a local single-node Kafka broker and print its bootstrap address")
     start_parser.add_argument("--port", type=int, default=None,
-                              help=f"client port on {HOST} (default: the directory's previous port, else {DEFAULT_PORT})")
+                              help=f"client port on {HOST} (default: the directory's previous port, "
+                                   f"else {DEFAULT_PORT})")
     start_parser.add_argument("--dir", type=Path, default=None, help=dir_help)
     start_parser.add_argument("--secure", action="store_true", default=None,
                               help="clients only over TLS with a throwaway CA: SASL_SSL with SCRAM-SHA-512 on --port, "

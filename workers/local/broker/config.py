@@ -171,7 +171,8 @@ def server_properties(config: BrokerConfig, dir: Path, secure: SecureSecrets | N
             "# client certificate signed by the CA (mutual TLS, no SASL); no plaintext listener.",
             f"sasl.enabled.mechanisms={SCRAM_MECHANISM}",
             f"sasl.mechanism.inter.broker.protocol={SCRAM_MECHANISM}",
-            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule "
+            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config="
+            f"org.apache.kafka.common.security.scram.ScramLoginModule "
             f'required username="{ADMIN_USER}" password="{secure.admin_password}";',
             "ssl.keystore.type=PKCS12",
             f"ssl.keystore.location={tls / 'broker.p12'}",
@@ -201,7 +202,8 @@ def load_config(dir: Path) -> BrokerConfig | None:
     try:
         mtls_port = raw.get("mtls_port")  # absent in plaintext mode and in secure directories made before it
         return BrokerConfig(port=int(raw["port"]), controller_port=int(raw["controller_port"]),
-                            cluster_id=str(raw["cluster_id"]), kafka_version=str(raw.get("kafka_version", KAFKA_VERSION)),
+                            cluster_id=str(raw["cluster_id"]),
+                            kafka_version=str(raw.get("kafka_version", KAFKA_VERSION)),
                             secure=bool(raw.get("secure", False)),
                             mtls_port=int(mtls_port) if mtls_port is not None else None)
     except (KeyError, TypeError, ValueError, AttributeError):
@@ -241,7 +243,8 @@ def load_secrets(dir: Path) -> SecureSecrets | None:
     """The directory's ``secure.json``, None when there is none; a damaged one is a ConfigError."""
     try:
         raw = json.loads((dir / SECRETS_FILE).read_text())
-        return SecureSecrets(**{key: str(raw[key]) for key in ("admin_password", "client_password", "keystore_password")})
+        return SecureSecrets(**{key: str(raw[key])
+                                for key in ("admin_password", "client_password", "keystore_password")})
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):

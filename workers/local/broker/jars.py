@@ -102,7 +102,8 @@ def _run_maven(mvn: str, project: Path, output: Path) -> None:
     done = subprocess.run(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           stdin=subprocess.DEVNULL, text=True)
     if done.returncode != 0:
-        errors = [line.removeprefix("[ERROR]").strip() for line in done.stdout.splitlines() if line.startswith("[ERROR]")]
+        errors = [line.removeprefix("[ERROR]").strip() for line in done.stdout.splitlines()
+                  if line.startswith("[ERROR]")]
         reason = next((e for e in errors if e), f"exit code {done.returncode}")
         raise ConfigError(f"Maven could not resolve org.apache.kafka:kafka_2.13:{KAFKA_VERSION} ({shorten(reason)}); "
                           "check access to Maven Central (or your ~/.m2/settings.xml mirror) and retry")

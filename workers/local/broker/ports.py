@@ -56,7 +56,8 @@ def check_port(port: int, role: str, dir: Path) -> None:
         raise ConfigError(f"port {port} is not a TCP port; pass --port between 1 and 65535")
     if not port_is_free(port):
         if role == "client":
-            raise ConfigError(f"port {port} on {HOST} is in use: stop what listens there or pass --port with a free port")
+            raise ConfigError(f"port {port} on {HOST} is in use: stop what listens there "
+                              f"or pass --port with a free port")
         if role == "mTLS":
             # A secure directory without a stored mTLS port chooses a new one at start (see config.choose_config).
             raise ConfigError(f"mTLS (SSL) port {port} of the broker in {dir} is in use: stop what listens there, "

@@ -225,7 +225,8 @@ def _format_storage(java: str, jars: Path, dir: Path, config: BrokerConfig, log:
     done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=dir)
     if done.returncode != 0:
         log_tail = tail(dir / LOG_FILE)
-        raise BrokerStartFailed(f"formatting the KRaft storage in {dir / DATA_DIR} failed (exit code {done.returncode}): "
+        raise BrokerStartFailed(f"formatting the KRaft storage in {dir / DATA_DIR} failed "
+                                f"(exit code {done.returncode}): "
                                 f"{_first_error(log_tail) or 'see ' + str(dir / LOG_FILE)}", log_tail=log_tail)
 
 
@@ -258,8 +259,8 @@ def wait_ready(process: subprocess.Popen[bytes], config: BrokerConfig, dir: Path
         if not waiting:
             return
         if time.monotonic() >= deadline:
-            raise BrokerStartFailed(f"the Kafka broker did not answer on {waiting[0].bootstrap} within {timeout_s:.0f} s "
-                                    f"(last: {last_seen}); see {dir / LOG_FILE}",
+            raise BrokerStartFailed(f"the Kafka broker did not answer on {waiting[0].bootstrap} "
+                                    f"within {timeout_s:.0f} s (last: {last_seen}); see {dir / LOG_FILE}",
                                     log_tail=tail(dir / LOG_FILE, since=log_offset))
         time.sleep(0.25)
 
@@ -305,7 +306,8 @@ def start(port: int | None = None, dir: Path | None = None, *, timeout_s: float 
         if not cache_is_complete(jar_cache_dir()):
             note(f"resolving the Kafka {KAFKA_VERSION} jars with Maven into {jar_cache_dir()} (once) ...")
         jars = ensure_jars()
-        mode = f"SASL_SSL, and SSL with client certificates on {config.mtls_bootstrap}" if config.secure else "PLAINTEXT"
+        mode = (f"SASL_SSL, and SSL with client certificates on {config.mtls_bootstrap}" if config.secure
+                else "PLAINTEXT")
         note(f"starting Kafka {KAFKA_VERSION} ({mode}) on {config.bootstrap} in {path} (log: {path / LOG_FILE}) ...")
         with open(path / LOG_FILE, "a") as log:
             log.write(f"\n=== newswire: starting Kafka {KAFKA_VERSION} ({mode}) on {config.bootstrap} at "

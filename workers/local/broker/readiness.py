@@ -59,7 +59,7 @@ async def broker_ids(access: ClientAccess, *, timeout_s: float = 3.0) -> set[int
     """
     # Imported here: the `broker` commands are registered by every `newswire` invocation, which should not load
     # the Kafka client for that.
-    from aiokafka.admin import AIOKafkaAdminClient  # type: ignore[import-untyped]
+    from aiokafka.admin import AIOKafkaAdminClient
 
     login: dict[str, Any] = {}
     if access.sasl is not None:
@@ -73,7 +73,8 @@ async def broker_ids(access: ClientAccess, *, timeout_s: float = 3.0) -> set[int
             try:
                 await admin.start()  # connect, ApiVersions, the login if any, a first metadata request
             except Exception as exc:  # aiokafka's KafkaError family, OSError, ssl.SSLError: not a broker we can use
-                raise BrokerNotReady(f"{access.bootstrap} did not answer as a Kafka broker ({_describe(exc)})") from None
+                raise BrokerNotReady(f"{access.bootstrap} did not answer as a Kafka broker "
+                                     f"({_describe(exc)})") from None
             try:
                 described: dict[str, Any] = await admin.describe_cluster()
             except Exception as exc:  # e.g. no broker registered yet to send the request to

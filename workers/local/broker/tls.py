@@ -20,7 +20,8 @@ def _openssl(tls: Path, *args: str) -> None:
                                       "certificates with it")
     done = subprocess.run([openssl, *args], cwd=tls, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
-        reason = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), f"exit code {done.returncode}")
+        reason = next((line for line in reversed(done.stderr.splitlines()) if line.strip()),
+                      f"exit code {done.returncode}")
         raise ConfigError(f"openssl {args[0]} failed while making the certificates in {tls} ({shorten(reason)}); "
                           f"remove {tls} and retry")
 

@@ -144,7 +144,8 @@ def test_secure_configure_chooses_the_mtls_port_once_and_keeps_it(tmp_path: Path
     assert f"SSL://127.0.0.1:{config.mtls_port}" in props["listeners"].split(",")
 
     assert broker.configure(tmp_path) == config  # kept across restarts
-    moved = broker.configure(tmp_path, broker.free_port(exclude={config.port, config.controller_port, config.mtls_port}))
+    moved = broker.configure(tmp_path,
+                             broker.free_port(exclude={config.port, config.controller_port, config.mtls_port}))
     assert moved.mtls_port == config.mtls_port  # a new --port moves the SASL_SSL listener only
     with pytest.raises(ConfigError) as raised:
         broker.configure(tmp_path, config.mtls_port)
