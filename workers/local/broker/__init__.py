@@ -4,7 +4,7 @@ It runs a real Apache Kafka broker (KRaft, one node that is broker and
 controller at once) on 127.0.0.1.  One module per concern:
 
 * :mod:`.jars`: the server jars (``org.apache.kafka:kafka_2.13``, pinned in
-  ``workers/kafka/pom.xml``) resolved from Maven Central with ``mvn``
+  ``workers/local/broker/pom.xml``) resolved from Maven Central with ``mvn``
   into a cache once (:func:`ensure_jars`);
 * :mod:`.layout`: the broker directory (``broker.json``, ``server.properties``,
   ``data/``, ``broker.pid``, ``broker.log`` ...), kept across restarts;

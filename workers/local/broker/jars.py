@@ -1,6 +1,6 @@
 """The Kafka server jars, resolved from Maven Central with ``mvn`` into a cache once.
 
-The version is pinned in ``workers/kafka/pom.xml``
+The version is pinned in ``workers/local/broker/pom.xml``
 (``org.apache.kafka:kafka_2.13``); the cache is shared by every broker
 directory, the local cluster and ``make kafka-jars``.
 """

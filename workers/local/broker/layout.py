@@ -75,8 +75,8 @@ def resolve_dir(dir: Path | str | None) -> Path:
 
 
 def packaged(name: str) -> bytes:
-    """A data file shipped in ``workers/kafka/`` (the Maven pom, the broker's log4j2 configuration)."""
-    return resources.files("workers").joinpath("kafka", name).read_bytes()
+    """A data file shipped beside this package (the Maven pom, the broker's log4j2 configuration)."""
+    return resources.files("workers.local.broker").joinpath(name).read_bytes()
 
 
 def write_atomic(path: Path, text: str, *, private: bool = False) -> None:
