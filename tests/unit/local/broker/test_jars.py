@@ -19,7 +19,7 @@ from workers.local.broker import jars
 
 
 def test_pom_pins_the_kafka_version_and_the_slf4j_1x_binding() -> None:
-    pom = (Path(workers.__file__).parent / "kafka" / "pom.xml").read_text()
+    pom = (Path(workers.__file__).parent / "local" / "broker" / "pom.xml").read_text()
     assert f"<kafka.version>{broker.KAFKA_VERSION}</kafka.version>" in pom
     assert "<artifactId>kafka_2.13</artifactId>" in pom
     assert "<artifactId>log4j-slf4j-impl</artifactId>" in pom  # slf4j-api 1.7 needs the 1.x binding
