@@ -73,7 +73,7 @@ def _exit_when_orphaned(parent: int) -> None:
 
 
 def _run(page: PageInput) -> tuple[ArticleRecord, dict[str, float]]:
-    """The whole page in one task (NER disabled: nothing to batch)."""
+    """The whole page in one task (NER disabled, or not batched)."""
     assert _options is not None, "pool process not initialised"
     timings: dict[str, float] = {}
     return analyse_page(page, _options, timings), timings
@@ -91,10 +91,12 @@ def _enrich(items: list[NerInput]) -> list[NerOutcome]:
 
 
 class CpuPool:
-    def __init__(self, options: AnalyseOptions, size: int, *, ner_batch_max: int = NER_BATCH_MAX,
-                 ner_batch_wait_s: float = NER_BATCH_WAIT_S) -> None:
+    def __init__(self, options: AnalyseOptions, size: int, *, batch_ner: bool = True,
+                 ner_batch_max: int = NER_BATCH_MAX, ner_batch_wait_s: float = NER_BATCH_WAIT_S) -> None:
         self.options = options
         self.size = size
+        # False: each page in one task, NER included (no batching; benchmarks compare the two).
+        self.batch_ner = batch_ner
         self._executor: ProcessPoolExecutor | None = None
         self.pending = 0  # pages submitted and not yet returned (queue depth)
         # One NER batch per process at a time: while all are busy, articles gather into the next batch.
@@ -126,7 +128,7 @@ class CpuPool:
         """The record for ``page`` and the seconds each CPU stage took."""
         self.pending += 1
         try:
-            if not self.options.entities.enabled:
+            if not (self.batch_ner and self.options.entities.enabled):
                 return await self._submit(_run, page, url=page.url)
             prepared, timings = await self._submit(_prepare, page, url=page.url)
             enrichment, timings["enrich"] = await self._ner.submit(prepared.ner_input)
