@@ -77,6 +77,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from workers.pipeline.pool import NER_BATCH_MAX
+from workers.settings import Settings
 from workers.pipeline.entities import (
     EntityConfig,
     EntityRecognizer,
@@ -502,12 +503,32 @@ def _load_models_and_wait(config: EntityConfig, seconds: float) -> None:
     time.sleep(seconds)
 
 
-def pool_batching(workers: int, nice: int, rounds: int, dev_pages: int, in_flight_per_worker: int) -> dict[str, Any]:
+def _text_pages(language: str) -> list[Any]:
+    """The throughput texts as plain article pages (title, paragraphs), for the whole pipeline."""
+    import html
+
+    from workers.pipeline.analyse import PageInput
+
+    pages = []
+    for number, (title, text, _) in enumerate(throughput_texts(language)):
+        paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
+        body = (f'<!doctype html><html lang="{language}"><head><meta charset="utf-8"><title>{html.escape(title or "")}'
+                f'</title></head><body><article><h1>{html.escape(title or "")}</h1>{paragraphs}</article></body></html>')
+        url = f"http://news.example/{language}/{number}"
+        pages.append(PageInput(body=body.encode(), url=url, canonical_url=url, final_url=url,
+                               fetched_at="2024-01-01T00:00:00Z"))
+    return pages
+
+
+def pool_batching(workers: int, nice: int, rounds: int, dev_pages: int, in_flight: int,
+                  french_only: bool) -> dict[str, Any]:
     """The worker's own pool (CpuPool) on whole pages, NER batched across articles or one page per task.
 
     Pages: the annotated French pages and the first ``dev_pages`` extraction-dev
-    pages, all submitted with ``in_flight_per_worker`` x workers in flight (a
-    backlog, as when Kafka delivers faster than the CPU keeps up).  The two
+    pages, or (``french_only``) the annotated French pages and the French
+    throughput texts as plain pages; all submitted with ``in_flight`` pages in
+    flight (the worker's ``max_in_flight``: a backlog, as when Kafka delivers
+    faster than the CPU keeps up).  The two
     pools stay warm and take turns, round after round.  Reported per
     configuration: pages per CPU-second of the pool processes (read from /proc:
     extraction, dedupe and NER together), the event-loop lag while they run
@@ -517,7 +538,7 @@ def pool_batching(workers: int, nice: int, rounds: int, dev_pages: int, in_fligh
     from workers.pipeline.pool import CpuPool
 
     everything = _pages()
-    pages = everything["fr"] + everything["dev"][:dev_pages]
+    pages = everything["fr"] + (_text_pages("fr") if french_only else everything["dev"][:dev_pages])
     configs = {"batched": True, "one_task_per_page": False}
     pools = {name: CpuPool(AnalyseOptions(EntityConfig()), workers, batch_ner=batched)
              for name, batched in configs.items()}
@@ -527,7 +548,7 @@ def pool_batching(workers: int, nice: int, rounds: int, dev_pages: int, in_fligh
     statuses: dict[str, dict[str, int]] = {}
 
     async def run_all(pool: CpuPool) -> list[str]:
-        gate = asyncio.Semaphore(in_flight_per_worker * workers)
+        gate = asyncio.Semaphore(in_flight)
 
         async def one(page: Any) -> str:
             async with gate:
@@ -551,8 +572,9 @@ def pool_batching(workers: int, nice: int, rounds: int, dev_pages: int, in_fligh
             for future in [pool._executor.submit(_load_models_and_wait, EntityConfig(), 1.0) for _ in range(workers)]:
                 future.result()
             asyncio.run(run_all(pool))
-        for _ in range(rounds):
-            for name, pool in pools.items():
+        for number in range(rounds):
+            order = list(pools.items())
+            for name, pool in (order if number % 2 == 0 else order[::-1]):  # neither always goes first
                 assert pool._executor is not None
                 pids = list(pool._executor._processes)
                 before = cpu_seconds(pids)
@@ -568,7 +590,7 @@ def pool_batching(workers: int, nice: int, rounds: int, dev_pages: int, in_fligh
                 statuses[name] = {s: results.count(s) for s in sorted(set(results))}
         ner = pools["batched"]._ner
         out: dict[str, Any] = {"pages": len(pages), "workers": workers, "nice": nice, "rounds": rounds,
-                               "in_flight": in_flight_per_worker * workers}
+                               "in_flight": in_flight, "french_only": french_only}
         for name in pools:
             out[name] = {"pages_per_cpu_s": round(len(pages) * rounds / cpu[name], 2),
                          "pages_per_s_wall_best": round(len(pages) / min(walls[name]), 2),
@@ -600,7 +622,10 @@ def main() -> int:
                         help="only: CpuPool on whole pages, NER batched vs one page per task (CPU-s, loop lag)")
     parser.add_argument("--rounds", type=int, default=2, help="--pool-batching: rounds per configuration")
     parser.add_argument("--dev-pages", type=int, default=30, help="--pool-batching: extraction-dev pages used")
-    parser.add_argument("--in-flight", type=int, default=4, help="--pool-batching: pages in flight per worker")
+    parser.add_argument("--in-flight", type=int, default=Settings().max_in_flight,
+                        help="--pool-batching: pages in flight (default: the worker's max_in_flight)")
+    parser.add_argument("--french-only", action="store_true",
+                        help="--pool-batching: French pages only (annotated pages and throughput texts)")
     parser.add_argument("--batch-articles", default=f"1,2,4,{NER_BATCH_MAX}",
                         help="--languages: articles per NER task for stage_batched_N, comma-separated")
     args = parser.parse_args()
@@ -616,7 +641,7 @@ def main() -> int:
             report["memory"] = memory()
         if args.pool_batching:
             report["pool_batching"] = pool_batching(args.workers, args.nice, args.rounds, args.dev_pages,
-                                                    args.in_flight)
+                                                    args.in_flight, args.french_only)
         print(json.dumps(report, indent=None if args.json else 1, ensure_ascii=False))
         return 0
 
