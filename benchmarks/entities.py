@@ -46,13 +46,26 @@ merge recall, false merges, junk names (see ``benchmarks/_entity_eval.py``),
 beside raw spaCy (one entity per distinct span and label, most frequent
 first) as the baseline.
 
-``--languages``: per language, ``enrich`` one article at a time and
-``enrich_many`` against bare ``nlp.pipe`` of that language's NER-only
-pipeline over the same texts, in docs per CPU-second (target >= 0.9), and
-``enrich`` against bare spaCy called once per text (what a pool task can
-do: one article per task, no batching across articles).
-English: the seed article and the extraction-dev pages detected as English;
-French: the annotated French pages' extracted title and text.
+``--languages [en,fr]``: per language, docs per CPU-second of the stage
+against bare ``nlp.pipe`` of that language's NER-only pipeline over the same
+texts (target >= 0.9): ``enrich`` one article at a time, ``stage_batched_N``
+(what a pool task of the worker runs: ``enrich_isolated`` over N articles,
+N from ``--batch-articles``), ``enrich_many`` over all, and bare spaCy called
+once per text.  Every text is distinct and every run, the baseline included,
+meets it with a cold vocabulary, as a worker meets a new article (the
+baseline runs inside one ``memory_zone`` per pass, which costs what
+``nlp.pipe`` costs on texts it has never seen); ``spacy_pipe_warm`` (a
+separate pipeline copy whose vocabulary already holds every word) is printed
+for reference.  English: the seed article and the extraction-dev pages
+detected as English; French: the annotated French pages' extracted title
+and text plus 14 news articles written for this benchmark
+(``benchmarks/data/throughput/fr/``).
+
+``--pool-batching [--french-only]``: the worker's own ``CpuPool`` on whole
+pages with ``max_in_flight`` pages in flight, NER batched across articles
+against one task per page (``CpuPool(batch_ner=False)``), the two pools warm
+and alternating: pages per CPU-second of the pool processes, event-loop lag
+p50/p99/max, articles per NER task.
 
 ``--memory``: RSS of one process of the worker's own pool (``CpuPool``:
 extraction, dedupe and NER) with the English model only, then after its
