@@ -21,8 +21,8 @@ this run, on this machine, so the numbers are ratios against a baseline:
    loop with ``run_in_executor``, one article per task, a bounded number in
    flight.  A 1-worker pool, an all-cores pool at ``--nice`` and one at nice
    0 stay warm side by side and take turns with a one-core ``enrich`` pass,
-   round after round, so load from elsewhere hits them all alike.  Speedup = pool docs/s over one-core ``enrich`` docs/s (wall
-   clock, so it depends on what else runs: the 1-minute load average is
+   round after round, so load from elsewhere hits them all alike.  Speedup = pool docs/s over one-core
+   ``enrich`` docs/s (wall clock, so it depends on what else runs: the 1-minute load average is
    printed beside it).  Per-core efficiency = docs per CPU-second of the
    workers (read from /proc) against bare ``nlp.pipe`` per CPU-second.  The
    workers' scheduler statistics tell how much of the time they ran and how
@@ -77,20 +77,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gzip
 import json
 import multiprocessing
 import os
-import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-from workers.pipeline.pool import NER_BATCH_MAX
-from workers.settings import Settings
 from workers.pipeline.entities import (
     EntityConfig,
     EntityRecognizer,
@@ -98,6 +97,8 @@ from workers.pipeline.entities import (
     get_recognizer,
     init_worker,
 )
+from workers.pipeline.pool import NER_BATCH_MAX
+from workers.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _entity_eval, when run as a script
 
@@ -261,18 +262,18 @@ async def compare_pools(config: EntityConfig, recognizer: EntityRecognizer, item
     loop = asyncio.get_running_loop()
     one_core_walls: list[float] = []
     try:
-        for pool, run in zip(pools, runs):  # start every worker; each loads its model once
+        for pool, run in zip(pools, runs, strict=True):  # start every worker; each loads its model once
             await asyncio.gather(*(loop.run_in_executor(pool, time.sleep, 0.5) for _ in range(run.workers)))
         for _ in range(passes):
             started = time.perf_counter()
             for item in items:
                 recognizer.enrich(*item)
             one_core_walls.append(time.perf_counter() - started)
-            for pool, run in zip(pools, runs):
+            for pool, run in zip(pools, runs, strict=True):
                 pids = list(pool._processes)  # private, but the only way to the worker pids
                 cpu_before, (running_before, waiting_before) = cpu_seconds(pids), sched_seconds(pids)
                 run.load.append(os.getloadavg()[0])
-                elapsed, lags = await measure_lag(lambda: pool_pass(pool, config, items, 2 * run.workers))
+                elapsed, lags = await measure_lag(functools.partial(pool_pass, pool, config, items, 2 * run.workers))
                 run.worker_cpu += cpu_seconds(pids) - cpu_before
                 running_after, waiting_after = sched_seconds(pids)
                 run.worker_running += running_after - running_before
@@ -307,9 +308,9 @@ ANNOTATED = Path(__file__).resolve().parent / "data" / "entities"
 
 def _french_records() -> list[tuple[Any, Any]]:
     """(annotation, record) for every annotated French page, through the whole CPU pipeline."""
-    from workers.pipeline.analyse import AnalyseOptions, PageInput, analyse_page
-
     from _entity_eval import load_annotations
+
+    from workers.pipeline.analyse import AnalyseOptions, PageInput, analyse_page
 
     out = []
     for annotation in load_annotations(ANNOTATED, ["fr"]):
@@ -325,8 +326,8 @@ def _raw_spacy_entities(recognizer: EntityRecognizer, language: str, title: str,
     """The baseline: one entity per distinct (span text, label), most mentions first, labels mapped."""
     from collections import Counter
 
-    from workers.pipeline._labels import map_label
     from workers.pipeline.entities import Entity
+    from workers.pipeline.entities.labels import map_label
 
     model = recognizer.model(language)
     drop = set(recognizer.config.drop_labels) | set(recognizer.config.fact_labels)
@@ -370,7 +371,7 @@ def throughput_texts(language: str) -> list[Item]:
 
 
 def language_items() -> dict[str, list[Item]]:
-    from workers.pipeline.language import detect_language
+    from workers.pipeline.entities.language import detect_language
 
     english = [item for item in load_items() if detect_language(spacy_input(item))[0] == "en"]
     french: list[Item] = [(record.title, record.text, None) for _, record in _french_records()]
@@ -405,30 +406,32 @@ def language_throughput(passes: int, batch_articles: list[int], languages: list[
         texts = [spacy_input(item) for item in items]
         batch = recognizer.config.batch_size
 
-        def pipe_cold() -> object:
+        # Defaults bind this language's model and texts: the functions run within this iteration.
+        def pipe_cold(nlp: Any = nlp, texts: list[str] = texts, batch: int = batch) -> object:
             with nlp.memory_zone():
                 return [doc.ents for doc in nlp.pipe(texts, batch_size=batch)]
 
-        def call_each() -> object:
+        def call_each(nlp: Any = nlp, texts: list[str] = texts) -> object:
             found = []
             for text in texts:
                 with nlp.memory_zone():
                     found.append(nlp(text).ents)
             return found
 
-        def batched(size: int) -> Callable[[], object]:
+        def batched(size: int, items: list[Item] = items) -> Callable[[], object]:
             return lambda: [outcome for start in range(0, len(items), size)
                             for outcome in enrich_isolated(recognizer, items[start:start + size])]
 
         runs: dict[str, Callable[[], object]] = {
             "spacy_pipe": pipe_cold,
-            "spacy_pipe_warm": lambda: [doc.ents for doc in warm_nlp.pipe(texts, batch_size=batch)],
+            "spacy_pipe_warm": lambda warm_nlp=warm_nlp, texts=texts, batch=batch: [
+                doc.ents for doc in warm_nlp.pipe(texts, batch_size=batch)],
             # Bare spaCy one text per call, each in its own zone: what a one-article
             # pool task could do at best.
             "spacy_call_each": call_each,
-            "stage_enrich_each": lambda: [recognizer.enrich(*item) for item in items],
+            "stage_enrich_each": lambda items=items: [recognizer.enrich(*item) for item in items],
             **{f"stage_batched_{size}": batched(size) for size in batch_articles},
-            "stage_enrich_many": lambda: recognizer.enrich_many(items),
+            "stage_enrich_many": lambda items=items: recognizer.enrich_many(items),
         }
         for run in runs.values():  # untimed: first-call costs; only the warm copy keeps what it sees
             run()
@@ -454,7 +457,8 @@ def language_throughput(passes: int, batch_articles: list[int], languages: list[
 
 def _rss_mib(pid: int) -> dict[str, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {"rss": round(int(fields["VmRSS"].split()[0]) / 1024, 1), "peak": round(int(fields["VmHWM"].split()[0]) / 1024, 1)}
+    return {"rss": round(int(fields["VmRSS"].split()[0]) / 1024, 1),
+            "peak": round(int(fields["VmHWM"].split()[0]) / 1024, 1)}
 
 
 def _pages() -> dict[str, list[Any]]:
@@ -488,7 +492,7 @@ def memory() -> dict[str, Any]:
             pid = next(iter(pool._executor._processes))  # private, but the only way to the worker pid
             steps: dict[str, Any] = {"started": _rss_mib(pid)}
 
-            async def run(batch: list[Any]) -> list[str]:
+            async def run(batch: list[Any], pool: CpuPool = pool) -> list[str]:  # this iteration's pool
                 statuses = []
                 for item in batch:
                     record, _ = await pool.analyse(item)
@@ -525,8 +529,9 @@ def _text_pages(language: str) -> list[Any]:
     pages = []
     for number, (title, text, _) in enumerate(throughput_texts(language)):
         paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
-        body = (f'<!doctype html><html lang="{language}"><head><meta charset="utf-8"><title>{html.escape(title or "")}'
-                f'</title></head><body><article><h1>{html.escape(title or "")}</h1>{paragraphs}</article></body></html>')
+        heading = html.escape(title or "")
+        body = (f'<!doctype html><html lang="{language}"><head><meta charset="utf-8"><title>{heading}</title>'
+                f'</head><body><article><h1>{heading}</h1>{paragraphs}</article></body></html>')
         url = f"http://news.example/{language}/{number}"
         pages.append(PageInput(body=body.encode(), url=url, canonical_url=url, final_url=url,
                                fetched_at="2024-01-01T00:00:00Z"))
@@ -580,7 +585,7 @@ def pool_batching(workers: int, nice: int, rounds: int, dev_pages: int, in_fligh
                 assert pool._executor is not None
                 for pid in pool._executor._processes:  # private, but the only way to the worker pids
                     os.setpriority(os.PRIO_PROCESS, pid, nice)
-        for name, pool in pools.items():  # untimed; every process loads every model now, not mid-round
+        for pool in pools.values():  # untimed; every process loads every model now, not mid-round
             assert pool._executor is not None
             for future in [pool._executor.submit(_load_models_and_wait, EntityConfig(), 1.0) for _ in range(workers)]:
                 future.result()
@@ -593,7 +598,7 @@ def pool_batching(workers: int, nice: int, rounds: int, dev_pages: int, in_fligh
                 before = cpu_seconds(pids)
                 results: list[str] = []
 
-                async def work(pool: CpuPool = pool) -> None:
+                async def work(pool: CpuPool = pool, results: list[str] = results) -> None:
                     results.extend(await run_all(pool))
 
                 elapsed, ticks = asyncio.run(measure_lag(work))

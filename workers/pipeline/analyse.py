@@ -9,16 +9,16 @@ one record out cross the process boundary.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import ExtractFailed, NewswireError
 from .charset import decode_html
 from .dedupe import dedupe_article
 from .entities import Enrichment, EntityConfig, get_recognizer
-from .classify import extract_classified
-from .extract import render_text
+from .extract import extract_classified, render_text
 from .record import ArticleRecord, content_hash, utc_now_iso
 from .urls import article_id
 

@@ -24,7 +24,8 @@ itself raises, every item of that batch gets the exception.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, Generic, Sequence, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 __all__ = ["MicroBatcher"]
 
@@ -111,7 +112,7 @@ class MicroBatcher(Generic[Item, Result]):
     @staticmethod
     def _settle(batch: list[tuple[Item, asyncio.Future[Result]]],
                 outcomes: Sequence[Result | BaseException]) -> None:
-        for (_, future), outcome in zip(batch, outcomes):
+        for (_, future), outcome in zip(batch, outcomes, strict=True):  # lengths checked in _run
             if future.done():  # its waiter was cancelled
                 continue
             if isinstance(outcome, BaseException):

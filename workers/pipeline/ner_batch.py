@@ -14,8 +14,8 @@ article never dead-letters the others.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from time import perf_counter
-from typing import Sequence
 
 from ..errors import EnrichError, NewswireError
 from .entities import Enrichment, EntityRecognizer
@@ -44,7 +44,7 @@ def enrich_isolated(recognizer: EntityRecognizer, items: Sequence[NerInput]) -> 
     seconds = perf_counter() - started
     total = sum(len(text or "") + len(title or "") for title, text, _ in items) or 1
     return [(enrichment, seconds * (len(text or "") + len(title or "")) / total)
-            for enrichment, (title, text, _) in zip(enrichments, items)]
+            for enrichment, (title, text, _) in zip(enrichments, items, strict=True)]
 
 
 def _alone(recognizer: EntityRecognizer, item: NerInput) -> NerOutcome:

@@ -31,9 +31,10 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from ..errors import ExtractFailed
 from .analyse import AnalyseOptions, PageInput, PreparedPage, analyse_page, apply_enrichment, prepare_page
