@@ -46,13 +46,26 @@ merge recall, false merges, junk names (see ``benchmarks/_entity_eval.py``),
 beside raw spaCy (one entity per distinct span and label, most frequent
 first) as the baseline.
 
-``--languages``: per language, ``enrich`` one article at a time and
-``enrich_many`` against bare ``nlp.pipe`` of that language's NER-only
-pipeline over the same texts, in docs per CPU-second (target >= 0.9), and
-``enrich`` against bare spaCy called once per text (what a pool task can
-do: one article per task, no batching across articles).
-English: the seed article and the extraction-dev pages detected as English;
-French: the annotated French pages' extracted title and text.
+``--languages [en,fr]``: per language, docs per CPU-second of the stage
+against bare ``nlp.pipe`` of that language's NER-only pipeline over the same
+texts (target >= 0.9): ``enrich`` one article at a time, ``stage_batched_N``
+(what a pool task of the worker runs: ``enrich_isolated`` over N articles,
+N from ``--batch-articles``), ``enrich_many`` over all, and bare spaCy called
+once per text.  Every text is distinct and every run, the baseline included,
+meets it with a cold vocabulary, as a worker meets a new article (the
+baseline runs inside one ``memory_zone`` per pass, which costs what
+``nlp.pipe`` costs on texts it has never seen); ``spacy_pipe_warm`` (a
+separate pipeline copy whose vocabulary already holds every word) is printed
+for reference.  English: the seed article and the extraction-dev pages
+detected as English; French: the annotated French pages' extracted title
+and text plus 14 news articles written for this benchmark
+(``benchmarks/data/throughput/fr/``).
+
+``--pool-batching [--french-only]``: the worker's own ``CpuPool`` on whole
+pages with ``max_in_flight`` pages in flight, NER batched across articles
+against one task per page (``CpuPool(batch_ner=False)``), the two pools warm
+and alternating: pages per CPU-second of the pool processes, event-loop lag
+p50/p99/max, articles per NER task.
 
 ``--memory``: RSS of one process of the worker's own pool (``CpuPool``:
 extraction, dedupe and NER) with the English model only, then after its
@@ -84,6 +97,8 @@ from workers.pipeline.entities import (
     get_recognizer,
     init_worker,
 )
+from workers.pipeline.pool import NER_BATCH_MAX
+from workers.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _entity_eval, when run as a script
 
@@ -343,36 +358,83 @@ def quality() -> dict[str, Any]:
         for language in stage}
 
 
+THROUGHPUT_TEXTS = Path(__file__).resolve().parent / "data" / "throughput"
+
+
+def throughput_texts(language: str) -> list[Item]:
+    """News articles written for the throughput benchmark (first line the title), distinct from each other."""
+    items: list[Item] = []
+    for path in sorted((THROUGHPUT_TEXTS / language).glob("*.txt")):
+        title, _, text = path.read_text(encoding="utf-8").partition("\n\n")
+        items.append((title.strip(), text.strip(), None))
+    return items
+
+
 def language_items() -> dict[str, list[Item]]:
     from workers.pipeline.entities.language import detect_language
 
     english = [item for item in load_items() if detect_language(spacy_input(item))[0] == "en"]
     french: list[Item] = [(record.title, record.text, None) for _, record in _french_records()]
-    return {"en": english, "fr": french}
+    return {"en": english, "fr": french + throughput_texts("fr")}
 
 
-def language_throughput(passes: int, repeat_fr: int) -> dict[str, Any]:
-    """Per language: docs per CPU-second of enrich / enrich_many against bare nlp.pipe, best of ``passes``."""
+def language_throughput(passes: int, batch_articles: list[int], languages: list[str]) -> dict[str, Any]:
+    """Per language: docs per CPU-second of the stage against bare ``nlp.pipe``, best of ``passes``.
+
+    Every text is distinct and every run meets it with a cold vocabulary, as a
+    worker meets a new article: the baseline runs ``nlp.pipe`` over all texts
+    inside one ``memory_zone`` (the strings and lexemes it creates are dropped
+    at the end of each pass, exactly as if the texts were unseen), and no run
+    in this process ever handles the texts outside a zone.  For reference,
+    ``spacy_pipe_warm`` runs ``nlp.pipe`` on a separate copy of the pipeline
+    whose vocabulary already holds every word of the texts (what the old
+    baseline measured after its warm-up pass).  ``stage_batched_N`` is what a
+    pool task runs: :func:`enrich_isolated` over N articles at a time, for each
+    N of ``batch_articles`` (the pool sends up to ``NER_BATCH_MAX``; how many
+    depends on the load, see ``--pool-batching``).
+    """
+    from workers.pipeline.entities import load_ner_pipeline
+    from workers.pipeline.ner_batch import enrich_isolated
+
     recognizer = get_recognizer(EntityConfig())
     out: dict[str, Any] = {}
     for language, items in language_items().items():
-        if language == "fr":
-            items = items * repeat_fr  # four pages: repeat them so a pass lasts long enough to time
+        if language not in languages:
+            continue
         nlp = recognizer.model(language).nlp
+        warm_nlp = load_ner_pipeline(recognizer.model(language).name)
         texts = [spacy_input(item) for item in items]
         batch = recognizer.config.batch_size
-        # Defaults bind this language's model and texts: the lambdas run within this iteration.
+
+        # Defaults bind this language's model and texts: the functions run within this iteration.
+        def pipe_cold(nlp: Any = nlp, texts: list[str] = texts, batch: int = batch) -> object:
+            with nlp.memory_zone():
+                return [doc.ents for doc in nlp.pipe(texts, batch_size=batch)]
+
+        def call_each(nlp: Any = nlp, texts: list[str] = texts) -> object:
+            found = []
+            for text in texts:
+                with nlp.memory_zone():
+                    found.append(nlp(text).ents)
+            return found
+
+        def batched(size: int, items: list[Item] = items) -> Callable[[], object]:
+            return lambda: [outcome for start in range(0, len(items), size)
+                            for outcome in enrich_isolated(recognizer, items[start:start + size])]
+
         runs: dict[str, Callable[[], object]] = {
-            "spacy_pipe": lambda nlp=nlp, texts=texts, batch=batch: [
-                doc.ents for doc in nlp.pipe(texts, batch_size=batch)],
-            # Bare spaCy one text per call, as a pool task must run it: separates the
-            # cost of not batching from the stage's own work.
-            "spacy_call_each": lambda nlp=nlp, texts=texts: [nlp(text).ents for text in texts],
+            "spacy_pipe": pipe_cold,
+            "spacy_pipe_warm": lambda warm_nlp=warm_nlp, texts=texts, batch=batch: [
+                doc.ents for doc in warm_nlp.pipe(texts, batch_size=batch)],
+            # Bare spaCy one text per call, each in its own zone: what a one-article
+            # pool task could do at best.
+            "spacy_call_each": call_each,
             "stage_enrich_each": lambda items=items: [recognizer.enrich(*item) for item in items],
+            **{f"stage_batched_{size}": batched(size) for size in batch_articles},
             "stage_enrich_many": lambda items=items: recognizer.enrich_many(items),
         }
-        runs["spacy_pipe"]()
-        runs["stage_enrich_each"]()  # untimed warm-up of both
+        for run in runs.values():  # untimed: first-call costs; only the warm copy keeps what it sees
+            run()
         cpu: dict[str, list[float]] = {name: [] for name in runs}
         for _ in range(passes):
             for name, run in runs.items():
@@ -380,15 +442,16 @@ def language_throughput(passes: int, repeat_fr: int) -> dict[str, Any]:
                 run()
                 cpu[name].append(time.process_time() - started)
         rates = {name: len(items) / min(values) for name, values in cpu.items()}
-        distinct = items[:len(items) // max(1, repeat_fr if language == "fr" else 1)]
-        statuses = {r.status for r in recognizer.enrich_many(distinct)}
+        statuses = {r.status for r in recognizer.enrich_many(items)}
         out[language] = {
-            "docs": len(items), "chars": sum(len(t) for t in texts), "statuses": sorted(statuses),
+            "docs": len(items), "distinct": len(set(texts)), "chars": sum(len(t) for t in texts),
+            "statuses": sorted(statuses), "batch_articles": batch_articles,
             "docs_per_cpu_s": {name: round(rate, 2) for name, rate in rates.items()},
             "ratio_vs_spacy_pipe": {name: round(rates[name] / rates["spacy_pipe"], 3)
                                     for name in rates if name != "spacy_pipe"},
             "enrich_each_vs_spacy_call_each": round(rates["stage_enrich_each"] / rates["spacy_call_each"], 3),
         }
+        del warm_nlp
     return out
 
 
@@ -449,6 +512,116 @@ def memory() -> dict[str, Any]:
     return out
 
 
+def _load_models_and_wait(config: EntityConfig, seconds: float) -> None:
+    """Pool task: load every language's model, then hold the process so the next such task goes to another."""
+    recognizer = get_recognizer(config)
+    for language in config.languages:
+        recognizer.model(language)
+    time.sleep(seconds)
+
+
+def _text_pages(language: str) -> list[Any]:
+    """The throughput texts as plain article pages (title, paragraphs), for the whole pipeline."""
+    import html
+
+    from workers.pipeline.analyse import PageInput
+
+    pages = []
+    for number, (title, text, _) in enumerate(throughput_texts(language)):
+        paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
+        heading = html.escape(title or "")
+        body = (f'<!doctype html><html lang="{language}"><head><meta charset="utf-8"><title>{heading}</title>'
+                f'</head><body><article><h1>{heading}</h1>{paragraphs}</article></body></html>')
+        url = f"http://news.example/{language}/{number}"
+        pages.append(PageInput(body=body.encode(), url=url, canonical_url=url, final_url=url,
+                               fetched_at="2024-01-01T00:00:00Z"))
+    return pages
+
+
+def pool_batching(workers: int, nice: int, rounds: int, dev_pages: int, in_flight: int,
+                  french_only: bool) -> dict[str, Any]:
+    """The worker's own pool (CpuPool) on whole pages, NER batched across articles or one page per task.
+
+    Pages: the annotated French pages and the first ``dev_pages`` extraction-dev
+    pages, or (``french_only``) the annotated French pages and the French
+    throughput texts as plain pages; all submitted with ``in_flight`` pages in
+    flight (the worker's ``max_in_flight``: a backlog, as when Kafka delivers
+    faster than the CPU keeps up).  The two
+    pools stay warm and take turns, round after round.  Reported per
+    configuration: pages per CPU-second of the pool processes (read from /proc:
+    extraction, dedupe and NER together), the event-loop lag while they run
+    (p50/p99/max of a 5 ms ticker) and, for the batched pool, articles per NER task.
+    """
+    from workers.pipeline.analyse import AnalyseOptions
+    from workers.pipeline.pool import CpuPool
+
+    everything = _pages()
+    pages = everything["fr"] + (_text_pages("fr") if french_only else everything["dev"][:dev_pages])
+    configs = {"batched": True, "one_task_per_page": False}
+    pools = {name: CpuPool(AnalyseOptions(EntityConfig()), workers, batch_ner=batched)
+             for name, batched in configs.items()}
+    cpu = {name: 0.0 for name in pools}
+    lags: dict[str, list[float]] = {name: [] for name in pools}
+    walls: dict[str, list[float]] = {name: [] for name in pools}
+    statuses: dict[str, dict[str, int]] = {}
+
+    async def run_all(pool: CpuPool) -> list[str]:
+        gate = asyncio.Semaphore(in_flight)
+
+        async def one(page: Any) -> str:
+            async with gate:
+                try:
+                    record, _ = await pool.analyse(page)
+                    return record.entities_status
+                except Exception as exc:  # a dead letter is an outcome too
+                    return type(exc).__name__
+
+        return list(await asyncio.gather(*(one(page) for page in pages)))
+
+    try:
+        for pool in pools.values():
+            pool.warm_up()
+            if nice:
+                assert pool._executor is not None
+                for pid in pool._executor._processes:  # private, but the only way to the worker pids
+                    os.setpriority(os.PRIO_PROCESS, pid, nice)
+        for pool in pools.values():  # untimed; every process loads every model now, not mid-round
+            assert pool._executor is not None
+            for future in [pool._executor.submit(_load_models_and_wait, EntityConfig(), 1.0) for _ in range(workers)]:
+                future.result()
+            asyncio.run(run_all(pool))
+        for number in range(rounds):
+            order = list(pools.items())
+            for name, pool in (order if number % 2 == 0 else order[::-1]):  # neither always goes first
+                assert pool._executor is not None
+                pids = list(pool._executor._processes)
+                before = cpu_seconds(pids)
+                results: list[str] = []
+
+                async def work(pool: CpuPool = pool, results: list[str] = results) -> None:
+                    results.extend(await run_all(pool))
+
+                elapsed, ticks = asyncio.run(measure_lag(work))
+                cpu[name] += cpu_seconds(pids) - before
+                lags[name].extend(ticks)
+                walls[name].append(elapsed)
+                statuses[name] = {s: results.count(s) for s in sorted(set(results))}
+        ner = pools["batched"]._ner
+        out: dict[str, Any] = {"pages": len(pages), "workers": workers, "nice": nice, "rounds": rounds,
+                               "in_flight": in_flight, "french_only": french_only}
+        for name in pools:
+            out[name] = {"pages_per_cpu_s": round(len(pages) * rounds / cpu[name], 2),
+                         "pages_per_s_wall_best": round(len(pages) / min(walls[name]), 2),
+                         "lag": lag_summary(lags[name]), "statuses": statuses[name]}
+        out["batched"]["articles_per_ner_task"] = round(ner.items_sent / max(1, ner.batches_sent), 2)
+        out["batched_vs_one_task_per_page_cpu"] = round(
+            out["batched"]["pages_per_cpu_s"] / out["one_task_per_page"]["pages_per_cpu_s"], 3)
+        return out
+    finally:
+        for pool in pools.values():
+            pool.close()
+
+
 # -- report ---------------------------------------------------------------------------
 
 
@@ -460,19 +633,33 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON summary line only")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N texts (smoke runs)")
     parser.add_argument("--quality", action="store_true", help="only: scores on the annotated articles")
-    parser.add_argument("--languages", action="store_true", help="only: enrich vs nlp.pipe per language (CPU-s)")
+    parser.add_argument("--languages", nargs="?", const="en,fr", default="",
+                        help="only: enrich vs nlp.pipe per language (CPU-s); optionally which, e.g. --languages fr")
     parser.add_argument("--memory", action="store_true", help="only: RSS of a pool process with one and two models")
-    parser.add_argument("--repeat-fr", type=int, default=10, help="--languages: repeat the French texts N times")
+    parser.add_argument("--pool-batching", action="store_true",
+                        help="only: CpuPool on whole pages, NER batched vs one page per task (CPU-s, loop lag)")
+    parser.add_argument("--rounds", type=int, default=2, help="--pool-batching: rounds per configuration")
+    parser.add_argument("--dev-pages", type=int, default=30, help="--pool-batching: extraction-dev pages used")
+    parser.add_argument("--in-flight", type=int, default=Settings().max_in_flight,
+                        help="--pool-batching: pages in flight (default: the worker's max_in_flight)")
+    parser.add_argument("--french-only", action="store_true",
+                        help="--pool-batching: French pages only (annotated pages and throughput texts)")
+    parser.add_argument("--batch-articles", default=f"1,2,4,{NER_BATCH_MAX}",
+                        help="--languages: articles per NER task for stage_batched_N, comma-separated")
     args = parser.parse_args()
 
-    if args.quality or args.languages or args.memory:
+    if args.quality or args.languages or args.memory or args.pool_batching:
         report: dict[str, Any] = {}
         if args.quality:
             report["quality"] = quality()
         if args.languages:
-            report["languages"] = language_throughput(args.passes, args.repeat_fr)
+            report["languages"] = language_throughput(args.passes, [int(n) for n in args.batch_articles.split(",")],
+                                                      args.languages.split(","))
         if args.memory:
             report["memory"] = memory()
+        if args.pool_batching:
+            report["pool_batching"] = pool_batching(args.workers, args.nice, args.rounds, args.dev_pages,
+                                                    args.in_flight, args.french_only)
         print(json.dumps(report, indent=None if args.json else 1, ensure_ascii=False))
         return 0
 

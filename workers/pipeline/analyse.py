@@ -9,19 +9,23 @@ one record out cross the process boundary.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ExtractFailed, NewswireError
 from .charset import decode_html
 from .dedupe import dedupe_article
-from .entities import EntityConfig, get_recognizer
+from .entities import Enrichment, EntityConfig, get_recognizer
 from .extract import extract_classified, render_text
-from .record import ArticleRecord, content_hash
+from .record import ArticleRecord, content_hash, utc_now_iso
 from .urls import article_id
 
-__all__ = ["PageInput", "AnalyseOptions", "analyse_page"]
+__all__ = ["PageInput", "AnalyseOptions", "PreparedPage", "analyse_page", "prepare_page", "apply_enrichment"]
+
+# entities_status of a prepared record until its enrichment is applied (never published).
+STATUS_PENDING = "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +52,62 @@ class PageInput:
 def analyse_page(page: PageInput, options: AnalyseOptions,
                  timings: dict[str, float] | None = None) -> ArticleRecord:
     """Build the record for one page; ``timings`` (if given) receives seconds per stage."""
+    timings = timings if timings is not None else {}
+    prepared = prepare_page(page, options, timings)
+    clock = perf_counter()
+    enrichment = _guarded(lambda: get_recognizer(options.entities).enrich(*prepared.ner_input))
+    timings["enrich"] = perf_counter() - clock
+    return apply_enrichment(prepared, enrichment)
+
+
+@dataclass(slots=True)
+class PreparedPage:
+    """A page through extract and dedupe: its record lacks only what NER adds.
+
+    The process pool returns this so that the enrich stage can batch several
+    articles into one NER task (:mod:`workers.pipeline.pool`).
+    """
+
+    record: ArticleRecord  # entities, facts, entities_status and language still to come
+    declared_language: str | None
+
+    @property
+    def ner_input(self) -> tuple[str | None, str, str | None]:
+        """(title, text, declared language): what :meth:`EntityRecognizer.enrich` takes."""
+        return self.record.title, self.record.text, self.declared_language
+
+
+def prepare_page(page: PageInput, options: AnalyseOptions,
+                 timings: dict[str, float] | None = None) -> PreparedPage:
+    """Decode, extract and dedupe ``page``; the record still needs :func:`apply_enrichment`."""
+    return _guarded(lambda: _prepare(page, timings if timings is not None else {}))
+
+
+def apply_enrichment(prepared: PreparedPage, enrichment: Enrichment) -> ArticleRecord:
+    """The finished record: ``prepared``'s with the entities, facts and language of ``enrichment``."""
+    record = prepared.record
+    record.language = enrichment.language or prepared.declared_language
+    record.language_confidence = round(enrichment.language_confidence, 4)
+    record.entities = enrichment.entities
+    record.facts = enrichment.facts
+    record.entities_status = enrichment.status
+    record.processed_at = utc_now_iso()  # built now, not when extraction ended
+    return record
+
+
+_T = TypeVar("_T")
+
+
+def _guarded(step: Callable[[], _T]) -> _T:
     try:
-        return _analyse(page, options, timings if timings is not None else {})
+        return step()
     except NewswireError:
         raise
     except Exception as exc:  # a bug or a parser crash must not take the worker down
         raise ExtractFailed(f"{type(exc).__name__}: {exc}"[:500]) from None
 
 
-def _analyse(page: PageInput, options: AnalyseOptions, timings: dict[str, float]) -> ArticleRecord:
+def _prepare(page: PageInput, timings: dict[str, float]) -> PreparedPage:
     clock = perf_counter()
     html, _encoding = decode_html(page.body, page.charset)
     # the page classified first: a bot wall, a shell or an index is a dead letter, not an "article"
@@ -65,9 +116,7 @@ def _analyse(page: PageInput, options: AnalyseOptions, timings: dict[str, float]
     timings["extract"], clock = perf_counter() - clock, perf_counter()
     deduped = dedupe_article(article)
     text = render_text(deduped.blocks)
-    timings["dedupe"], clock = perf_counter() - clock, perf_counter()
-    enrichment = get_recognizer(options.entities).enrich(article.title, text, article.language)
-    timings["enrich"] = perf_counter() - clock
+    timings["dedupe"] = perf_counter() - clock
     removed = {
         "title_repeats": deduped.removed.get("title_repeats", 0),
         "duplicate_headings": deduped.removed.get("duplicate_headings", 0),
@@ -75,7 +124,7 @@ def _analyse(page: PageInput, options: AnalyseOptions, timings: dict[str, float]
         "boilerplate_blocks": article.boilerplate_blocks + deduped.removed.get("boilerplate_blocks", 0),
     }
     metadata = page.metadata or {}
-    return ArticleRecord(
+    record = ArticleRecord(
         id=article_id(page.canonical_url),
         url=page.url,
         canonical_url=page.canonical_url,
@@ -86,17 +135,17 @@ def _analyse(page: PageInput, options: AnalyseOptions, timings: dict[str, float]
         authors=article.authors,
         published=article.published,
         site_name=article.site_name,
-        language=enrichment.language or article.language,
-        language_confidence=round(enrichment.language_confidence, 4),
+        language=article.language,
+        language_confidence=0.0,
         description=article.description,
         tags=article.tags,
         image=article.image,
         text=text,
         word_count=len(text.split()),
         blocks=deduped.blocks,
-        entities=enrichment.entities,
-        facts=enrichment.facts,
-        entities_status=enrichment.status,
+        entities=[],
+        facts=[],
+        entities_status=STATUS_PENDING,
         removed=removed,
         content_hash=content_hash(text),
         source=page.source,
@@ -106,6 +155,7 @@ def _analyse(page: PageInput, options: AnalyseOptions, timings: dict[str, float]
         feed_published=_str_or_none(metadata.get("published")),
         paywalled=classified.paywalled,
     )
+    return PreparedPage(record, article.language)
 
 
 def _str_or_none(value: Any) -> str | None:

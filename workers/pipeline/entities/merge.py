@@ -88,6 +88,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from ._name_words import (
@@ -318,11 +319,15 @@ _KEY_DROP = re.compile(r"[.\u00ad]")
 _SPACES = re.compile(r"\s+")
 
 
+# Pure functions of a name, asked about the same few forms over and over while
+# merging (hundreds of calls per article for a few dozen forms): cached.
+@lru_cache(maxsize=8192)
 def display_form(surface: str) -> str:
     """The surface form as shown in ``name``/``aliases``: whitespace collapsed."""
     return _SPACES.sub(" ", surface).strip()
 
 
+@lru_cache(maxsize=8192)
 def group_key(surface: str) -> str:
     """Identity of a name: case, dots, apostrophe style and spacing ignored."""
     key = _KEY_DROP.sub("", surface).replace("’", "'").replace("‘", "'")
@@ -332,6 +337,7 @@ def group_key(surface: str) -> str:
 _PERSON_WORD = re.compile(r"^(?:[^\W\d_][\w'’.\-]*|[^\W\d_]{1,3})$")
 
 
+@lru_cache(maxsize=8192)
 def is_person_shaped(name: str) -> bool:
     """1-5 words, the first and last capitalised, no digits ("Mohammed bin Salman", "Élisabeth Borne")."""
     words = name.split()

@@ -54,6 +54,10 @@ How NER runs:
   the same model share one copy); for a process pool use :func:`init_worker`
   as the initializer (it loads the first language's model) and
   :func:`enrich_in_worker` / :func:`enrich_batch_in_worker` as the tasks.
+  The worker's own pool (:mod:`workers.pipeline.pool`) batches the articles
+  waiting for NER and runs each batch through :meth:`EntityRecognizer.enrich_many`
+  (:mod:`workers.pipeline.ner_batch`: failures stay per article): spaCy costs
+  less per article in a batch, most of all on short pages.
   A second model costs a pool process about 45-80 MiB (``benchmarks/entities.py
   --memory``).
 """
