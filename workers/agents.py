@@ -383,7 +383,7 @@ def _process_timeout_s() -> float:
 def _handler(pipeline: Any) -> MessageHandler:
     return MessageHandler(pipeline, entities_stream=bool(settings.entities_topic),
                           dedupe_window_s=settings.dedupe_window_s, process_timeout_s=_process_timeout_s(),
-                          site_metrics_max=settings.site_metrics_max)
+                          site_metrics_max=settings.site_metrics_max, story_desk=settings.story_clustering)
 
 
 def _committer() -> KafkaCommitter:

@@ -91,9 +91,15 @@ class Topics:
                                  key_serializer="raw", value_serializer="raw",
                                  partitions=settings.topic_partitions, internal=True)
 
+        # The story desk's stream (workers.stories): ONE partition, so one agent of the
+        # group sees every record, in one order, and owns the whole story index.
+        self.stories = (app.topic(internal_topic_name(settings, "stories"), key_type=bytes, value_type=bytes,
+                                  key_serializer="raw", value_serializer="raw", partitions=1, internal=True)
+                        if settings.story_clustering else None)
+
     def by_role(self) -> dict[str, faust.TopicT | None]:
         return {"articles": self.articles, "deadletter": self.deadletter, "entities": self.entities,
-                "submissions": self.submissions, "records": self.records}
+                "submissions": self.submissions, "records": self.records, "stories": self.stories}
 
 
 class Tables:

@@ -118,6 +118,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from .logs import faust_logging_config
     from . import app as app_module, agents, web  # noqa: F401  (registers agents and pages)
     from .feeds import agents as feed_agents  # noqa: F401  (feed subscriptions, state tables, polling timer)
+    from .stories import agents as story_agents  # noqa: F401  (the story desk, when clustering is on)
     from .kafka_errors import CredentialWatch
     from faust.worker import Worker
 
