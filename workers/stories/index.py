@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import Mapping, Protocol
+from typing import Protocol
 
 from .minhash import BANDS, PERMUTATIONS, ROWS, Signature, band_keys, overlap
 
@@ -209,10 +209,6 @@ class StoryIndex:
             kept = b"".join(bucket[i:i + 16] for i in range(0, len(bucket), 16) if bucket[i:i + 16] != ident)
             view.set(b"b" + key, kept or None)
         view.set(b"a" + ident, None)
-
-    def size(self, store: Mapping[bytes, bytes]) -> int:
-        """Articles in the index (a full scan: for tests and benchmarks)."""
-        return sum(1 for key in store if key[:1] == b"a")
 
 
 def _hour(at: float) -> bytes:
