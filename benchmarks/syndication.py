@@ -1,7 +1,7 @@
 """Syndicated-story clustering: pair recall, false merges, cost and index memory.
 
     python benchmarks/syndication.py [--stage] [--pipeline] [--cost] [--memory] [--desk]
-                                     [--orders 5] [--cost-urls 200] [--cost-runs 2] [--memory-articles 100000]
+                                     [--orders 5] [--seed 7] [--cost-urls 200] [--cost-runs 2] [--memory-articles 100000]
 
 With no section flag every section runs.  The corpus (benchmarks/_syndication_corpus.py):
 the 93 DEV articles, two syndicated copies of each (dateline, last paragraph(s)
@@ -223,15 +223,15 @@ def run_workers(env: dict[str, str], workdir: Path, count: int, urls: list[str],
             worker.terminate()
 
 
-def pipeline(bootstrap: str, workdir: Path) -> None:
+def pipeline(bootstrap: str, workdir: Path, seed: int = 7) -> None:
     from workers.devserver import PageServer
 
     with PageServer() as server:
         urls, story_of = serve_corpus(server)
         order = list(urls)
-        random.Random(7).shuffle(order)
+        random.Random(seed).shuffle(order)
         print(f"# pipeline: {len(order)} pages (DEV originals as served, copies and same-topic reports in three "
-              f"templates), entities off, 4 partitions")
+              f"templates), entities off, 4 partitions, submission order seed {seed}")
         for count in (1, 2):
             env = _env(bootstrap, NEWSWIRE_POOL_SIZE="1" if count == 2 else str(CORES))
             records, dead, seconds = run_workers(env, workdir, count, order, f"syn{count}")
@@ -421,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("stage", "pipeline", "cost", "memory", "desk"):
         parser.add_argument(f"--{flag}", action="store_true")
     parser.add_argument("--orders", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7, help="submission order of the pipeline runs")
     parser.add_argument("--cost-urls", type=int, default=200)
     parser.add_argument("--cost-runs", type=int, default=2)
     parser.add_argument("--memory-articles", type=int, default=100_000)
@@ -440,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         bootstrap = external or broker.start(free_port(), workdir / "broker").bootstrap
         try:
             if every or args.pipeline:
-                pipeline(bootstrap, workdir)
+                pipeline(bootstrap, workdir, args.seed)
             if every or args.cost:
                 cost_in_process(3)
                 cost_on_broker(bootstrap, workdir, args.cost_urls, args.cost_runs)
