@@ -176,6 +176,27 @@ def test_stories_age_out_after_the_window():
     gone = {bytes.fromhex(ID_A), bytes.fromhex(ID_B)}
     buckets = [value for key, value in store.items() if key[:1] == b"b"]
     assert buckets and not any(value[i:i + 16] in gone for value in buckets for i in range(0, len(value), 16))
+    # Nor in the ageing log: what is left of it is the one article still held.
+    assert sorted(value for key, value in store.items() if key[:1] == b"t") == [bytes.fromhex(ID_C)]
+
+
+def test_no_index_value_grows_with_the_traffic():
+    # Every value is a changelog message: one growing with the articles of an hour would
+    # soon exceed Kafka's message size and turn every record into a dead letter.
+    index, store = StoryIndex(), {}
+    for n in range(300):
+        assign(index, store, f"{n:032x}", f"{ORIGINAL} variant {n} " + " ".join(f"w{n}x{i}" for i in range(40)),
+               now=1000.0 + n)
+    assert max(len(value) for value in store.values()) <= 560
+    assert sum(1 for key in store if key[:1] == b"t") == 300
+
+
+def test_an_article_logged_behind_the_cursor_still_ages_out():
+    index, store = StoryIndex(window_s=3600.0), {}
+    assign(index, store, ID_A, ORIGINAL, now=5 * 3600.0)
+    assign(index, store, ID_B, OTHER_REPORT, now=3600.0)  # a worker whose clock is behind
+    assign(index, store, ID_C, "\n\n".join(WIRE[::-1]) + " reversed", now=20 * 3600.0)
+    assert {key[1:] for key in store if key[:1] == b"a"} == {bytes.fromhex(ID_C)}
 
 
 def test_ageing_out_is_bounded_per_assignment():

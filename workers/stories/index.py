@@ -9,8 +9,13 @@ are bytes, ids are the 16 bytes of a 32-hex article id):
   when it was added, its shingle count and its MinHash signature;
 * ``b`` + band key -> the ids of the first ``BUCKET_MAX`` articles with that band
   (one match per story is enough: later copies of a story match its early ones);
-* ``t`` + hour -> the ids added in that hour (the order of ageing out);
-* ``c`` -> the oldest hour that may still hold articles (the ageing cursor).
+* ``t`` + hour + n -> the id of the n-th article added in that hour, and
+  ``n`` + hour -> how many were added in it (the order of ageing out; one small
+  entry per article, so no value grows with the traffic);
+* ``c`` -> hour and n of the next article to age out (the ageing cursor).
+
+Every value is bounded (at most 560 bytes), so no changelog message grows
+with the traffic or the window.
 
 :meth:`StoryIndex.assign` reads the store and returns the assignment with the
 writes that go with it; the caller commits those writes with the article
@@ -141,11 +146,19 @@ class StoryIndex:
             bucket = view.get(b"b" + key) or b""
             if len(bucket) < 16 * self.bucket_max:
                 view.set(b"b" + key, bucket + ident)
-        hour = _hour(now)
-        view.set(b"t" + hour, (view.get(b"t" + hour) or b"") + ident)
-        if view.get(b"c") is None:
-            view.set(b"c", hour)
+        self._log_arrival(view, ident, now)
         return assignment, view.writes
+
+    def _log_arrival(self, view: _Overlay, ident: bytes, now: float) -> None:
+        cursor = view.get(b"c")
+        hour = _hour(now)
+        if cursor is None:
+            view.set(b"c", hour + _u32(0))
+        elif hour < cursor[:4]:
+            hour = cursor[:4]  # a clock behind the cursor: log it where ageing out will still find it
+        count = int.from_bytes(view.get(b"n" + hour) or bytes(4), "big")
+        view.set(b"t" + hour + _u32(count), ident)
+        view.set(b"n" + hour, _u32(count + 1))
 
     def _match(self, view: _Overlay, keys: list[bytes], sig: Signature) -> Assignment | None:
         shared: dict[bytes, int] = {}
@@ -174,28 +187,31 @@ class StoryIndex:
         return Assignment(entry.story_id, best[2].hex(), similarity)
 
     def _age_out(self, view: _Overlay, now: float) -> None:
-        """Remove up to EXPIRE_PER_STEP articles added before ``now - window_s``, oldest hour first."""
+        """Remove up to EXPIRE_PER_STEP articles added in hours before ``now - window_s``, oldest first."""
         cursor_raw = view.get(b"c")
         if cursor_raw is None:
             return
-        cursor = int.from_bytes(cursor_raw, "big")
+        hour, position = int.from_bytes(cursor_raw[:4], "big"), int.from_bytes(cursor_raw[4:], "big")
         limit = int.from_bytes(_hour(now - self.window_s), "big")
         budget = EXPIRE_PER_STEP
-        while cursor < limit and budget > 0:
-            hour = cursor.to_bytes(4, "big")
-            ids = view.get(b"t" + hour) or b""
-            while ids and budget > 0:
-                self._remove(view, ids[:16])
-                ids = ids[16:]
+        while hour < limit and budget > 0:
+            key = _u32(hour)
+            count = int.from_bytes(view.get(b"n" + key) or bytes(4), "big")
+            while position < count and budget > 0:
+                ident = view.get(b"t" + key + _u32(position))
+                if ident is not None:
+                    self._remove(view, ident)
+                    view.set(b"t" + key + _u32(position), None)
+                position += 1
                 budget -= 1
-            if ids:
-                view.set(b"t" + hour, ids)
+            if position < count:
                 break
-            if view.get(b"t" + hour) is not None:
-                view.set(b"t" + hour, None)
-            cursor += 1
-        if cursor != int.from_bytes(cursor_raw, "big"):
-            view.set(b"c", cursor.to_bytes(4, "big"))
+            if view.get(b"n" + key) is not None:
+                view.set(b"n" + key, None)
+            hour, position = hour + 1, 0
+        cursor = _u32(hour) + _u32(position)
+        if cursor != cursor_raw:
+            view.set(b"c", cursor)
 
     def _remove(self, view: _Overlay, ident: bytes) -> None:
         raw = view.get(b"a" + ident)
@@ -212,4 +228,8 @@ class StoryIndex:
 
 
 def _hour(at: float) -> bytes:
-    return int(max(at, 0.0) // _HOUR_S).to_bytes(4, "big")
+    return _u32(int(max(at, 0.0) // _HOUR_S))
+
+
+def _u32(value: int) -> bytes:
+    return value.to_bytes(4, "big")
