@@ -166,7 +166,7 @@ def serve_corpus(server) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def _env(bootstrap: str, **extra: str) -> dict[str, str]:
-    from workers.localrun import isolated_topics
+    from workers.local.run import isolated_topics
     return {**isolated_topics(bootstrap, prefix="syn"), "NEWSWIRE_ENTITIES_TOPIC": "", "NEWSWIRE_TOPIC_PARTITIONS": "4",
             "NEWSWIRE_FETCH_ALLOW_HOSTS": "127.0.0.1", "NEWSWIRE_FETCH_PER_HOST": "64",
             "NEWSWIRE_FETCH_RESPECT_ROBOTS": "false", "NEWSWIRE_LOG_LEVEL": "warn", "NEWSWIRE_DEDUPE_WINDOW_S": "0",
@@ -211,7 +211,7 @@ async def drive(env: dict[str, str], urls: list[str], timeout: float = 1200) -> 
 
 
 def run_workers(env: dict[str, str], workdir: Path, count: int, urls: list[str], name: str):
-    from workers.localrun import WorkerProcess
+    from workers.local.run import WorkerProcess
 
     workers = [WorkerProcess(env, workdir, name=f"{name}-{i}").start() for i in range(count)]
     try:
@@ -224,7 +224,7 @@ def run_workers(env: dict[str, str], workdir: Path, count: int, urls: list[str],
 
 
 def pipeline(bootstrap: str, workdir: Path, seed: int = 7) -> None:
-    from workers.devserver import PageServer
+    from workers.local.pages import PageServer
 
     with PageServer() as server:
         urls, story_of = serve_corpus(server)
@@ -256,8 +256,8 @@ def pipeline(bootstrap: str, workdir: Path, seed: int = 7) -> None:
 
 def cost_in_process(repeats: int) -> None:
     """Per article: enrich (measured once) + record + publish step [+ desk step], on vs off, interleaved."""
-    from workers.handler import MessageHandler
-    from workers.metrics import Metrics
+    from workers.observability.metrics import Metrics
+    from workers.processing.handler import MessageHandler
     from workers.pipeline.analyse import PageInput, analyse_page
     from workers.pipeline.record import dumps
     from workers.pipeline.runner import analyse_options
@@ -318,8 +318,8 @@ def cost_in_process(repeats: int) -> None:
 
 
 def cost_on_broker(bootstrap: str, workdir: Path, count: int, runs: int) -> None:
-    from workers.devserver import PageServer
     from _syndication_corpus import DEV
+    from workers.local.pages import PageServer
 
     pages = [p.name.removesuffix(".html.gz") for p in sorted((DEV / "html").glob("*.html.gz"))]
     with PageServer() as server:
@@ -374,7 +374,7 @@ def memory(count: int) -> None:
 
 def desk_on_broker(bootstrap: str, workdir: Path, count: int) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-    from workers.localrun import WorkerProcess
+    from workers.local.run import WorkerProcess
 
     texts = [a.text for a in corpus()]
     for mode in ("at_least_once", "exactly_once"):
@@ -433,8 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     if every or args.memory:
         memory(args.memory_articles)
     if every or args.pipeline or args.cost or args.desk:
-        from workers import broker
-        from workers.localrun import free_port
+        from workers.local import broker
+        from workers.local.run import free_port
 
         workdir = Path(tempfile.mkdtemp(prefix="newswire-syndication-"))
         external = os.environ.get("NEWSWIRE_TEST_BOOTSTRAP")

@@ -13,24 +13,28 @@ message commits.  That is what bounds the desk's throughput (docs/stories.md).
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter
 
-from workers.app import app, settings, topics
-from workers.metrics import METRICS
+from workers.delivery import EventOutbox, Stage
+from workers.observability.metrics import METRICS
+from workers.processing.handler import MessageHandler
 
 from .desk import STORIES, StoryDesk
 from .index import StoryIndex
 
-log = logging.getLogger("newswire.stories")
+if TYPE_CHECKING:
+    from workers.worker.app import Worker
 
-__all__ = ["story_table", "place_stories"]
+__all__ = ["RawTableView", "STORY_ASSIGNMENTS", "register"]
 
 STORY_ASSIGNMENTS = Counter("newswire_story_assignments_total",
                             "Articles placed by the story desk: started a story, joined one, or too short to compare.",
                             ["result"], registry=METRICS.registry)
+
+#: One at a time: each placement must see the index as the previous one left it.
+DESK_IN_FLIGHT = 1
 
 
 class RawTableView:
@@ -40,34 +44,35 @@ class RawTableView:
         self.table = table
 
     def get(self, key: bytes, default: bytes | None = None) -> bytes | None:
-        return self.table.data.get(key, default)
+        value: bytes | None = self.table.data.get(key, default)
+        return value
 
 
-story_table: Any = None
-
-if settings.story_clustering:
-    story_table = app.Table(STORIES, key_type=bytes, value_type=bytes, partitions=1,
-                            help="the story index: articles, LSH band buckets, ageing log (workers.stories.index)")
+def register(worker: Worker) -> Any:
+    """Declare the stories table and the desk agent on the worker's app; None when clustering is off."""
+    settings, app, topics = worker.settings, worker.app, worker.topics
+    if not settings.story_clustering:
+        return None
+    table: Any = app.Table(STORIES, key_type=bytes, value_type=bytes, partitions=1,
+                           help="the story index: articles, LSH band buckets, ageing log (workers.stories.index)")
     # Faust derives serializers from the types ("json" for bytes) and takes no serializer arguments.
-    story_table.key_serializer = "raw"
-    story_table.value_serializer = "raw"
+    table.key_serializer = "raw"
+    table.value_serializer = "raw"
 
-    @app.agent(topics.stories)
-    async def place_stories(stream) -> None:
-        from workers.agents import KafkaCommitter, StageRunner  # the article agents' delivery (registered there)
-        from workers.handler import MessageHandler
-
-        committer = KafkaCommitter(app, {"articles": topics.articles, "deadletter": topics.deadletter},
-                                   {STORIES: story_table})
+    @worker.delivery.agent(topics.stories, outputs={"articles": topics.articles, "deadletter": topics.deadletter},
+                           tables={STORIES: table}, name="newswire.place_stories")
+    async def place_stories() -> Stage:
         desk = StoryDesk(StoryIndex(window_s=settings.story_window_s),
                          on_assigned=lambda result: STORY_ASSIGNMENTS.labels(result=result).inc())
-        view = RawTableView(story_table)
+        view = RawTableView(table)
         handler = MessageHandler(None)
 
-        async def step(event: Any, out: Any) -> None:
+        async def step(event: Any, out: EventOutbox) -> None:
             await desk.place(event.message.value, dict(event.message.headers or ()), view, out)
 
-        async def refused(event: Any, detail: str, out: Any) -> None:
+        async def refused(event: Any, detail: str, out: EventOutbox) -> None:
             await handler.refused_record(event.message.value, dict(event.message.headers or ()), detail, out)
 
-        await StageRunner("stories", 1, committer, step, refused).run(stream)
+        return Stage("stories", DESK_IN_FLIGHT, step, refused)
+
+    return table

@@ -24,8 +24,8 @@ from typing import Any, Callable, Mapping, Protocol
 
 import orjson
 
-from ..errors import PublishError
-from ..pipeline.record import dead_letter, dumps
+from workers.errors import PublishError
+from workers.pipeline.record import dead_letter, dumps
 from .index import StoryIndex, Store
 from .minhash import PERMUTATIONS, Signature, signature
 from .shingles import shingle_hashes

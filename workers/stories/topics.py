@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..settings import Settings
+from workers.settings import Settings
 
 __all__ = ["STORY_STREAM", "story_topic_specs"]
 
@@ -12,7 +12,7 @@ STORY_STREAM = "stories"
 
 def story_topic_specs(settings: Settings) -> list:
     """ONE partition each: one agent owns the whole index (workers.stories.desk); none when clustering is off."""
-    from ..topics import TopicSpec, internal_topic_name
+    from workers.contract.topics import TopicSpec, internal_topic_name
 
     if not settings.story_clustering:
         return []
