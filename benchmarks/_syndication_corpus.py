@@ -105,7 +105,8 @@ def syndicated_copy(key: str, title: str, text: str, variant: int) -> Article:
         paragraphs = _edit_sentence(paragraphs, rng)
         paragraphs = _cut_tail(paragraphs, rng, 1)
     paragraphs[0] = rng.choice(DATELINES) + paragraphs[0]
-    new_title = f"{rng.choice(['UPDATE: ', 'Wire: ', '', 'Report: '])}{title} {rng.choice(['', '| News', '- World'])}".strip()
+    prefix, suffix = rng.choice(['UPDATE: ', 'Wire: ', '', 'Report: ']), rng.choice(['', '| News', '- World'])
+    new_title = f"{prefix}{title} {suffix}".strip()
     return Article(f"{key}~copy{variant}", key, new_title, "\n\n".join(paragraphs))
 
 
@@ -155,7 +156,8 @@ def copy_page(article: Article, site: int) -> bytes:
                 f'<div class="story-body">{body}</div></div>')
     else:
         main = (f'<main><div class="post"><h2>{html.escape(article.title)}</h2>'
-                f'<section class="entry-content">{body}</section><div class="share">Share this article</div></div></main>')
+                f'<section class="entry-content">{body}</section>'
+                '<div class="share">Share this article</div></div></main>')
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(article.title)}</title>'
             f'</head><body><nav><ul>{nav}</ul></nav>{main}'
             f'<footer><p>© 2026 Example Daily {site}. All rights reserved.</p>'

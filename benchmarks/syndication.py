@@ -1,7 +1,8 @@
 """Syndicated-story clustering: pair recall, false merges, cost and index memory.
 
     python benchmarks/syndication.py [--stage] [--pipeline] [--cost] [--memory] [--desk]
-                                     [--orders 5] [--seed 7] [--cost-urls 200] [--cost-runs 2] [--memory-articles 100000]
+                                     [--orders 5] [--seed 7] [--cost-urls 200] [--cost-runs 2]
+                                     [--memory-articles 100000] [--desk-records 2000]
 
 With no section flag every section runs.  The corpus (benchmarks/_syndication_corpus.py):
 the 93 DEV articles, two syndicated copies of each (dateline, last paragraph(s)
@@ -47,8 +48,8 @@ for path in (str(REPO), str(HERE)):
 
 import numpy as np  # noqa: E402
 import orjson  # noqa: E402
+from _syndication_corpus import Article, copy_page, corpus, dev_page, same_topic_pairs  # noqa: E402
 
-from _syndication_corpus import (Article, copy_page, corpus, dev_page, same_topic_pairs)  # noqa: E402
 from workers.stories.desk import SIGNATURE_HEADER, StoryDesk, signature_header, text_signature  # noqa: E402
 from workers.stories.index import SIMILARITY_THRESHOLD, StoryIndex  # noqa: E402
 from workers.stories.minhash import PERMUTATIONS, Signature, overlap  # noqa: E402
@@ -155,10 +156,7 @@ def serve_corpus(server) -> tuple[dict[str, str], dict[str, str]]:
     """{url: article key} for every page, and {key: true story}."""
     urls, story_of = {}, {}
     for n, article in enumerate(corpus()):
-        if article.original is not None:
-            body = dev_page(article.original)
-        else:
-            body = copy_page(article, n % 3)
+        body = dev_page(article.original) if article.original is not None else copy_page(article, n % 3)
         url = server.add_page(f"/site{n % 3}/{n}.html", body)
         urls[url] = article.key
         story_of[article.key] = article.story
@@ -257,10 +255,10 @@ def pipeline(bootstrap: str, workdir: Path, seed: int = 7) -> None:
 def cost_in_process(repeats: int) -> None:
     """Per article: enrich (measured once) + record + publish step [+ desk step], on vs off, interleaved."""
     from workers.observability.metrics import Metrics
-    from workers.processing.handler import MessageHandler
     from workers.pipeline.analyse import PageInput, analyse_page
     from workers.pipeline.record import dumps
     from workers.pipeline.runner import analyse_options
+    from workers.processing.handler import MessageHandler
     from workers.settings import Settings
 
     options = analyse_options(Settings.from_env({}))
@@ -304,7 +302,8 @@ def cost_in_process(repeats: int) -> None:
         return time.perf_counter() - started
 
     enrich_s = sum(enrich)
-    print(f"# cost in process: {len(records)} DEV articles, enrich (NER) {enrich_s / len(records) * 1000:.1f} ms/article")
+    print(f"# cost in process: {len(records)} DEV articles, "
+          f"enrich (NER) {enrich_s / len(records) * 1000:.1f} ms/article")
     ratios = []
     for run in range(repeats):
         off_s = asyncio.run(publish_cost(off, None, {}))
@@ -319,6 +318,7 @@ def cost_in_process(repeats: int) -> None:
 
 def cost_on_broker(bootstrap: str, workdir: Path, count: int, runs: int) -> None:
     from _syndication_corpus import DEV
+
     from workers.local.pages import PageServer
 
     pages = [p.name.removesuffix(".html.gz") for p in sorted((DEV / "html").glob("*.html.gz"))]
@@ -334,7 +334,7 @@ def cost_on_broker(bootstrap: str, workdir: Path, count: int, runs: int) -> None
                 rates[mode].append((len(records) + dead) / seconds)
                 print(f"run {run} clustering {mode:<3}: {rates[mode][-1]:6.2f} URLs/s ({len(records)} records, "
                       f"{dead} dead letters, {seconds:.1f} s)")
-        pairs = [on / off for on, off in zip(rates["on"], rates["off"])]
+        pairs = [on / off for on, off in zip(rates["on"], rates["off"], strict=True)]
         print(f"==> one worker: throughput on / off per run {', '.join(f'{p:.3f}' for p in pairs)}; "
               f"medians {statistics.median(rates['on']) / statistics.median(rates['off']):.3f}  (target >= 0.95)")
 
@@ -374,6 +374,7 @@ def memory(count: int) -> None:
 
 def desk_on_broker(bootstrap: str, workdir: Path, count: int) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
     from workers.local.run import WorkerProcess
 
     texts = [a.text for a in corpus()]
@@ -383,7 +384,7 @@ def desk_on_broker(bootstrap: str, workdir: Path, count: int) -> None:
         try:
             worker.wait_ready(timeout=300)
 
-            async def go() -> float:
+            async def go(env: dict[str, str] = env) -> float:
                 stream = f"{env['NEWSWIRE_GROUP_ID']}-stories"
                 producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
                 consumer = AIOKafkaConsumer(env["NEWSWIRE_ARTICLES_TOPIC"], bootstrap_servers=bootstrap,

@@ -19,7 +19,6 @@ from prometheus_client import Counter
 
 from workers.delivery import EventOutbox, Stage
 from workers.observability.metrics import METRICS
-from workers.processing.handler import MessageHandler
 
 from .desk import STORIES, StoryDesk
 from .index import StoryIndex
@@ -65,7 +64,9 @@ def register(worker: Worker) -> Any:
         desk = StoryDesk(StoryIndex(window_s=settings.story_window_s),
                          on_assigned=lambda result: STORY_ASSIGNMENTS.labels(result=result).inc())
         view = RawTableView(table)
-        handler = MessageHandler(None)
+        from workers.worker.agents import make_handler  # the publish agent's handler: its refusal path
+
+        handler = make_handler(settings, None)
 
         async def step(event: Any, out: EventOutbox) -> None:
             await desk.place(event.message.value, dict(event.message.headers or ()), view, out)

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import orjson
 
 from workers.errors import PublishError
 from workers.pipeline.record import dead_letter, dumps
-from .index import StoryIndex, Store
+
+from .index import Store, StoryIndex
 from .minhash import PERMUTATIONS, Signature, signature
 from .shingles import shingle_hashes
 

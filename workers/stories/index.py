@@ -81,7 +81,7 @@ class Entry:
                            self.signature.shingles) + self.signature.to_bytes()
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "Entry":
+    def from_bytes(cls, raw: bytes) -> Entry:
         story, near, added_at, similarity, shingles = _ENTRY.unpack_from(raw)
         return cls(story.hex(), near.hex() if any(near) else None,
                    None if math.isnan(similarity) else round(similarity, 3), added_at,

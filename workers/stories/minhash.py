@@ -55,7 +55,7 @@ class Signature:
         return self.values.astype("<u4").tobytes()
 
     @classmethod
-    def from_bytes(cls, raw: bytes, shingles: int) -> "Signature":
+    def from_bytes(cls, raw: bytes, shingles: int) -> Signature:
         if len(raw) != 4 * PERMUTATIONS:
             raise ValueError(f"a signature is {4 * PERMUTATIONS} bytes, not {len(raw)}")
         return cls(np.frombuffer(raw, dtype="<u4").astype(np.uint32), shingles)

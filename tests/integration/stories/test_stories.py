@@ -90,9 +90,11 @@ def pages():
             "bridge-report": urls_on_partitions(server, "other/bridge", 2, 1),
         }
         server.add_page(paths["bridge"], page("Harbor Bridge to close for repairs", BRIDGE, 0))
-        server.add_page(paths["bridge-copy"], page("City shuts bridge | Wire", copy_of(BRIDGE, "WASHINGTON (AP) — "), 1))
+        server.add_page(paths["bridge-copy"],
+                        page("City shuts bridge | Wire", copy_of(BRIDGE, "WASHINGTON (AP) — "), 1))
         server.add_page(paths["launch"], page("Lunar probe lifts off", LAUNCH, 0))
-        server.add_page(paths["launch-copy"], page("Moon lander launched - World", copy_of(LAUNCH, "PARIS (AFP) — "), 1))
+        server.add_page(paths["launch-copy"],
+                        page("Moon lander launched - World", copy_of(LAUNCH, "PARIS (AFP) — "), 1))
         server.add_page(paths["bridge-report"], page("Commuters brace for detours", BRIDGE_REPORT, 1))
         yield server, {name: server.url(path) for name, path in paths.items()}
 

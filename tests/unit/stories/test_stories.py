@@ -9,16 +9,21 @@ import sys
 import orjson
 import pytest
 
+from tests.unit.processing.test_handler import make_record
 from workers.observability.metrics import Metrics
 from workers.pipeline.record import dumps
 from workers.processing.handler import MessageHandler
-from workers.stories.desk import SIGNATURE_HEADER, STORIES, StoryDesk, signature_from_header, signature_header, \
-    text_signature
+from workers.stories.desk import (
+    SIGNATURE_HEADER,
+    STORIES,
+    StoryDesk,
+    signature_from_header,
+    signature_header,
+    text_signature,
+)
 from workers.stories.index import EXPIRE_PER_STEP, SIMILARITY_THRESHOLD, Entry, StoryIndex
 from workers.stories.minhash import Signature, band_keys, candidate_probability, jaccard, overlap
 from workers.stories.shingles import shingle_hashes, words
-
-from tests.unit.processing.test_handler import make_record
 
 WIRE = [
     "The city council voted on Tuesday to close the Harbor Bridge for six weeks of repairs after inspectors "
