@@ -292,3 +292,21 @@ def test_the_publish_step_hands_records_to_the_desk_only_when_clustering_is_on(s
         assert carried is not None and carried.values.tolist() == sig(ORIGINAL).values.tolist()
     else:
         assert SIGNATURE_HEADER not in headers and orjson.loads(value)["story_id"] is None
+
+
+# -- wiring: the switch ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("clustering", [True, False])
+def test_the_desk_its_stream_and_its_table_exist_only_with_clustering_on(clustering):
+    from workers.contract.topics import internal_topic_specs
+    from workers.settings import Settings
+    from workers.worker.app import build_worker
+
+    settings = Settings(story_clustering=clustering)
+    worker = build_worker(settings, web=False)
+    names = {spec.name for spec in internal_topic_specs(settings)}
+    assert ("newswire.place_stories" in worker.app.agents) is clustering
+    assert (STORIES in worker.app.tables) is clustering
+    assert (f"{settings.group_id}-stories" in names) is clustering
+    assert (worker.topics.by_role()["stories"] is not None) is clustering
