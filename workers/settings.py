@@ -142,6 +142,12 @@ class Settings:
                                          "by volume); the others are counted as `other` (with 0, every site is).")
     # -- idempotence --------------------------------------------------------
     dedupe_window_s: float = _setting(86_400.0, "A canonical URL seen within this many seconds is not fetched again.")
+    # -- stories (syndication clustering, workers.stories) ----------------------
+    story_clustering: bool = _setting(True, "Give every article record story_id / near_duplicate_of / similarity: "
+                                            "near-duplicate body texts (syndicated copies) share a story. Off: records "
+                                            "are published without them, straight from the publish step.")
+    story_window_s: float = _setting(604_800.0, "Seconds an article stays in the story index; a copy arriving later "
+                                                "starts a new story.")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -183,6 +189,8 @@ class Settings:
             raise ConfigError(f"{PREFIX}SITE_METRICS_MAX must not be negative")
         if self.feeds_tick_s <= 0:
             raise ConfigError(f"{PREFIX}FEEDS_TICK_S must be greater than 0")
+        if self.story_window_s <= 0:
+            raise ConfigError(f"{PREFIX}STORY_WINDOW_S must be greater than 0")
         _ = self.ner_models  # raises ConfigError for a malformed or incomplete model map
 
     @property

@@ -162,7 +162,9 @@ def internal_topic_specs(settings: Settings) -> list[TopicSpec]:
     changelogs = [TopicSpec(f"{table}-changelog", internal_topic_name(settings, f"{table}-changelog"), parts, repl,
                             {"cleanup.policy": "compact"}, f"Changelog of the {table} table.")
                   for table in INTERNAL_TABLES]
-    return [_durable(spec) for spec in streams + changelogs]
+    from workers.stories.topics import story_topic_specs  # the story desk's topics are declared beside its code
+
+    return [_durable(spec) for spec in streams + changelogs + story_topic_specs(settings)]
 
 
 # -- comparing -------------------------------------------------------------------

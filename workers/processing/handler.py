@@ -36,6 +36,7 @@ from workers.pipeline.record import ArticleRecord, DeadLetter, dead_letter, dump
 from workers.pipeline.submission import Submission, decode_submission, encode_submission
 from workers.pipeline.urls import article_id, canonicalize_url
 from workers.processing.idempotence import Decision, Outcome, SeenEntry, after_outcome, decide, duplicate_of
+from workers.stories.desk import SIGNATURE_HEADER, signature_header
 
 __all__ = [
     "MessageHandler",
@@ -85,8 +86,11 @@ class MessageHandler:
     def __init__(self, pipeline: Pipeline, *, entities_stream: bool = True, dedupe_window_s: float = 86_400.0,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, process_timeout_s: float | None = None,
                  clock: Callable[[], float] = time.time, metrics: Metrics = METRICS,
-                 site_metrics_max: int | None = None) -> None:
+                 site_metrics_max: int | None = None, story_desk: bool = False) -> None:
         self.pipeline = pipeline
+        # With story clustering on, publish() hands the record to the story desk
+        # (workers.stories), which publishes it with its story fields.
+        self.story_desk = story_desk
         self.entities_stream = entities_stream
         self.dedupe_window_s = dedupe_window_s
         self.max_record_bytes = max_record_bytes
@@ -192,7 +196,11 @@ class MessageHandler:
             log.info("same content as an earlier article", extra={"id": record["id"], "duplicate_of": first})
         value = orjson.dumps(record)
         record_headers = _headers(str(record.get("schema_version", "1.0")), trace_id)
-        await out.publish("articles", record["id"].encode(), value, record_headers)
+        if self.story_desk:
+            desk_headers = {**record_headers, SIGNATURE_HEADER: signature_header(record.get("text") or "")}
+            await out.publish("stories", record["id"].encode(), value, desk_headers)
+        else:
+            await out.publish("articles", record["id"].encode(), value, record_headers)
         self.metrics.records_published.inc()
         log.info("article published", extra={"id": record["id"], "url": record["url"], "stage": "publish"})
         if self.entities_stream:

@@ -98,7 +98,7 @@ def process_timeout_s(settings: Settings) -> float:
 def make_handler(settings: Settings, pipeline: Any) -> MessageHandler:
     return MessageHandler(pipeline, entities_stream=bool(settings.entities_topic),
                           dedupe_window_s=settings.dedupe_window_s, process_timeout_s=process_timeout_s(settings),
-                          site_metrics_max=settings.site_metrics_max)
+                          site_metrics_max=settings.site_metrics_max, story_desk=settings.story_clustering)
 
 
 def _headers(event: Any) -> dict[str, bytes]:

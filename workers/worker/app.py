@@ -96,9 +96,15 @@ class Topics:
                                  key_serializer="raw", value_serializer="raw",
                                  partitions=settings.topic_partitions, internal=True)
 
+        # The story desk's stream (workers.stories): ONE partition, so one agent of the
+        # group sees every record, in one order, and owns the whole story index.
+        self.stories = (app.topic(internal_topic_name(settings, "stories"), key_type=bytes, value_type=bytes,
+                                  key_serializer="raw", value_serializer="raw", partitions=1, internal=True)
+                        if settings.story_clustering else None)
+
     def by_role(self) -> dict[str, faust.TopicT | None]:
         return {"articles": self.articles, "deadletter": self.deadletter, "entities": self.entities,
-                "submissions": self.submissions, "records": self.records}
+                "submissions": self.submissions, "records": self.records, "stories": self.stories}
 
 
 class Tables:
@@ -141,10 +147,12 @@ def build_worker(settings: Settings, *, web: bool = True) -> Worker:
     worker = Worker(settings, app, Topics(app, settings), Tables(app, settings),
                     Delivery(app, hooks, shutdown_timeout_s=settings.shutdown_timeout_s))
     from workers.feeds import agents as feed_agents
+    from workers.stories import agents as story_agents
     from workers.worker import agents
 
     pipeline = agents.register(worker)
     feed_agents.register(worker)
+    story_agents.register(worker)  # the story desk, when clustering is on
     if web:
         from workers.worker import web as web_pages
 

@@ -121,7 +121,7 @@ def test_internal_topics_created_up_front_are_exactly_the_apps_streams_and_chang
     from workers.contract.topics import internal_topic_specs
     from workers.worker.app import build_worker
 
-    worker = build_worker(Settings())  # the agents, the feed tables
+    worker = build_worker(Settings())  # the agents, the feed tables, the story desk's stream and table
     app, settings = worker.app, worker.settings
 
     specs = {spec.name: spec for spec in internal_topic_specs(settings)}
@@ -131,7 +131,10 @@ def test_internal_topics_created_up_front_are_exactly_the_apps_streams_and_chang
     assert set(specs) == changelogs | streams
     assert all(specs[name].config["cleanup.policy"] == "compact" for name in changelogs)
     assert all(specs[name].config["cleanup.policy"] == "delete" for name in streams)
-    assert {spec.partitions for spec in specs.values()} == {settings.topic_partitions}
+    # The story desk's stream and index have ONE partition (one owner of the whole index).
+    story = {f"{settings.group_id}-stories", f"{settings.group_id}-stories-changelog"}
+    assert story <= set(specs) and {specs[name].partitions for name in story} == {1}
+    assert {spec.partitions for name, spec in specs.items() if name not in story} == {settings.topic_partitions}
 
 
 @pytest.mark.parametrize("replication, expected", [(1, None), (2, None), (3, "2"), (4, "3"), (5, "3")])
