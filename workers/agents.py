@@ -41,7 +41,7 @@ from faust.exceptions import NotReady, ProducerSendError
 
 from .app import app, settings, tables, topics
 from .guarded import GuardedIntake, check_progress, request_rebalance
-from .handler import HASHES, SEEN, MessageHandler
+from .handler import HASHES, SEEN, VERSIONS, MessageHandler
 from .idempotence import submission_id
 from .inflight import Abandoned, OrderedWork
 from .metrics import METRICS
@@ -382,12 +382,14 @@ def _process_timeout_s() -> float:
 
 def _handler(pipeline: Any) -> MessageHandler:
     return MessageHandler(pipeline, entities_stream=bool(settings.entities_topic),
+                          revisions_stream=bool(settings.revisions_topic),
                           dedupe_window_s=settings.dedupe_window_s, process_timeout_s=_process_timeout_s(),
                           site_metrics_max=settings.site_metrics_max)
 
 
 def _committer() -> KafkaCommitter:
-    return KafkaCommitter(app, topics.by_role(), {SEEN: tables.seen, HASHES: tables.hashes})
+    return KafkaCommitter(app, topics.by_role(), {SEEN: tables.seen, HASHES: tables.hashes,
+                                                  VERSIONS: tables.versions})
 
 
 @app.task
@@ -476,10 +478,11 @@ async def route_urls(stream) -> None:
 async def process_submissions(stream) -> None:
     handler = _handler(await get_pipeline())
     seen = TableView(tables.seen)
+    versions = TableView(tables.versions)
 
     async def step(event: Any, out: EventOutbox) -> None:
         message = event.message
-        await handler.process(message.value, dict(message.headers or ()), seen, out)
+        await handler.process(message.value, dict(message.headers or ()), seen, out, versions)
 
     async def refused(event: Any, detail: str, out: EventOutbox) -> None:
         await handler.refused_submission(event.message.value, dict(event.message.headers or ()), detail, out, seen)

@@ -4,12 +4,17 @@
    the submission to the *submissions* stream keyed by article id, or write one
    dead letter for an unusable message.
 2. :meth:`MessageHandler.process` (submissions, keyed by article id): check
-   the seen table (:mod:`workers.idempotence`); fetch + CPU stages; forward the
-   record to the *records* stream keyed by content hash, or write one dead
-   letter.  Remembers the outcome in the seen table.
+   the seen table (:mod:`workers.idempotence`); fetch + CPU stages; give the
+   record its version against the article's last one (the *versions* table,
+   :mod:`workers.pipeline.revisions`); forward the record to the *records*
+   stream keyed by content hash (with its revision, if the content changed, in
+   a header), or write one dead letter.  Remembers the outcome in the seen
+   table and the new version in the versions table.
 3. :meth:`MessageHandler.publish` (records, keyed by content hash): mark a
    record ``duplicate_of`` the first article with the same content; publish
-   the record (and its entity messages) to the articles topic.
+   the record (and its entity messages) to the articles topic, and its revision
+   message to the revisions topic: both in one outbox, so one transaction in
+   ``exactly_once`` mode.
 
 Each step writes through an :class:`Outbox`: its messages and its state
 changes (table entries) are committed together with the input message by the
@@ -33,6 +38,7 @@ from .errors import ExtractFailed, InvalidMessage, NewswireError, PublishError
 from .idempotence import Decision, Outcome, SeenEntry, after_outcome, decide, duplicate_of
 from .metrics import METRICS, Metrics
 from .pipeline.record import ArticleRecord, DeadLetter, dead_letter, dumps
+from .pipeline.revisions import REVISION_SCHEMA_VERSION, ArticleVersion, next_version
 from .pipeline.submission import Submission, decode_submission, encode_submission
 from .pipeline.urls import article_id, canonicalize_url
 
@@ -46,12 +52,17 @@ __all__ = [
     "SUBMISSION_HEADER",
     "SEEN",
     "HASHES",
+    "VERSIONS",
+    "REVISION_HEADER",
 ]
 
 log = logging.getLogger("newswire.handler")
 
 TRACE_HEADER = "trace_id"
 SUBMISSION_HEADER = "newswire_submission"  # the input message a forwarded submission came from
+# A record of a changed article carries its revision message from the process step (which holds the
+# article's last version) to the publish step, which writes it beside the article record.
+REVISION_HEADER = "newswire_revision"
 CONTENT_TYPE = b"application/json"
 # Faust's producer refuses requests above producer_max_request_size (1,000,000
 # bytes); leave room for headers and batch overhead.
@@ -60,6 +71,7 @@ DEFAULT_MAX_RECORD_BYTES = 990_000
 # State tables (names of the Faust tables in the worker).
 SEEN = "seen"
 HASHES = "hashes"
+VERSIONS = "versions"
 
 
 class Pipeline(Protocol):
@@ -81,12 +93,14 @@ class RecordTooLarge(PublishError):
 
 
 class MessageHandler:
-    def __init__(self, pipeline: Pipeline, *, entities_stream: bool = True, dedupe_window_s: float = 86_400.0,
+    def __init__(self, pipeline: Pipeline, *, entities_stream: bool = True, revisions_stream: bool = True,
+                 dedupe_window_s: float = 86_400.0,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, process_timeout_s: float | None = None,
                  clock: Callable[[], float] = time.time, metrics: Metrics = METRICS,
                  site_metrics_max: int | None = None) -> None:
         self.pipeline = pipeline
         self.entities_stream = entities_stream
+        self.revisions_stream = revisions_stream
         self.dedupe_window_s = dedupe_window_s
         self.max_record_bytes = max_record_bytes
         # A message is finished in offset order: one that never completes would
@@ -121,8 +135,13 @@ class MessageHandler:
     # -- 2. process -----------------------------------------------------------
 
     async def process(self, raw: bytes | None, headers: dict[str, bytes] | None, seen: Mapping[str, bytes],
-                      out: Outbox) -> str:
-        """Fetch and analyse a submission unless the seen table says it was already handled."""
+                      out: Outbox, versions: Mapping[str, bytes] | None = None) -> str:
+        """Fetch and analyse a submission unless the seen table says it was already handled.
+
+        ``versions`` (the versions table) holds each article's last version:
+        the record gets its ``version``, a changed article its revision, and an
+        unchanged ``refresh`` publishes nothing (``Outcome.UNCHANGED``).
+        """
         headers = dict(headers or {})
         trace_id = headers.get(TRACE_HEADER) or uuid.uuid4().hex.encode()
         submission_id = _submission_id(headers)
@@ -134,7 +153,8 @@ class MessageHandler:
             return Outcome.DEAD_LETTER.value
         entry = SeenEntry.from_bytes(seen.get(ident))
         now = self.clock()
-        decision = decide(entry, submission=submission_id, now=now, window_s=self.dedupe_window_s)
+        decision = decide(entry, submission=submission_id, now=now, window_s=self.dedupe_window_s,
+                          refresh=submission.refresh)
         if decision is Decision.SKIP_REPLAY:
             log.info("submission already handled; skipped", extra={"id": ident, "url": submission.url})
             return decision.value
@@ -143,17 +163,28 @@ class MessageHandler:
             log.info("URL seen within the dedupe window; not fetched again",
                      extra={"id": ident, "url": submission.url})
             return decision.value
-        outcome = await self._fetch_and_forward(submission, ident, trace_id, out)
+        versions = versions if versions is not None else {}
+        outcome = await self._fetch_and_forward(submission, ident, trace_id, out, versions)
         out.remember(SEEN, ident, after_outcome(entry, submission=submission_id, outcome=outcome, now=now).to_bytes())
         return outcome.value
 
-    async def _fetch_and_forward(self, submission: Submission, ident: str, trace_id: bytes, out: Outbox) -> Outcome:
+    async def _fetch_and_forward(self, submission: Submission, ident: str, trace_id: bytes, out: Outbox,
+                                 versions: Mapping[str, bytes]) -> Outcome:
         with self.metrics.in_flight.track_inprogress():
             try:
                 record = await asyncio.wait_for(self.pipeline.process(submission), self.process_timeout_s)
+                step = next_version(ArticleVersion.from_bytes(versions.get(ident)), article_id=record.id,
+                                    url=record.url, content_hash=record.content_hash, title=record.title,
+                                    text=record.text, fetched_at=record.fetched_at)
+                if step.unchanged and submission.refresh:
+                    return self._unchanged(submission, ident, step.state, out)
+                record.version = step.version
+                record.previous_content_hash = step.previous_content_hash
                 value = dumps(record)
-                if len(value) > self.max_record_bytes:
-                    raise RecordTooLarge(f"record of {len(value)} bytes exceeds {self.max_record_bytes}")
+                revision = dumps(step.revision) if step.revision is not None else None
+                size = len(value) + len(revision or b"")
+                if size > self.max_record_bytes:
+                    raise RecordTooLarge(f"record of {size} bytes (with its revision) exceeds {self.max_record_bytes}")
             except NewswireError as err:
                 await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
@@ -170,10 +201,22 @@ class MessageHandler:
                 err = NewswireError(f"{type(exc).__name__}: {exc}")
                 await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
-        await out.publish("records", record.content_hash.encode(), value, _headers(record.schema_version, trace_id))
+        record_headers = _headers(record.schema_version, trace_id)
+        if revision is not None:
+            record_headers[REVISION_HEADER] = revision
+        await out.publish("records", record.content_hash.encode(), value, record_headers)
+        out.remember(VERSIONS, ident, step.state.to_bytes())
         self.metrics.observe_outcome(submission.url, "article")
         self.metrics.observe_record(record.published, record.processed_at)
         return Outcome.RECORD
+
+    def _unchanged(self, submission: Submission, ident: str, state: ArticleVersion, out: Outbox) -> Outcome:
+        """A refresh found the content of the last record: nothing is published, the last fetch time is kept."""
+        out.remember(VERSIONS, ident, state.to_bytes())
+        self.metrics.revisions_unchanged.inc()
+        self.metrics.observe_outcome(submission.url, Outcome.UNCHANGED.value)
+        log.info("refreshed article unchanged; nothing published", extra={"id": ident, "url": submission.url})
+        return Outcome.UNCHANGED
 
     # -- 3. publish -----------------------------------------------------------
 
@@ -197,6 +240,15 @@ class MessageHandler:
         if self.entities_stream:
             for message_key, message in _entity_messages(record):
                 await out.publish("entities", message_key, message, record_headers)
+        revision = headers.get(REVISION_HEADER)
+        if revision and self.revisions_stream:
+            # The same outbox as the record: one transaction in exactly_once mode.
+            await out.publish("revisions", record["id"].encode(), revision,
+                              _headers(REVISION_SCHEMA_VERSION, trace_id))
+            substantive = bool(orjson.loads(revision).get("substantive"))
+            self.metrics.revisions_published.labels(substantive=str(substantive).lower()).inc()
+            log.info("article revised", extra={"id": record["id"], "version": record.get("version"),
+                                               "substantive": substantive})
         return Outcome.RECORD.value
 
     # -- an output the broker refused ------------------------------------------
@@ -252,10 +304,11 @@ class MessageHandler:
         """Run route, process and publish back to back through in-memory state."""
         state = state if state is not None else {}
         seen, hashes = state.setdefault(SEEN, {}), state.setdefault(HASHES, {})
+        versions = state.setdefault(VERSIONS, {})
         local = _LocalOutbox(out, state)
         result = await self.route(raw, headers, submission_id or f"local:{uuid.uuid4().hex}", local)
         for role, key, value, hdrs in local.take("submissions"):
-            result = await self.process(value, hdrs, seen, local)
+            result = await self.process(value, hdrs, seen, local, versions)
             for _, _, record, rec_headers in local.take("records"):
                 result = await self.publish(record, rec_headers, {k: v.decode() for k, v in hashes.items()}, local)
         return result

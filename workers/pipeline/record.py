@@ -33,7 +33,7 @@ __all__ = [
     "utc_now_iso",
 ]
 
-ARTICLE_SCHEMA_VERSION = "1.1"
+ARTICLE_SCHEMA_VERSION = "1.2"
 DEADLETTER_SCHEMA_VERSION = "1.0"
 ENTITY_SCHEMA_VERSION = "1.0"
 
@@ -83,6 +83,8 @@ class ArticleRecord:
     processed_at: str = field(default_factory=utc_now_iso)
     schema_version: str = ARTICLE_SCHEMA_VERSION
     paywalled: bool = False  # since 1.1
+    version: int = 1  # since 1.2: set by the process step from the article's last version (workers.pipeline.revisions)
+    previous_content_hash: str | None = None  # since 1.2
 
 
 @dataclass(slots=True)
