@@ -107,6 +107,16 @@ def test_same_content_is_unchanged_and_keeps_its_version():
     assert step.state.fetched_at == "2026-12-06T11:00:00.000Z"
 
 
+def test_new_headline_over_the_same_text_is_a_new_version():
+    stored = ArticleVersion(1, "sha256:1", TITLE, "2026-12-06T10:00:00.000Z", tuple(BODY))
+    step = next_version(stored, article_id="a" * 32, url="https://e.com/a", content_hash="sha256:1",
+                        title="Bridge reopens, months late", text="\n\n".join(BODY), fetched_at="2026-12-06T11:00:00Z")
+    assert not step.unchanged and step.version == 2
+    assert step.revision.title_changed and step.revision.substantive
+    assert step.revision.previous_content_hash == step.revision.content_hash == "sha256:1"
+    assert step.revision.change_ratio == 0.0
+
+
 def test_changed_content_is_the_next_version_with_its_revision():
     stored = ArticleVersion(1, "sha256:1", TITLE, "2026-12-06T10:00:00.000Z", tuple(BODY))
     step = next_version(stored, article_id="a" * 32, url="https://e.com/a", content_hash="sha256:2",
@@ -129,3 +139,13 @@ def test_stored_version_round_trips_compressed_and_bad_entries_read_as_none():
     assert len(raw) < len("".join(body)) / 2  # compressed
     for bad in (None, b"", b"garbage", b"v1:not zlib", raw[:-5]):
         assert ArticleVersion.from_bytes(bad) is None
+
+
+def test_revision_dataclass_and_schema_have_the_same_fields_types_and_nullability():
+    from tests.unit.test_schemas import _drift
+    from workers import schemas
+    from workers.pipeline.revisions import REVISION_SCHEMA_VERSION, Revision
+
+    schema = schemas.load_schema("revision")
+    assert _drift(Revision, schema, schema, "Revision") == []
+    assert REVISION_SCHEMA_VERSION == schemas.schema_version(schema)

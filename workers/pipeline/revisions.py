@@ -155,15 +155,18 @@ def next_version(previous: ArticleVersion | None, *, article_id: str, url: str, 
     """The version a freshly fetched article gets against the last one stored.
 
     * nothing stored: version 1, no revision;
-    * same content hash: the same version (``unchanged``; the caller decides
-      whether to publish it again), the stored state only gets the new fetch time;
-    * other content: version + 1 and its :class:`Revision`.
+    * same content hash and headline: the same version (``unchanged``; the
+      caller decides whether to publish it again), the stored state only gets
+      the new fetch time;
+    * other content, or the same text under a new headline (content_hash covers
+      the text only, and a rewritten headline is the revision users ask about
+      first): version + 1 and its :class:`Revision`.
     """
     current = paragraphs(text)
     if previous is None:
         state = ArticleVersion(1, content_hash, title, fetched_at, tuple(current))
         return VersionStep(1, None, state)
-    if previous.content_hash == content_hash:
+    if previous.content_hash == content_hash and normalise(previous.title) == normalise(title):
         state = ArticleVersion(previous.version, content_hash, title, fetched_at, tuple(current),
                                previous.previous_content_hash)
         return VersionStep(previous.version, previous.previous_content_hash, state, unchanged=True)
