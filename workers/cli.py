@@ -2,7 +2,7 @@
 
     newswire broker start|stop|status     local single-node Kafka (KRaft)
     newswire worker                       run a worker (Faust) in the consumer group
-    newswire submit URL... | -            submit URLs (or lines of stdin) to the URL topic
+    newswire submit [--refresh] URL... | -   submit URLs (or lines of stdin) to the URL topic
     newswire tail [--topic T] [--follow] [--format json|short] ...   print records of a topic
     newswire extract [--no-entities] INPUT... | -   run the pipeline without Kafka
     newswire status [--port P | --url U]  what a running worker is doing, in plain words
@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("submit", help="submit article URLs to the URL topic")
     p.add_argument("urls", nargs="*", help="URLs; none or '-' reads one URL per line from stdin")
     p.add_argument("--source", help="source label carried into the records")
+    p.add_argument("--refresh", action="store_true",
+                   help="fetch again even if recorded within the dedupe window; a changed article gets a new version "
+                        "and a revision message, an unchanged one publishes nothing")
     _add_quiet(p)
     p.set_defaults(handler=_cmd_submit)
 
@@ -183,7 +186,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         return 2
     settings = Settings.from_env()
     with Progress(total=len(urls), unit="url", enabled=wants_progress(sys.stderr, quiet=args.quiet)) as progress:
-        invalid = asyncio.run(send_urls(settings, urls, args.source, progress))
+        invalid = asyncio.run(send_urls(settings, urls, args.source, progress, refresh=args.refresh))
     print(f"submitted {progress.tally.succeeded} URL(s) to {settings.input_topic}", file=sys.stderr)
     if not args.quiet:
         print(submit_summary(progress.tally, skipped=lines.skipped, invalid=invalid), file=sys.stderr)

@@ -13,7 +13,8 @@ from .settings import Settings
 __all__ = ["refusal", "send_urls"]
 
 
-async def send_urls(settings: Settings, urls: list[str], source: str | None, progress: Progress) -> int:
+async def send_urls(settings: Settings, urls: list[str], source: str | None, progress: Progress, *,
+                    refresh: bool = False) -> int:
     """Send every URL; returns how many sent ones are not valid URLs (sent all the same: the worker dead-letters them).
 
     A message the client or the broker refuses (too large, not authorised, timed
@@ -50,7 +51,7 @@ async def send_urls(settings: Settings, urls: list[str], source: str | None, pro
             except NewswireError:
                 key = url.encode()  # the worker will dead-letter it with the reason
                 valid = False
-            value = encode_submission(Submission(url=url, source=source, submitted_at=now))
+            value = encode_submission(Submission(url=url, source=source, submitted_at=now, refresh=refresh))
             try:
                 fut = await producer.send(settings.input_topic, value=value, key=key)
             except KafkaError as err:  # refused before sending, e.g. larger than max_request_size

@@ -1,0 +1,135 @@
+"""Article revisions on the real broker: one article changed between refreshes, both modes, a restart between versions.
+
+A local page server serves one story whose HTML the test changes between
+fetches: the headline, a paragraph added, the worker restarted (the versions
+table must come back from its changelog), a paragraph removed, a typo fixed,
+then an unchanged refresh that must publish nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+from tests.helpers.kafka import collect, produce, unique_topics_env
+from tests.helpers.workerproc import WorkerProcess
+from tests.integration.test_observability import scrape, value, wait_for
+from workers.devserver import PageServer
+from workers.schemas import validate_record
+
+TITLE = "Harbour bridge reopens after repairs"
+PARAGRAPHS = [
+    "The harbour bridge in Portsmouth reopened on Monday after eight months of repairs, the city council said.",
+    "Engineers replaced the steel cables and resurfaced the deck, which carries some 40,000 vehicles a day.",
+    "Mayor Jane Porter thanked residents for their patience during the long closure of the crossing.",
+]
+ADDED = "Local businesses near the crossing said trade had fallen by a third while the bridge was closed."
+
+
+def page(title: str, paragraphs: list[str]) -> str:
+    body = "\n".join(f"<p>{p}</p>" for p in paragraphs)
+    return (f'<html lang="en"><head><title>{title}</title></head><body>'
+            f"<article><h1>{title}</h1>\n{body}\n</article></body></html>")
+
+
+def submit_refresh_with_cli(env: dict[str, str], url: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "workers", "submit", "--refresh", url],
+                            env={**os.environ, **env}, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr.decode()
+
+
+@pytest.mark.parametrize("mode", ["at_least_once", "exactly_once"])
+async def test_revision_sequence_with_a_restart_between_versions(kafka_bootstrap, tmp_path, mode):
+    env = unique_topics_env(kafka_bootstrap, NEWSWIRE_PROCESSING_GUARANTEE=mode,
+                            NEWSWIRE_ENTITIES_ENABLED="false")
+    articles_topic, revisions_topic = env["NEWSWIRE_ARTICLES_TOPIC"], env["NEWSWIRE_REVISIONS_TOPIC"]
+    topics = [articles_topic, revisions_topic]
+
+    async def until(articles: int, revisions: int) -> tuple[list[dict], list[tuple[bytes, dict, dict]]]:
+        found = await collect(kafka_bootstrap, topics, timeout=180,
+                              until=lambda f: len(f[articles_topic]) >= articles and len(f[revisions_topic]) >= revisions)
+        assert len(found[articles_topic]) == articles and len(found[revisions_topic]) == revisions, worker.log_tail()
+        return [v for _, v, _ in found[articles_topic]], found[revisions_topic]
+
+    async def refresh() -> None:
+        await produce(kafka_bootstrap, env["NEWSWIRE_INPUT_TOPIC"], [orjson.dumps({"url": url, "refresh": True})])
+
+    with PageServer() as pages:
+        url = pages.add_page("/story", page(TITLE, PARAGRAPHS))
+        worker = WorkerProcess(env, tmp_path, name="w1").start()
+        try:
+            worker.wait_ready()
+            # v1: the first record.
+            await produce(kafka_bootstrap, env["NEWSWIRE_INPUT_TOPIC"], [url.encode()])
+            articles, _ = await until(1, 0)
+            assert (articles[0]["version"], articles[0]["previous_content_hash"]) == (1, None)
+
+            # v2: a new headline (the same text).
+            pages.add_page("/story", page("Harbour bridge reopens months late", PARAGRAPHS))
+            await refresh()
+            articles, revisions = await until(2, 1)
+            key, revision, headers = revisions[0]
+            assert key == articles[1]["id"].encode() and headers["schema_version"] == b"1.0"
+            assert revision["title_changed"] and revision["substantive"]
+            assert (revision["title_before"], revision["title_after"]) == (TITLE, "Harbour bridge reopens months late")
+            assert (revision["version"], revision["previous_version"]) == (2, 1)
+
+            # v3: a paragraph added, submitted with `newswire submit --refresh`.
+            pages.add_page("/story", page("Harbour bridge reopens months late", PARAGRAPHS + [ADDED]))
+            submit_refresh_with_cli(env, url)
+            articles, revisions = await until(3, 2)
+            revision = revisions[1][1]
+            assert revision["paragraphs_added"] == [ADDED] and revision["paragraphs_removed"] == []
+            assert revision["substantive"] and not revision["title_changed"]
+        finally:
+            worker.terminate()
+
+        # A new worker process: the versions table must come back from its changelog.
+        worker = WorkerProcess(env, tmp_path, name="w2").start()
+        try:
+            worker.wait_ready()
+            # v4: a paragraph removed.
+            pages.add_page("/story", page("Harbour bridge reopens months late", [PARAGRAPHS[0], PARAGRAPHS[2], ADDED]))
+            await refresh()
+            articles, revisions = await until(4, 3)
+            revision = revisions[2][1]
+            assert (revision["version"], revision["previous_version"]) == (4, 3), "version state lost in the restart"
+            assert revision["paragraphs_removed"] == [PARAGRAPHS[1]] and revision["paragraphs_added"] == []
+            assert revision["substantive"]
+
+            # v5: a one-character typo fixed -- a revision, not substantive.
+            typo_fixed = [PARAGRAPHS[0], PARAGRAPHS[2].replace("patience", "patiense"), ADDED]
+            pages.add_page("/story", page("Harbour bridge reopens months late", typo_fixed))
+            await refresh()
+            articles, revisions = await until(5, 4)
+            revision = revisions[3][1]
+            assert revision["paragraphs_added"] == [] and revision["paragraphs_removed"] == []
+            assert 0 < revision["change_ratio"] < 0.05
+            assert not revision["substantive"] and not revision["title_changed"]
+
+            # Unchanged refresh: fetched again, nothing published, counted.
+            hits = pages.hits["/story"]
+            await refresh()
+            wait_for(worker, lambda s: value(s, "newswire_revisions_unchanged_total") >= 1, 180,
+                     "the unchanged refresh")
+            assert pages.hits["/story"] > hits
+            # Everything on the topics now (read to the end, not up to a count): still 5 records, 4 revisions.
+            found = await collect(kafka_bootstrap, topics, until=lambda f: False, timeout=8)
+            assert (len(found[articles_topic]), len(found[revisions_topic])) == (5, 4)
+            assert value(scrape(worker), "newswire_revisions_published_total", substantive="false") == 1
+        finally:
+            worker.terminate()
+
+    assert [a["version"] for a in articles] == [1, 2, 3, 4, 5]
+    for previous, current in zip(articles, articles[1:]):
+        assert current["previous_content_hash"] == previous["content_hash"]
+    for article in articles:
+        validate_record("article", article)
+    for _, revision, _ in revisions:
+        validate_record("revision", revision)
+        assert revision["id"] == articles[0]["id"] and revision["url"] == url
+    assert [r["content_hash"] for _, r, _ in revisions] == [a["content_hash"] for a in articles[1:]]
