@@ -82,6 +82,14 @@ def test_change_ratio_is_between_0_and_1():
     assert diff_versions(None, [], None, []).change_ratio == 0.0
 
 
+def test_every_paragraph_edited_in_a_long_article():
+    before = [" ".join(f"w{i}x{j}" for j in range(200)) for i in range(100)]
+    after = [p.replace("x100 ", "y100 ") for p in before]
+    diff = diff_versions(TITLE, before, TITLE, after)
+    assert diff.paragraphs_edited == 100 and diff.paragraphs_added == []
+    assert 0 < diff.change_ratio < 0.01 and not diff.substantive
+
+
 def test_long_paragraphs_are_compared_on_words():
     long = " ".join(f"word{i}" for i in range(2000))
     diff = diff_versions(TITLE, [long], TITLE, [long.replace("word1000 ", "word1000x ")])
@@ -149,3 +157,11 @@ def test_revision_dataclass_and_schema_have_the_same_fields_types_and_nullabilit
     schema = schemas.load_schema("revision")
     assert _drift(Revision, schema, schema, "Revision") == []
     assert REVISION_SCHEMA_VERSION == schemas.schema_version(schema)
+
+
+def test_edit_after_paragraphs_added_above_is_still_an_edit():
+    top = [f"Update {i}: officials gave new figures on the works at the crossing this morning." for i in range(12)]
+    after = top + [BODY[0], BODY[1].replace("vehicles", "vehicels"), BODY[2]]
+    diff = diff_versions(TITLE, BODY, TITLE, after)
+    assert diff.paragraphs_added == top and diff.paragraphs_removed == []
+    assert diff.paragraphs_edited == 1

@@ -11,7 +11,7 @@ article yields other content, compares the two with :func:`diff_versions`:
   fix or a reworded sentence -- not a removal plus an addition;
 * ``change_ratio`` is the share of the text's characters that changed:
   ``1 - 2 * matched / (old + new)`` over all paragraphs, where an edited
-  paragraph contributes the characters its two versions have in common
+  paragraph contributes the characters its two versions share in order
   (difflib's definition of similarity, applied paragraph by paragraph);
 * a revision is **substantive** when the headline changed, a paragraph was
   added or removed, or ``change_ratio`` exceeds
@@ -53,9 +53,11 @@ REVISION_SCHEMA_VERSION = "1.0"
 SUBSTANTIVE_CHANGE_RATIO = 0.05
 #: An old and a new paragraph sharing at least this share of their words (Jaccard) are one edited paragraph.
 EDIT_MIN_WORD_OVERLAP = 0.5
-#: Paragraphs longer than this are compared on words, not characters (bounds the work on the event loop).
-_CHAR_DIFF_MAX = 5_000
 
+#: Replaced runs of words longer than this (both versions together) count as changed without a character diff.
+_CHAR_DIFF_MAX = 2_000
+#: How far (in paragraphs, beyond the net number added or removed) an edited paragraph may move.
+_PAIR_BAND = 10
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _STATE_FORMAT = b"v1:"  # prefix of a stored version: zlib-compressed JSON follows
 
@@ -220,9 +222,13 @@ def _pair_edits(old: list[str], new: list[str]) -> list[tuple[int, int]]:
         return []
     old_words = [_words(p) for p in old]
     new_words = [_words(p) for p in new]
+    # Edits keep their order, so a pair (i, j) lies near the diagonal, shifted by at most the paragraphs
+    # added or removed around it: compare within that band only (linear, not quadratic, in long articles).
+    low, high = min(0, len(new) - len(old)) - _PAIR_BAND, max(0, len(new) - len(old)) + _PAIR_BAND
     candidates = []
     for i, a in enumerate(old_words):
-        for j, b in enumerate(new_words):
+        for j in range(max(0, i + low), min(len(new), i + high + 1)):
+            b = new_words[j]
             union = len(a | b)
             overlap = len(a & b) / union if union else 1.0
             if overlap >= EDIT_MIN_WORD_OVERLAP:
@@ -243,10 +249,22 @@ def _pair_edits(old: list[str], new: list[str]) -> list[tuple[int, int]]:
 
 
 def _common_chars(a: str, b: str) -> int:
-    """Characters two versions of a paragraph have in common (difflib's matched characters)."""
-    if len(a) > _CHAR_DIFF_MAX or len(b) > _CHAR_DIFF_MAX:
-        # Long paragraphs: matched words, weighted by their length (close enough, and linear).
-        words = difflib.SequenceMatcher(None, a.split(), b.split(), autojunk=False)
-        common = sum(sum(len(w) + 1 for w in a.split()[m.a:m.a + m.size]) for m in words.get_matching_blocks())
-        return min(common, len(a), len(b))
-    return sum(m.size for m in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks())
+    """Characters two versions of a paragraph share (difflib's matched characters, computed in two steps).
+
+    Words first, then characters only inside the replaced runs of words: a
+    character diff of whole long paragraphs costs tens of milliseconds each
+    on the event loop (every paragraph of an article can change at once, e.g.
+    new typography), while a typo must still count as the characters it
+    changed, not its whole word.
+    """
+    words_a, words_b = a.split(), b.split()
+    common = 0
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, words_a, words_b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            common += sum(len(word) + 1 for word in words_a[i1:i2])
+        elif tag == "replace":
+            old, new = " ".join(words_a[i1:i2]), " ".join(words_b[j1:j2])
+            if len(old) + len(new) <= _CHAR_DIFF_MAX:
+                matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+                common += sum(m.size for m in matcher.get_matching_blocks())
+    return min(common, len(a), len(b))
