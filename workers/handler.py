@@ -214,7 +214,8 @@ class MessageHandler:
         """A refresh found the content of the last record: nothing is published, the last fetch time is kept."""
         out.remember(VERSIONS, ident, state.to_bytes())
         self.metrics.revisions_unchanged.inc()
-        self.metrics.observe_outcome(submission.url, Outcome.UNCHANGED.value)
+        # A success for the site's yield (newswire sites counts every outcome but "article" as a failure).
+        self.metrics.observe_outcome(submission.url, "article")
         log.info("refreshed article unchanged; nothing published", extra={"id": ident, "url": submission.url})
         return Outcome.UNCHANGED
 
