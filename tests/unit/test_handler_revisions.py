@@ -211,3 +211,29 @@ async def test_handle_keeps_versions_in_its_local_state():
     await h.handle(encode_submission(Submission(url=URL, refresh=True)), out, state)
     assert out.roles() == ["articles", "articles", "revisions"]
     assert ArticleVersion.from_bytes(state[VERSIONS][ID]).version == 2
+
+
+def test_refresh_skips_the_window_but_not_a_replay():
+    from workers.idempotence import Decision, Outcome, after_outcome, decide
+
+    entry = SeenEntry(submission="urls:0:1", outcome="record", recorded_at=1000.0)
+    assert decide(entry, submission="urls:0:2", now=1010.0, window_s=3600) is Decision.SKIP_DUPLICATE
+    assert decide(entry, submission="urls:0:2", now=1010.0, window_s=3600, refresh=True) is Decision.PROCESS
+    assert decide(entry, submission="urls:0:1", now=1010.0, window_s=3600, refresh=True) is Decision.SKIP_REPLAY
+    unchanged = after_outcome(entry, submission="urls:0:2", outcome=Outcome.UNCHANGED, now=1010.0)
+    assert (unchanged.outcome, unchanged.recorded_at) == ("unchanged", 1010.0)
+
+
+async def test_a_replayed_refresh_yields_nothing_new():
+    stream = Stream()
+    await stream.submit()
+    stream.pipeline.page = ("Other headline", V1[1])
+    out = Outbox()
+    raw = encode_submission(Submission(url=URL, refresh=True))
+    assert await stream.handler.process(raw, {SUBMISSION_HEADER: b"urls:0:50"}, stream.seen, out, stream.versions) == "record"
+    stream.seen.update(out.state[SEEN])
+    stream.versions.update(out.state[VERSIONS])
+    again = Outbox()
+    assert await stream.handler.process(raw, {SUBMISSION_HEADER: b"urls:0:50"}, stream.seen, again,
+                                        stream.versions) == "skip_replay"
+    assert again.messages == [] and again.state == {}
