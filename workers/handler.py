@@ -182,9 +182,11 @@ class MessageHandler:
                 record.previous_content_hash = step.previous_content_hash
                 value = dumps(record)
                 revision = dumps(step.revision) if step.revision is not None else None
+                # The revision rides in a header of the same internal message: it counts against the limit.
                 size = len(value) + len(revision or b"")
                 if size > self.max_record_bytes:
-                    raise RecordTooLarge(f"record of {size} bytes (with its revision) exceeds {self.max_record_bytes}")
+                    what = f"record of {len(value)} bytes" + (f" with a revision of {len(revision)}" if revision else "")
+                    raise RecordTooLarge(f"{what} exceeds {self.max_record_bytes}")
             except NewswireError as err:
                 await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
