@@ -133,3 +133,51 @@ async def test_revision_sequence_with_a_restart_between_versions(kafka_bootstrap
         validate_record("revision", revision)
         assert revision["id"] == articles[0]["id"] and revision["url"] == url
     assert [r["content_hash"] for _, r, _ in revisions] == [a["content_hash"] for a in articles[1:]]
+
+
+async def test_a_feed_entry_updated_after_its_fetch_is_refreshed_into_a_revision(kafka_bootstrap, tmp_path):
+    import uuid
+
+    from tests.integration.test_feeds import newswire, wait_for as wait_until
+    from workers.feeds.devfeeds import ServedFeed
+
+    tag = uuid.uuid4().hex[:8]
+    env = unique_topics_env(kafka_bootstrap, NEWSWIRE_FEEDS_TOPIC=f"f{tag}.feeds",
+                            NEWSWIRE_FEEDS_STATUS_TOPIC=f"f{tag}.feeds.status", NEWSWIRE_FEEDS_TICK_S="0.25",
+                            NEWSWIRE_ENTITIES_ENABLED="false")
+    articles_topic, revisions_topic = env["NEWSWIRE_ARTICLES_TOPIC"], env["NEWSWIRE_REVISIONS_TOPIC"]
+
+    def atom(link: str, updated: str) -> bytes:
+        return (f'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>h</title>'
+                f'<id>urn:h</id><updated>{updated}</updated><entry><title>{TITLE}</title>'
+                f'<link rel="alternate" href="{link}"/><id>{link}</id><published>2026-12-01T08:00:00Z</published>'
+                f"<updated>{updated}</updated></entry></feed>").encode()
+
+    with PageServer() as site:
+        url = site.add_page("/story", page(TITLE, PARAGRAPHS))
+        feed = ServedFeed(atom(url, "2026-12-01T08:00:00Z"), "application/atom+xml")
+        feed_url = site.add("/feed.xml", feed)
+        worker = WorkerProcess(env, tmp_path).start()
+        try:
+            worker.wait_ready()
+            newswire(env, "feeds", "add", feed_url, "--every", "1s")
+            await collect(kafka_bootstrap, [articles_topic], until=lambda f: len(f[articles_topic]) >= 1, timeout=180)
+            polls = feed.requests
+            await wait_until(lambda: feed.requests >= polls + 2, 60, "two more polls of the unchanged feed")
+
+            # The page changes and the feed says so with an <updated> after the first fetch.
+            site.add_page("/story", page(TITLE, PARAGRAPHS + [ADDED]))
+            feed.update(atom(url, "2099-01-01T00:00:00Z"))
+            found = await collect(kafka_bootstrap, [articles_topic, revisions_topic], timeout=180,
+                                  until=lambda f: len(f[revisions_topic]) >= 1)
+            [(_, revision, _)] = found[revisions_topic]
+            assert revision["paragraphs_added"] == [ADDED] and revision["version"] == 2, worker.log_tail()
+            # Listed again with the same date at later polls: no second refresh.
+            polls = feed.requests
+            await wait_until(lambda: feed.requests >= polls + 3, 60, "three more polls")
+            found = await collect(kafka_bootstrap, [articles_topic, revisions_topic], until=lambda f: False,
+                                  timeout=5)
+            assert [v["version"] for _, v, _ in found[articles_topic]] == [1, 2]
+            assert len(found[revisions_topic]) == 1
+        finally:
+            worker.terminate()
