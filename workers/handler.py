@@ -185,7 +185,9 @@ class MessageHandler:
                 # The revision rides in a header of the same internal message: it counts against the limit.
                 size = len(value) + len(revision or b"")
                 if size > self.max_record_bytes:
-                    what = f"record of {len(value)} bytes" + (f" with a revision of {len(revision)}" if revision else "")
+                    what = f"record of {len(value)} bytes"
+                    if revision:
+                        what += f" with a revision of {len(revision)}"
                     raise RecordTooLarge(f"{what} exceeds {self.max_record_bytes}")
             except NewswireError as err:
                 await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)

@@ -50,8 +50,10 @@ async def test_revision_sequence_with_a_restart_between_versions(kafka_bootstrap
     topics = [articles_topic, revisions_topic]
 
     async def until(articles: int, revisions: int) -> tuple[list[dict], list[tuple[bytes, dict, dict]]]:
-        found = await collect(kafka_bootstrap, topics, timeout=180,
-                              until=lambda f: len(f[articles_topic]) >= articles and len(f[revisions_topic]) >= revisions)
+        def enough(found: dict[str, list]) -> bool:
+            return len(found[articles_topic]) >= articles and len(found[revisions_topic]) >= revisions
+
+        found = await collect(kafka_bootstrap, topics, timeout=180, until=enough)
         assert len(found[articles_topic]) == articles and len(found[revisions_topic]) == revisions, worker.log_tail()
         return [v for _, v, _ in found[articles_topic]], found[revisions_topic]
 

@@ -230,7 +230,8 @@ async def test_a_replayed_refresh_yields_nothing_new():
     stream.pipeline.page = ("Other headline", V1[1])
     out = Outbox()
     raw = encode_submission(Submission(url=URL, refresh=True))
-    assert await stream.handler.process(raw, {SUBMISSION_HEADER: b"urls:0:50"}, stream.seen, out, stream.versions) == "record"
+    headers = {SUBMISSION_HEADER: b"urls:0:50"}
+    assert await stream.handler.process(raw, headers, stream.seen, out, stream.versions) == "record"
     stream.seen.update(out.state[SEEN])
     stream.versions.update(out.state[VERSIONS])
     again = Outbox()

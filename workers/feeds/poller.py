@@ -49,11 +49,6 @@ from .fetch import FeedResponse, fetch_feed
 from .model import FeedState, SeenEntries, Subscription, entry_fingerprint
 from .parse import ChildSitemap, FeedEntry, ParsedFeed, parse_feed
 
-
-def _epoch(iso: str) -> int:
-    """Epoch seconds of a normalised date (``2026-11-25T10:00:00Z``)."""
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
-
 __all__ = ["NOT_MODIFIED", "OK", "FeedPoller", "PollConfig", "PollResult"]
 
 log = logging.getLogger("newswire.feeds")
@@ -270,3 +265,8 @@ class FeedPoller:
         for fingerprint in [fp for fp in state.refresh_after if fp not in state.seen]:
             del state.refresh_after[fingerprint]
         return sorted(refreshed.values(), key=lambda e: e.updated or "")
+
+
+def _epoch(iso: str) -> int:
+    """Epoch seconds of a normalised date (``2026-11-25T10:00:00Z``)."""
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
