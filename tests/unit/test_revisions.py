@@ -166,3 +166,16 @@ def test_edit_after_paragraphs_added_above_is_still_an_edit():
     diff = diff_versions(TITLE, BODY, TITLE, after)
     assert diff.paragraphs_added == top and diff.paragraphs_removed == []
     assert diff.paragraphs_edited == 1
+
+
+def test_tail_short_form_of_a_revision():
+    from workers.record_text import describe
+
+    revision = {"id": "a" * 32, "url": "https://e.com/a", "version": 3, "previous_version": 2,
+                "title_before": "Old", "title_after": "New", "title_changed": True,
+                "paragraphs_added": ["An added paragraph."], "paragraphs_removed": [], "change_ratio": 0.125,
+                "substantive": True}
+    text = describe(revision)
+    assert text.startswith("[revision] v3 of https://e.com/a (substantive)")
+    assert "headline: 'Old' -> 'New'" in text and "+1 -0" in text and "12.5%" in text
+    assert "  + An added paragraph." in text
