@@ -90,7 +90,7 @@ class ArticleVersion:
         return _STATE_FORMAT + zlib.compress(body, 6)
 
     @classmethod
-    def from_bytes(cls, raw: bytes | None) -> "ArticleVersion | None":
+    def from_bytes(cls, raw: bytes | None) -> ArticleVersion | None:
         """The stored version, or None (nothing stored, or an entry this code cannot read: start afresh)."""
         if not raw or not raw.startswith(_STATE_FORMAT):
             return None
