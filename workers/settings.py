@@ -55,6 +55,8 @@ class Settings:
                                      "Topic for messages that could not become a record (keyed by URL).")
     entities_topic: str = _setting("newswire.entities",
                                    "Topic with one message per (article, entity); empty disables it.")
+    revisions_topic: str = _setting("newswire.revisions", "Topic with one message per change of an article's content "
+                                    "(keyed by article id); empty disables it.")
     topic_partitions: int = _setting(6, "Partitions for the topics newswire creates.")
     topic_replication: int = _setting(1, "Replication factor for the topics newswire creates.")
     group_id: str = _setting("newswire",

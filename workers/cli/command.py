@@ -2,7 +2,7 @@
 
     newswire broker start|stop|status     local single-node Kafka (KRaft)          workers.local.broker
     newswire worker                       run a worker (Faust) in the consumer group   workers.cli.worker
-    newswire submit URL... | -            submit URLs (or lines of stdin) to the URL topic   workers.cli.submit
+    newswire submit [--refresh] URL... | -   submit URLs (or lines of stdin) to the URL topic   workers.cli.submit
     newswire tail [--topic T] [--follow] [--format json|short] ...   print records   workers.cli.tail
     newswire extract [--no-entities] INPUT... | -   run the pipeline without Kafka   workers.cli.extract
     newswire status [--port P | --url U]  what a running worker is doing          workers.cli.status

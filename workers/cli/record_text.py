@@ -12,7 +12,8 @@ from typing import Any
 
 import orjson
 
-__all__ = ["describe", "describe_article", "describe_dead_letter", "is_dead_letter", "no_entities"]
+__all__ = ["describe", "describe_article", "describe_dead_letter", "describe_revision", "is_dead_letter",
+           "is_revision", "no_entities"]
 
 
 def is_dead_letter(record: Any) -> bool:
@@ -47,10 +48,30 @@ def describe_article(record: dict[str, Any]) -> str:
             f"  entities: {top}\n  text: {text}...")
 
 
+def is_revision(record: Any) -> bool:
+    return isinstance(record, dict) and "previous_version" in record and "paragraphs_added" in record
+
+
+def describe_revision(record: dict[str, Any]) -> str:
+    kind = "substantive" if record.get("substantive") else "minor"
+    lines = [f"[revision] v{record.get('version')} of {record.get('url')} ({kind})"]
+    if record.get("title_changed"):
+        lines.append(f"  headline: {record.get('title_before')!r} -> {record.get('title_after')!r}")
+    added, removed = record.get("paragraphs_added") or [], record.get("paragraphs_removed") or []
+    ratio = record.get("change_ratio")
+    changed = f"{ratio:.1%}" if isinstance(ratio, (int, float)) else "?"
+    lines.append(f"  paragraphs: +{len(added)} -{len(removed)}   text changed: {changed}")
+    lines += [f"  + {' '.join(p[:160].split())}" for p in added[:3]]
+    lines += [f"  - {' '.join(p[:160].split())}" for p in removed[:3]]
+    return "\n".join(lines)
+
+
 def describe(record: Any) -> str:
     """The short form of any message value decoded from JSON."""
     if is_dead_letter(record):
         return describe_dead_letter(record)
+    if is_revision(record):
+        return describe_revision(record)
     if isinstance(record, dict) and "title" in record and "text" in record:
         return describe_article(record)
     if isinstance(record, str):  # a bare URL on the URL topic, or a value that is not JSON

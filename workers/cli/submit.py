@@ -23,6 +23,9 @@ def add_cli(sub: Any) -> None:
     p = sub.add_parser("submit", help="submit article URLs to the URL topic")
     p.add_argument("urls", nargs="*", help="URLs; none or '-' reads one URL per line from stdin")
     p.add_argument("--source", help="source label carried into the records")
+    p.add_argument("--refresh", action="store_true",
+                   help="fetch again even if recorded within the dedupe window; a changed article gets a new version "
+                        "and a revision message, an unchanged one publishes nothing")
     add_quiet(p)
     p.set_defaults(handler=run)
 
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     settings = Settings.from_env()
     with Progress(total=len(urls), unit="url", enabled=wants_progress(sys.stderr, quiet=args.quiet)) as progress:
-        invalid = asyncio.run(send_urls(settings, urls, args.source, progress))
+        invalid = asyncio.run(send_urls(settings, urls, args.source, progress, refresh=args.refresh))
     print(f"submitted {progress.tally.succeeded} URL(s) to {settings.input_topic}", file=sys.stderr)
     if not args.quiet:
         print(submit_summary(progress.tally, skipped=lines.skipped, invalid=invalid), file=sys.stderr)
@@ -51,7 +54,8 @@ def _url_lines(items: Sequence[str]) -> Iterable[str]:
 
 
 
-async def send_urls(settings: Settings, urls: list[str], source: str | None, progress: Progress) -> int:
+async def send_urls(settings: Settings, urls: list[str], source: str | None, progress: Progress, *,
+                    refresh: bool = False) -> int:
     """Send every URL; returns how many sent ones are not valid URLs (sent all the same: the worker dead-letters them).
 
     A message the client or the broker refuses (too large, not authorised, timed
@@ -88,7 +92,7 @@ async def send_urls(settings: Settings, urls: list[str], source: str | None, pro
             except NewswireError:
                 key = url.encode()  # the worker will dead-letter it with the reason
                 valid = False
-            value = encode_submission(Submission(url=url, source=source, submitted_at=now))
+            value = encode_submission(Submission(url=url, source=source, submitted_at=now, refresh=refresh))
             try:
                 fut = await producer.send(settings.input_topic, value=value, key=key)
             except KafkaError as err:  # refused before sending, e.g. larger than max_request_size

@@ -17,7 +17,8 @@ __all__ = ['add_cli', 'as_json_line', 'as_short_text', 'run']
 
 def add_cli(sub: Any) -> None:
     p = sub.add_parser("tail", help="print records of a topic as JSON lines")
-    p.add_argument("--topic", help="topic name or role: articles (default), deadletter, entities, input")
+    p.add_argument("--topic",
+                   help="topic name or role: articles (default), deadletter, entities, revisions, input")
     p.add_argument("--from-beginning", action="store_true", help="start at the oldest record instead of new ones")
     p.add_argument("--max", type=int, default=0, help="stop after N records (0: no limit)")
     p.add_argument("--timeout", type=float, default=0.0, help="stop after S seconds without a record (0: never)")
@@ -28,7 +29,8 @@ def add_cli(sub: Any) -> None:
 
 
 _TOPIC_ROLES = {"articles": "articles_topic", "deadletter": "deadletter_topic",
-                "entities": "entities_topic", "input": "input_topic", "urls": "input_topic"}
+                "entities": "entities_topic", "revisions": "revisions_topic", "input": "input_topic",
+                "urls": "input_topic"}
 
 
 def run(args: argparse.Namespace) -> int:

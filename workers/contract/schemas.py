@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 # Every message newswire reads or writes, in the order the reference documents them.
-KINDS: tuple[str, ...] = ("submission", "article", "deadletter", "entity", "feed", "feed-status")
+KINDS: tuple[str, ...] = ("submission", "article", "deadletter", "entity", "revision", "feed", "feed-status")
 CURRENT_MAJOR = 1
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"

@@ -111,6 +111,12 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                                {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)},
                                "One message per (article, entity) for consumers that aggregate by entity.",
                                "LABEL:name of the entity", "entity"))
+    if settings.revisions_topic:
+        specs.append(TopicSpec("revisions", settings.revisions_topic, parts, repl,
+                               {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)},
+                               "One message per change of an article's content (headline, paragraphs added or "
+                               "removed, share of text changed), written with the record of the new version.",
+                               "article id", "revision"))
     from workers.feeds.topics import feed_topic_specs  # the feed topics are declared beside the feed code
 
     specs += feed_topic_specs(settings)
@@ -139,7 +145,7 @@ def _durable(spec: TopicSpec) -> TopicSpec:
 #: Faust's own names: ``<app id>-<stream>`` for the repartition streams and
 #: ``<app id>-<table>-changelog`` for the tables' changelogs.
 INTERNAL_STREAMS = ("submissions", "records")
-INTERNAL_TABLES = ("seen", "hashes", "feed-subscriptions", "feed-state")
+INTERNAL_TABLES = ("seen", "hashes", "versions", "feed-subscriptions", "feed-state")
 
 
 def internal_topic_name(settings: Settings, name: str) -> str:
@@ -329,6 +335,7 @@ def topics_markdown(settings: Settings | None = None) -> str:
             "|---|---|---|---|---|---|"]
     setting_of = {"input": "NEWSWIRE_INPUT_TOPIC", "articles": "NEWSWIRE_ARTICLES_TOPIC",
                   "deadletter": "NEWSWIRE_DEADLETTER_TOPIC", "entities": "NEWSWIRE_ENTITIES_TOPIC",
+                  "revisions": "NEWSWIRE_REVISIONS_TOPIC",
                   "feeds": "NEWSWIRE_FEEDS_TOPIC", "feeds_status": "NEWSWIRE_FEEDS_STATUS_TOPIC"}
     for spec in topic_specs(settings):
         retention = _retention_text(spec.config)

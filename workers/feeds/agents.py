@@ -199,11 +199,13 @@ class FeedRunner:
         now = datetime.fromtimestamp(self._clock(), UTC).isoformat(timespec="seconds")
         now = now.replace("+00:00", "Z")
         records: list[tuple[bytes, bytes]] = []
-        for entry in result.new_entries:
+        for entry, refresh in [(e, False) for e in result.new_entries] + [(e, True) for e in result.refreshed_entries]:
             metadata = {"title": entry.title, "published": entry.published, "feed": sub.url}
+            if refresh:
+                metadata["updated"] = entry.updated
             if sub.source:
                 metadata["label"] = sub.source
-            value = encode_submission(Submission(url=entry.url, source=sub.url, submitted_at=now,
+            value = encode_submission(Submission(url=entry.url, source=sub.url, submitted_at=now, refresh=refresh,
                                                  metadata={k: v for k, v in metadata.items() if v is not None}))
             records.append((entry.url.encode(), value))
         return records

@@ -35,6 +35,9 @@ class FeedMetrics:
                              registry=r)
         self.new_items = Counter("newswire_feed_new_items_total", "Feed entries submitted to the URL topic.",
                                  registry=r)
+        self.refreshed_items = Counter("newswire_feed_refreshed_items_total",
+                                       "Feed entries submitted again with refresh: their updated/lastmod date moved "
+                                       "past their last submission.", registry=r)
         self.failures = Counter("newswire_feed_failures_total", "Failed feed polls, by error code.", ["reason"],
                                 registry=r)
         self.lag = Histogram("newswire_feed_lag_seconds",
@@ -57,6 +60,7 @@ class FeedMetrics:
         if result.failed:
             self.failures.labels(reason=result.outcome).inc()
         self.new_items.inc(len(result.new_entries))
+        self.refreshed_items.inc(len(result.refreshed_entries))
         newest = result.newest_new_published
         if newest:
             published = datetime.fromisoformat(newest)

@@ -182,6 +182,9 @@ class FeedState:
     title: str | None = None
     # child sitemap URL -> [etag, last_modified, lastmod-from-the-index], for sitemap indexes
     children: dict[str, list[str | None]] = field(default_factory=dict)
+    # entry fingerprint -> epoch seconds after which an `updated`/`lastmod` date asks for a refresh:
+    # the later of its last submission and the date it had then (only entries that carry such a date)
+    refresh_after: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         body = {f.name: getattr(self, f.name) for f in fields(self)}

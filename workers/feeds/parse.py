@@ -71,6 +71,7 @@ class FeedEntry:
     url: str  # canonical
     title: str | None = None
     published: str | None = None  # ISO 8601 UTC, e.g. 2026-11-25T10:00:00Z
+    updated: str | None = None  # ISO 8601 UTC: Atom <updated>, sitemap <lastmod> (a later one asks for a refresh)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +206,10 @@ def _parse_syndication(body: bytes, base_url: str, content_type: str) -> ParsedF
             continue
         published = normalize_date(item.get("published_parsed") or item.get("updated_parsed")
                                    or item.get("created_parsed"))
-        parsed.entries.append(FeedEntry(url=url, title=_clean_text(item.get("title")), published=published))
+        # dict.get: feedparser's own get() answers "updated" with the published date when there is none.
+        updated = normalize_date(dict.get(item, "updated_parsed"))
+        parsed.entries.append(FeedEntry(url=url, title=_clean_text(item.get("title")), published=published,
+                                        updated=updated))
     if problem is not None and not parsed.entries:
         raise FeedParseError(f"malformed feed: {problem}")
     return parsed
@@ -291,9 +295,10 @@ def _sitemap_entry(node: etree._Element, base_url: str) -> FeedEntry | None:
         if _local(child.tag) == "news":  # Google News sitemap extension
             title = _clean_text(_child_text(child, "title"))
             published = normalize_date(_child_text(child, "publication_date"))
+    lastmod = normalize_date(_child_text(node, "lastmod"))
     if published is None:
-        published = normalize_date(_child_text(node, "lastmod"))
-    return FeedEntry(url=url, title=title, published=published)
+        published = lastmod
+    return FeedEntry(url=url, title=title, published=published, updated=lastmod)
 
 
 def _parse_text_sitemap(body: bytes, base_url: str) -> ParsedFeed:

@@ -3,6 +3,7 @@
     poller = FeedPoller(fetcher, PollConfig())
     result = await poller.poll(subscription, state)     # never raises for a feed's failure
     result.new_entries   # entries not submitted before, oldest first
+    result.refreshed_entries  # entries submitted before whose updated/lastmod moved past that submission
     result.state         # the state to store (validators, seen entries, schedule, status)
 
 A poll is one conditional GET (``If-None-Match`` / ``If-Modified-Since`` from
@@ -17,6 +18,12 @@ before the newest publication date the feed ever had (that date catches the
 old entries a long feed lists again after the remembered window forgot them).
 Only the first ``max_seen`` entries of a document are considered, so a feed
 longer than the window cannot resubmit its tail forever.
+
+An entry submitted before is submitted again with ``refresh`` (a revision
+check, :mod:`workers.pipeline.revisions`) when its ``updated`` (Atom) or
+``lastmod`` (sitemap) date is later than both its last submission and the date
+it had then, so a date in the future (a wrong clock on the site) refreshes an
+entry once, not at every poll.
 
 A failed poll (any fetch error, a malformed document) sets ``last_status`` to
 the error's code and backs off exponentially: the next poll comes after
@@ -67,6 +74,7 @@ class PollResult:
     subscription: Subscription
     state: FeedState
     new_entries: list[FeedEntry] = field(default_factory=list)
+    refreshed_entries: list[FeedEntry] = field(default_factory=list)  # submitted before, updated since
     outcome: str = OK  # ok | not_modified | an error code (http_404, timeout, feed_malformed ...)
     requests: int = 0  # documents requested (robots.txt not counted)
     not_modified: int = 0  # of those, answered 304
@@ -116,7 +124,8 @@ class FeedPoller:
     async def poll(self, subscription: Subscription, state: FeedState | None = None) -> PollResult:
         """Poll the feed once; failures are reported in the result, never raised."""
         before = state or self.new_state(subscription)
-        after = dataclasses.replace(before, seen=before.seen.copy(), children=dict(before.children))
+        after = dataclasses.replace(before, seen=before.seen.copy(), children=dict(before.children),
+                                    refresh_after=dict(before.refresh_after))
         result = PollResult(subscription=subscription, state=after)
         now = self._clock()
         try:
@@ -168,7 +177,8 @@ class FeedPoller:
                 state.children = {url: memo for url, memo in state.children.items() if url in listed}
                 entries = entries + await self._poll_children(result, parsed.children, warnings)
         result.new_entries = self._select_new(state, entries)
-        if result.new_entries and result.outcome == NOT_MODIFIED:
+        result.refreshed_entries = self._select_refreshed(state, entries, result.new_entries)
+        if (result.new_entries or result.refreshed_entries) and result.outcome == NOT_MODIFIED:
             result.outcome = OK  # the index was unchanged, a child was not
         state.last_error = "; ".join(warnings)[:MAX_ERROR_CHARS] or None
 
@@ -233,3 +243,30 @@ class FeedPoller:
             state.newest_published = max([*dates, state.newest_published or ""])
         state.items_seen += len(new)
         return sorted(new.values(), key=lambda e: e.published or "")
+
+    def _select_refreshed(self, state: FeedState, entries: list[FeedEntry], new: list[FeedEntry]) -> list[FeedEntry]:
+        """Entries submitted before whose ``updated`` date moved past their last submission; marks all submitted."""
+        now = int(self._clock())
+        new_urls = {entry.url for entry in new}
+        refreshed: dict[str, FeedEntry] = {}
+        for entry in entries[: self.config.max_seen]:
+            if entry.updated is None:
+                continue
+            fingerprint = entry_fingerprint(entry.url)
+            updated = _epoch(entry.updated)
+            mark = state.refresh_after.get(fingerprint)
+            if entry.url in new_urls or mark is None:
+                # Submitted now (new), or listed before this state kept marks: from here on.
+                state.refresh_after[fingerprint] = max(now, updated)
+            elif updated > mark and fingerprint not in refreshed:
+                refreshed[fingerprint] = entry
+                state.refresh_after[fingerprint] = max(now, updated)
+        # Marks only for the entries the feed still remembers: bounded like ``seen``.
+        for fingerprint in [fp for fp in state.refresh_after if fp not in state.seen]:
+            del state.refresh_after[fingerprint]
+        return sorted(refreshed.values(), key=lambda e: e.updated or "")
+
+
+def _epoch(iso: str) -> int:
+    """Epoch seconds of a normalised date (``2026-11-25T10:00:00Z``)."""
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())

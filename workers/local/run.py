@@ -34,6 +34,7 @@ def isolated_topics(bootstrap: str, prefix: str = "t") -> dict[str, str]:
         "NEWSWIRE_ARTICLES_TOPIC": f"{tag}.articles",
         "NEWSWIRE_DEADLETTER_TOPIC": f"{tag}.deadletter",
         "NEWSWIRE_ENTITIES_TOPIC": f"{tag}.entities",
+        "NEWSWIRE_REVISIONS_TOPIC": f"{tag}.revisions",
         "NEWSWIRE_FEEDS_TOPIC": f"{tag}.feeds",
         "NEWSWIRE_FEEDS_STATUS_TOPIC": f"{tag}.feeds.status",
         "NEWSWIRE_GROUP_ID": f"g{tag}",

@@ -37,6 +37,12 @@ class Metrics:
         self.duplicates_skipped = Counter("newswire_duplicates_skipped_total",
                                           "Submissions skipped because the canonical URL was seen within the window.",
                                           registry=r)
+        self.revisions_unchanged = Counter("newswire_revisions_unchanged_total",
+                                           "Refreshed articles whose content had not changed (nothing published).",
+                                           registry=r)
+        self.revisions_published = Counter("newswire_revisions_published_total",
+                                           "Revision messages published (a new version of an article), by whether "
+                                           "the change was substantive.", ["substantive"], registry=r)
         self.dead_letters = Counter("newswire_dead_letters_total", "Dead-letter records published, by stage and code.",
                                     ["stage", "error"], registry=r)
         self.stage_seconds = Histogram("newswire_stage_seconds", "Seconds spent per pipeline stage.", ["stage"],

@@ -87,6 +87,8 @@ class ArticleRecord:
     story_id: str | None = None
     near_duplicate_of: str | None = None
     similarity: float | None = None
+    version: int = 1  # since 1.2: set by the process step from the article's last version (workers.pipeline.revisions)
+    previous_content_hash: str | None = None  # since 1.2
 
 
 @dataclass(slots=True)

@@ -1,7 +1,8 @@
 """Decode stage: turn the bytes of a URL-topic message into a :class:`Submission`.
 
 A message is either a bare URL (``https://...``) or a JSON object
-``{"url": ..., "source"?: str, "submitted_at"?: str, "metadata"?: object}``.
+``{"url": ..., "source"?: str, "submitted_at"?: str, "metadata"?: object, "refresh"?: bool}``;
+``refresh: true`` asks for a fresh fetch even inside the dedupe window (a revision check).
 Anything else raises :class:`~workers.errors.InvalidMessage`, which becomes a
 dead-letter record carrying the raw payload.
 """
@@ -26,6 +27,7 @@ class Submission:
     source: str | None = None
     submitted_at: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    refresh: bool = False  # fetch again even inside the dedupe window (see workers.pipeline.revisions)
 
 
 def decode_submission(raw: bytes | str | None) -> Submission:
@@ -73,7 +75,12 @@ def _from_json(text: str) -> Submission:
         return _bad("'submitted_at' must be an ISO 8601 string")
     if not isinstance(metadata, dict):
         return _bad("'metadata' must be an object")
-    return Submission(url=url.strip(), source=source, submitted_at=submitted_at, metadata=metadata)
+    refresh = data.get("refresh", False)
+    if refresh is None:
+        refresh = False
+    if not isinstance(refresh, bool):
+        return _bad("'refresh' must be true or false")
+    return Submission(url=url.strip(), source=source, submitted_at=submitted_at, metadata=metadata, refresh=refresh)
 
 
 def _bad(detail: str) -> Submission:
@@ -88,4 +95,6 @@ def encode_submission(submission: Submission) -> bytes:
         body["submitted_at"] = submission.submitted_at
     if submission.metadata:
         body["metadata"] = submission.metadata
+    if submission.refresh:
+        body["refresh"] = True
     return orjson.dumps(body)

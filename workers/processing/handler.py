@@ -4,12 +4,17 @@
    the submission to the *submissions* stream keyed by article id, or write one
    dead letter for an unusable message.
 2. :meth:`MessageHandler.process` (submissions, keyed by article id): check
-   the seen table (:mod:`workers.processing.idempotence`); fetch + CPU stages; forward the
-   record to the *records* stream keyed by content hash, or write one dead
-   letter.  Remembers the outcome in the seen table.
+   the seen table (:mod:`workers.processing.idempotence`); fetch + CPU stages; give the
+   record its version against the article's last one (the *versions* table,
+   :mod:`workers.pipeline.revisions`); forward the record to the *records*
+   stream keyed by content hash (with its revision, if the content changed, in
+   a header), or write one dead letter.  Remembers the outcome in the seen
+   table and the new version in the versions table.
 3. :meth:`MessageHandler.publish` (records, keyed by content hash): mark a
    record ``duplicate_of`` the first article with the same content; publish
-   the record (and its entity messages) to the articles topic.
+   the record (and its entity messages) to the articles topic, and its revision
+   message to the revisions topic: both in one outbox, so one transaction in
+   ``exactly_once`` mode.
 
 Each step writes through an :class:`Outbox`: its messages and its state
 changes (table entries) are committed together with the input message by the
@@ -26,13 +31,15 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
+from workers.contract.headers import REVISION_HEADER, SUBMISSION_HEADER, TRACE_HEADER
 from workers.errors import ExtractFailed, InvalidMessage, NewswireError, PublishError
 from workers.observability.metrics import METRICS, Metrics
 from workers.pipeline.record import ArticleRecord, DeadLetter, dead_letter, dumps
+from workers.pipeline.revisions import REVISION_SCHEMA_VERSION, ArticleVersion, next_version
 from workers.pipeline.submission import Submission, decode_submission, encode_submission
 from workers.pipeline.urls import article_id, canonicalize_url
 from workers.processing.idempotence import Decision, Outcome, SeenEntry, after_outcome, decide, duplicate_of
@@ -48,12 +55,12 @@ __all__ = [
     "SUBMISSION_HEADER",
     "SEEN",
     "HASHES",
+    "VERSIONS",
+    "REVISION_HEADER",
 ]
 
 log = logging.getLogger("newswire.handler")
 
-TRACE_HEADER = "trace_id"
-SUBMISSION_HEADER = "newswire_submission"  # the input message a forwarded submission came from
 CONTENT_TYPE = b"application/json"
 # Faust's producer refuses requests above producer_max_request_size (1,000,000
 # bytes); leave room for headers and batch overhead.
@@ -62,6 +69,7 @@ DEFAULT_MAX_RECORD_BYTES = 990_000
 # State tables (names of the Faust tables in the worker).
 SEEN = "seen"
 HASHES = "hashes"
+VERSIONS = "versions"
 
 
 class Pipeline(Protocol):
@@ -83,7 +91,8 @@ class RecordTooLarge(PublishError):
 
 
 class MessageHandler:
-    def __init__(self, pipeline: Pipeline, *, entities_stream: bool = True, dedupe_window_s: float = 86_400.0,
+    def __init__(self, pipeline: Pipeline, *, entities_stream: bool = True, revisions_stream: bool = True,
+                 dedupe_window_s: float = 86_400.0,
                  max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, process_timeout_s: float | None = None,
                  clock: Callable[[], float] = time.time, metrics: Metrics = METRICS,
                  site_metrics_max: int | None = None, story_desk: bool = False) -> None:
@@ -92,6 +101,7 @@ class MessageHandler:
         # (workers.stories), which publishes it with its story fields.
         self.story_desk = story_desk
         self.entities_stream = entities_stream
+        self.revisions_stream = revisions_stream
         self.dedupe_window_s = dedupe_window_s
         self.max_record_bytes = max_record_bytes
         # A message is finished in offset order: one that never completes would
@@ -126,8 +136,13 @@ class MessageHandler:
     # -- 2. process -----------------------------------------------------------
 
     async def process(self, raw: bytes | None, headers: dict[str, bytes] | None, seen: Mapping[str, bytes],
-                      out: Outbox) -> str:
-        """Fetch and analyse a submission unless the seen table says it was already handled."""
+                      out: Outbox, versions: Mapping[str, bytes] | None = None) -> str:
+        """Fetch and analyse a submission unless the seen table says it was already handled.
+
+        ``versions`` (the versions table) holds each article's last version:
+        the record gets its ``version``, a changed article its revision, and an
+        unchanged ``refresh`` publishes nothing (``Outcome.UNCHANGED``).
+        """
         headers = dict(headers or {})
         trace_id = headers.get(TRACE_HEADER) or uuid.uuid4().hex.encode()
         submission_id = _submission_id(headers)
@@ -139,7 +154,8 @@ class MessageHandler:
             return Outcome.DEAD_LETTER.value
         entry = SeenEntry.from_bytes(seen.get(ident))
         now = self.clock()
-        decision = decide(entry, submission=submission_id, now=now, window_s=self.dedupe_window_s)
+        decision = decide(entry, submission=submission_id, now=now, window_s=self.dedupe_window_s,
+                          refresh=submission.refresh)
         if decision is Decision.SKIP_REPLAY:
             log.info("submission already handled; skipped", extra={"id": ident, "url": submission.url})
             return decision.value
@@ -148,17 +164,32 @@ class MessageHandler:
             log.info("URL seen within the dedupe window; not fetched again",
                      extra={"id": ident, "url": submission.url})
             return decision.value
-        outcome = await self._fetch_and_forward(submission, ident, trace_id, out)
+        versions = versions if versions is not None else {}
+        outcome = await self._fetch_and_forward(submission, ident, trace_id, out, versions)
         out.remember(SEEN, ident, after_outcome(entry, submission=submission_id, outcome=outcome, now=now).to_bytes())
         return outcome.value
 
-    async def _fetch_and_forward(self, submission: Submission, ident: str, trace_id: bytes, out: Outbox) -> Outcome:
+    async def _fetch_and_forward(self, submission: Submission, ident: str, trace_id: bytes, out: Outbox,
+                                 versions: Mapping[str, bytes]) -> Outcome:
         with self.metrics.in_flight.track_inprogress():
             try:
                 record = await asyncio.wait_for(self.pipeline.process(submission), self.process_timeout_s)
+                step = next_version(ArticleVersion.from_bytes(versions.get(ident)), article_id=record.id,
+                                    url=record.url, content_hash=record.content_hash, title=record.title,
+                                    text=record.text, fetched_at=record.fetched_at)
+                if step.unchanged and submission.refresh:
+                    return self._unchanged(submission, ident, step.state, out)
+                record.version = step.version
+                record.previous_content_hash = step.previous_content_hash
                 value = dumps(record)
-                if len(value) > self.max_record_bytes:
-                    raise RecordTooLarge(f"record of {len(value)} bytes exceeds {self.max_record_bytes}")
+                revision = dumps(step.revision) if step.revision is not None else None
+                # The revision rides in a header of the same internal message: it counts against the limit.
+                size = len(value) + len(revision or b"")
+                if size > self.max_record_bytes:
+                    what = f"record of {len(value)} bytes"
+                    if revision:
+                        what += f" with a revision of {len(revision)}"
+                    raise RecordTooLarge(f"{what} exceeds {self.max_record_bytes}")
             except NewswireError as err:
                 await self._dead_letter(self._pipeline_failure(err, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
@@ -175,10 +206,23 @@ class MessageHandler:
                 bug = NewswireError(f"{type(exc).__name__}: {exc}")
                 await self._dead_letter(self._pipeline_failure(bug, submission, ident), trace_id, out)
                 return Outcome.DEAD_LETTER
-        await out.publish("records", record.content_hash.encode(), value, _headers(record.schema_version, trace_id))
+        record_headers = _headers(record.schema_version, trace_id)
+        if revision is not None:
+            record_headers[REVISION_HEADER] = revision
+        await out.publish("records", record.content_hash.encode(), value, record_headers)
+        out.remember(VERSIONS, ident, step.state.to_bytes())
         self.metrics.observe_outcome(submission.url, "article")
         self.metrics.observe_record(record.published, record.processed_at)
         return Outcome.RECORD
+
+    def _unchanged(self, submission: Submission, ident: str, state: ArticleVersion, out: Outbox) -> Outcome:
+        """A refresh found the content of the last record: nothing is published, the last fetch time is kept."""
+        out.remember(VERSIONS, ident, state.to_bytes())
+        self.metrics.revisions_unchanged.inc()
+        # A success for the site's yield (newswire sites counts every outcome but "article" as a failure).
+        self.metrics.observe_outcome(submission.url, "article")
+        log.info("refreshed article unchanged; nothing published", extra={"id": ident, "url": submission.url})
+        return Outcome.UNCHANGED
 
     # -- 3. publish -----------------------------------------------------------
 
@@ -197,16 +241,35 @@ class MessageHandler:
         value = orjson.dumps(record)
         record_headers = _headers(str(record.get("schema_version", "1.0")), trace_id)
         if self.story_desk:
+            # The desk publishes the record; its revision rides along (a header of the internal message),
+            # so the desk writes the two together, as this step does without the desk.
             desk_headers = {**record_headers, SIGNATURE_HEADER: signature_header(record.get("text") or "")}
+            revision = headers.get(REVISION_HEADER)
+            if revision:
+                desk_headers[REVISION_HEADER] = revision
             await out.publish("stories", record["id"].encode(), value, desk_headers)
-        else:
-            await out.publish("articles", record["id"].encode(), value, record_headers)
-        self.metrics.records_published.inc()
+            self.metrics.records_published.inc()
+            return Outcome.RECORD.value
+        await self.publish_final(record, value, record_headers, headers.get(REVISION_HEADER), trace_id, out)
+        return Outcome.RECORD.value
+
+    async def publish_final(self, record: dict[str, Any], value: bytes, record_headers: dict[str, bytes],
+                            revision: bytes | None, trace_id: bytes, out: Publisher) -> None:
+        """The record, its entity messages and its revision: one outbox (one transaction in exactly_once)."""
+        await out.publish("articles", record["id"].encode(), value, record_headers)
+        if not self.story_desk:
+            self.metrics.records_published.inc()
         log.info("article published", extra={"id": record["id"], "url": record["url"], "stage": "publish"})
         if self.entities_stream:
             for message_key, message in _entity_messages(record):
                 await out.publish("entities", message_key, message, record_headers)
-        return Outcome.RECORD.value
+        if revision and self.revisions_stream:
+            await out.publish("revisions", record["id"].encode(), revision,
+                              _headers(REVISION_SCHEMA_VERSION, trace_id))
+            substantive = bool(orjson.loads(revision).get("substantive"))
+            self.metrics.revisions_published.labels(substantive=str(substantive).lower()).inc()
+            log.info("article revised", extra={"id": record["id"], "version": record.get("version"),
+                                               "substantive": substantive})
 
     # -- an output the broker refused ------------------------------------------
 
@@ -261,10 +324,11 @@ class MessageHandler:
         """Run route, process and publish back to back through in-memory state."""
         state = state if state is not None else {}
         seen, hashes = state.setdefault(SEEN, {}), state.setdefault(HASHES, {})
+        versions = state.setdefault(VERSIONS, {})
         local = _LocalOutbox(out, state)
         result = await self.route(raw, headers, submission_id or f"local:{uuid.uuid4().hex}", local)
         for _, _, value, hdrs in local.take("submissions"):
-            result = await self.process(value, hdrs, seen, local)
+            result = await self.process(value, hdrs, seen, local, versions)
             for _, _, record, rec_headers in local.take("records"):
                 result = await self.publish(record, rec_headers, {k: v.decode() for k, v in hashes.items()}, local)
         return result

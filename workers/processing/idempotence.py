@@ -19,7 +19,9 @@ What a submission yields (:func:`decide`):
   crash or a rebalance -- yields nothing: its outputs were already written;
 * a *repeat* -- the same canonical URL submitted again while its last record
   is younger than the window -- yields nothing either (no fetch, no record;
-  ``newswire_duplicates_skipped_total`` counts it);
+  ``newswire_duplicates_skipped_total`` counts it), unless the submission asks
+  for a ``refresh``: then the article is fetched again and compared with its
+  last version (:mod:`workers.pipeline.revisions`);
 * anything else is processed: a new URL, a URL whose record is older than the
   window (a fresh record replaces the old one; the articles topic is compacted
   by id), and a URL whose last outcome was a dead letter (failures are often
@@ -54,6 +56,7 @@ class Decision(enum.StrEnum):
 class Outcome(enum.StrEnum):
     RECORD = "record"
     DEAD_LETTER = "dead_letter"
+    UNCHANGED = "unchanged"  # a refresh found the content of the last record: nothing published
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +87,14 @@ def submission_id(topic: str, partition: int, offset: int) -> str:
     return f"{topic}:{partition}:{offset}"
 
 
-def decide(entry: SeenEntry | None, *, submission: str, now: float, window_s: float) -> Decision:
+def decide(entry: SeenEntry | None, *, submission: str, now: float, window_s: float,
+           refresh: bool = False) -> Decision:
+    """A refresh skips only replays: the dedupe window does not hold back a fresh fetch asked for."""
     if entry is None:
         return Decision.PROCESS
     if entry.submission == submission:
         return Decision.SKIP_REPLAY
-    if entry.recorded_at is not None and window_s > 0 and now - entry.recorded_at < window_s:
+    if not refresh and entry.recorded_at is not None and window_s > 0 and now - entry.recorded_at < window_s:
         return Decision.SKIP_DUPLICATE
     return Decision.PROCESS
 
@@ -99,8 +104,9 @@ def after_outcome(entry: SeenEntry | None, *, submission: str, outcome: Outcome,
 
     A dead letter keeps the time of an earlier record: the window still
     protects an article that was recorded once and failed on a later fetch.
+    An unchanged refresh counts like a record: the last record is current as of now.
     """
-    if outcome is Outcome.RECORD:
+    if outcome in (Outcome.RECORD, Outcome.UNCHANGED):
         return SeenEntry(submission=submission, outcome=outcome.value, recorded_at=now)
     recorded_at = entry.recorded_at if entry is not None else None
     return SeenEntry(submission=submission, outcome=outcome.value, recorded_at=recorded_at)

@@ -58,15 +58,17 @@ def register(worker: Worker) -> Any:
     table.key_serializer = "raw"
     table.value_serializer = "raw"
 
-    @worker.delivery.agent(topics.stories, outputs={"articles": topics.articles, "deadletter": topics.deadletter},
+    @worker.delivery.agent(topics.stories, outputs={"articles": topics.articles, "deadletter": topics.deadletter,
+                                                   "entities": topics.entities, "revisions": topics.revisions},
                            tables={STORIES: table}, name="newswire.place_stories")
     async def place_stories() -> Stage:
-        desk = StoryDesk(StoryIndex(window_s=settings.story_window_s),
-                         on_assigned=lambda result: STORY_ASSIGNMENTS.labels(result=result).inc())
-        view = RawTableView(table)
-        from workers.worker.agents import make_handler  # the publish agent's handler: its refusal path
+        from workers.worker.agents import make_handler  # the publish agent's handler: final record, refusal path
 
         handler = make_handler(settings, None)
+        desk = StoryDesk(StoryIndex(window_s=settings.story_window_s),
+                         on_assigned=lambda result: STORY_ASSIGNMENTS.labels(result=result).inc(),
+                         publish=handler.publish_final)
+        view = RawTableView(table)
 
         async def step(event: Any, out: EventOutbox) -> None:
             await desk.place(event.message.value, dict(event.message.headers or ()), view, out)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import orjson
 
+from workers.contract.headers import REVISION_HEADER, TRACE_HEADER
 from workers.errors import PublishError
 from workers.pipeline.record import dead_letter, dumps
 
@@ -64,16 +65,23 @@ def signature_from_header(raw: bytes | None) -> Signature | None:
     return Signature.from_bytes(raw[4:], int.from_bytes(raw[:4], "little"))
 
 
+#: Writes the final record and what rides with it: (record, its bytes, headers, revision or None, trace id, outbox).
+FinalPublish = Callable[[dict[str, Any], bytes, dict[str, bytes], "bytes | None", bytes, Any], Awaitable[None]]
+
+
 class StoryDesk:
     def __init__(self, index: StoryIndex, *, clock: Callable[[], float] = time.time,
-                 on_assigned: Callable[[str], None] | None = None) -> None:
+                 on_assigned: Callable[[str], None] | None = None, publish: FinalPublish | None = None) -> None:
         self.index = index
         self.clock = clock
         self.on_assigned = on_assigned  # called with "started", "joined" or "unindexed" (metrics)
+        # Writes the final record with what rides with it (entity messages, its revision) into the
+        # outbox: the handler's publish_final in the worker; the record alone without one.
+        self.publish = publish
 
     async def place(self, raw: bytes | None, headers: Mapping[str, bytes], store: Store, out: Outbox) -> str:
         """Assign the record's story and publish it; an unreadable record becomes one dead letter."""
-        out_headers = {k: v for k, v in headers.items() if k != SIGNATURE_HEADER}
+        out_headers = {k: v for k, v in headers.items() if k not in (SIGNATURE_HEADER, REVISION_HEADER)}
         record: Any = None
         try:
             record = orjson.loads(raw or b"")
@@ -88,7 +96,12 @@ class StoryDesk:
         record["story_id"] = assignment.story_id
         record["near_duplicate_of"] = assignment.near_duplicate_of
         record["similarity"] = assignment.similarity
-        await out.publish("articles", article_id.encode(), orjson.dumps(record), out_headers)
+        value = orjson.dumps(record)
+        if self.publish is not None:
+            await self.publish(record, value, out_headers, headers.get(REVISION_HEADER),
+                               headers.get(TRACE_HEADER, b""), out)
+        else:
+            await out.publish("articles", article_id.encode(), value, out_headers)
         if assignment.near_duplicate_of:
             outcome = "joined"
         elif sig.shingles < self.index.min_shingles:

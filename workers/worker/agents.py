@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from workers.delivery import EventOutbox, Stage
 from workers.observability.metrics import METRICS
 from workers.pipeline.runner import ArticlePipeline
-from workers.processing.handler import HASHES, SEEN, MessageHandler
+from workers.processing.handler import HASHES, SEEN, VERSIONS, MessageHandler
 from workers.processing.idempotence import submission_id
 from workers.settings import Settings
 
@@ -97,6 +97,7 @@ def process_timeout_s(settings: Settings) -> float:
 
 def make_handler(settings: Settings, pipeline: Any) -> MessageHandler:
     return MessageHandler(pipeline, entities_stream=bool(settings.entities_topic),
+                          revisions_stream=bool(settings.revisions_topic),
                           dedupe_window_s=settings.dedupe_window_s, process_timeout_s=process_timeout_s(settings),
                           site_metrics_max=settings.site_metrics_max, story_desk=settings.story_clustering)
 
@@ -134,14 +135,16 @@ def register(worker: Worker) -> PipelineHolder:
 
         return Stage("route", ROUTE_IN_FLIGHT, step, refused)
 
-    @worker.delivery.agent(topics.submissions, outputs=outputs, tables={SEEN: tables.seen},
+    @worker.delivery.agent(topics.submissions, outputs=outputs,
+                           tables={SEEN: tables.seen, VERSIONS: tables.versions},
                            name="newswire.process_submissions")
     async def process_submissions() -> Stage:
         handler = make_handler(settings, await pipeline.get())
         seen = TableView(tables.seen)
+        versions = TableView(tables.versions)
 
         async def step(event: Any, out: EventOutbox) -> None:
-            await handler.process(event.message.value, _headers(event), seen, out)
+            await handler.process(event.message.value, _headers(event), seen, out, versions)
 
         async def refused(event: Any, detail: str, out: EventOutbox) -> None:
             await handler.refused_submission(event.message.value, _headers(event), detail, out, seen)

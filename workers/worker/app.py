@@ -86,6 +86,7 @@ class Topics:
         self.articles = topic(settings.articles_topic)
         self.deadletter = topic(settings.deadletter_topic)
         self.entities = topic(settings.entities_topic) if settings.entities_topic else None
+        self.revisions = topic(settings.revisions_topic) if settings.revisions_topic else None
         # Internal repartition streams (created by Faust): submissions keyed by
         # article id, records keyed by content hash, so that the seen table and
         # the content-hash table each live with the worker that owns the key.
@@ -104,7 +105,8 @@ class Topics:
 
     def by_role(self) -> dict[str, faust.TopicT | None]:
         return {"articles": self.articles, "deadletter": self.deadletter, "entities": self.entities,
-                "submissions": self.submissions, "records": self.records, "stories": self.stories}
+                "revisions": self.revisions, "submissions": self.submissions, "records": self.records,
+                "stories": self.stories}
 
 
 class Tables:
@@ -127,6 +129,9 @@ class Tables:
 
         self.seen = table("seen", "article id -> SeenEntry (last submission, last record time)")
         self.hashes = table("hashes", "content hash -> id of the first article with that content")
+        # Written by the process step (keyed by article id, like seen); see workers.pipeline.revisions.
+        self.versions = table("versions",
+                              "article id -> ArticleVersion (last version: hash, number, title, paragraphs)")
 
 
 @dataclass

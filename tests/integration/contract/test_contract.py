@@ -322,7 +322,8 @@ async def test_missing_topics_are_created_as_specified_and_then_accepted(kafka_b
     settings = Settings.from_env(env)
     created = await ensure_topics(settings)
     assert sorted(created) == sorted([settings.input_topic, settings.articles_topic, settings.deadletter_topic,
-                                      settings.entities_topic, settings.feeds_topic, settings.feeds_status_topic])
+                                      settings.entities_topic, settings.revisions_topic, settings.feeds_topic,
+                                      settings.feeds_status_topic])
     assert await ensure_topics(settings) == []  # second start: nothing to create, nothing differs
 
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)

@@ -30,7 +30,8 @@ def test_every_topic_is_declared_once_with_names_and_sizes_from_settings():
     settings = Settings(input_topic="a.urls", articles_topic="a.articles", deadletter_topic="a.dl",
                         entities_topic="a.entities", topic_partitions=4, topic_replication=3)
     specs = topic_specs(settings)
-    assert [s.role for s in specs] == ["input", "articles", "deadletter", "entities", "feeds", "feeds_status"]
+    assert [s.role for s in specs] == ["input", "articles", "deadletter", "entities", "revisions", "feeds",
+                                       "feeds_status"]
     assert [s.name for s in specs][:4] == ["a.urls", "a.articles", "a.dl", "a.entities"]
     assert {(s.partitions, s.replication) for s in specs} == {(4, 3)}
     assert len({s.name for s in specs}) == len(specs)
@@ -40,11 +41,18 @@ def test_the_entity_topic_is_optional():
     assert "entities" not in {s.role for s in topic_specs(Settings(entities_topic=""))}
 
 
+def test_the_revisions_topic_is_optional_and_keyed_by_article_id():
+    assert "revisions" not in {s.role for s in topic_specs(Settings(revisions_topic=""))}
+    spec = {s.role: s for s in topic_specs(Settings())}["revisions"]
+    assert (spec.name, spec.key, spec.schema) == ("newswire.revisions", "article id", "revision")
+    assert spec.config["cleanup.policy"] == "delete"
+
+
 def test_articles_are_compacted_and_the_other_topics_expire():
     specs = {s.role: s for s in topic_specs(Settings())}
     assert specs["articles"].config["cleanup.policy"] == "compact"
     assert "retention.ms" not in specs["articles"].config  # compaction keeps the latest per key forever
-    for role in ("input", "deadletter", "entities"):
+    for role in ("input", "deadletter", "entities", "revisions"):
         assert specs[role].config["cleanup.policy"] == "delete"
         assert int(specs[role].config["retention.ms"]) >= 86_400_000
 

@@ -294,6 +294,25 @@ def test_the_publish_step_hands_records_to_the_desk_only_when_clustering_is_on(s
         assert SIGNATURE_HEADER not in headers and orjson.loads(value)["story_id"] is None
 
 
+def test_with_the_desk_a_revision_rides_to_the_desk_and_is_written_beside_its_record():
+    """The record and its revision stay one outbox (one transaction in exactly_once) with clustering on."""
+    from workers.contract.headers import REVISION_HEADER
+
+    handler = MessageHandler(None, entities_stream=False, metrics=Metrics(), story_desk=True)
+    record = make_record("https://a.example/bridge", ORIGINAL)
+    revision = orjson.dumps({"id": record.id, "version": 2, "substantive": True})
+    first = Outbox()
+    asyncio.run(handler.publish(dumps(record), {REVISION_HEADER: revision, "trace_id": b"t"}, {}, first))
+    (role, _, value, headers), = first.messages
+    assert role == "stories" and headers[REVISION_HEADER] == revision  # nothing on the revisions topic yet
+
+    desk, store = StoryDesk(StoryIndex(), publish=handler.publish_final), {}
+    _, out = place(desk, store, value, headers)
+    assert [m[0] for m in out.messages] == ["articles", "revisions"]
+    assert out.messages[1][2] == revision and out.messages[1][1] == record.id.encode()
+    assert REVISION_HEADER not in out.messages[0][3] and SIGNATURE_HEADER not in out.messages[0][3]
+
+
 # -- wiring: the switch ---------------------------------------------------------------------
 
 
