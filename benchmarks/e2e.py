@@ -49,7 +49,10 @@ from workers.pipeline.runner import ArticlePipeline  # noqa: E402
 from workers.pipeline.submission import Submission  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
-DATA = REPO.parent / "shared" / "data" / "extraction-dev" / "html"
+# The checkout's sibling shared/ folder (a worktree sits one level deeper).
+DATA = next((d / "shared" / "data" / "extraction-dev" / "html" for d in REPO.parents
+             if (d / "shared" / "data" / "extraction-dev" / "html").is_dir()),
+            REPO.parent / "shared" / "data" / "extraction-dev" / "html")
 CORES = os.cpu_count() or 1
 
 
