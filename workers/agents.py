@@ -44,6 +44,8 @@ from .guarded import GuardedIntake, check_progress, request_rebalance
 from .handler import HASHES, SEEN, MessageHandler
 from .idempotence import submission_id
 from .inflight import Abandoned, OrderedWork
+from .kafka_options import aiokafka_options
+from .log_start import LogStartLookup
 from .metrics import METRICS
 from .pipeline.runner import ArticlePipeline
 
@@ -307,14 +309,15 @@ class StageRunner:
 
     def __init__(self, name: str, limit: int, committer: KafkaCommitter,
                  step: Callable[[Any, EventOutbox], Awaitable[Any]],
-                 refused: Callable[[Any, str, EventOutbox], Awaitable[Any]] | None = None) -> None:
+                 refused: Callable[[Any, str, EventOutbox], Awaitable[Any]] | None = None,
+                 log_start: LogStartLookup | None = None) -> None:
         self.name = name
         self.committer = committer
         self.step = step
         self.refused = refused  # writes a message's dead letter when Kafka refuses its outputs as too large
         self.work = OrderedWork(limit, on_error=self._on_error)
         self.closed = False
-        self.intake = GuardedIntake(committer.app, name)
+        self.intake = GuardedIntake(committer.app, name, log_start)
         _RUNNERS.append(self)
 
     async def run(self, stream: Any) -> None:
@@ -354,6 +357,8 @@ class StageRunner:
 
 
 _RUNNERS: list[StageRunner] = []
+#: Shared by the agents' delivery guards: the start of a partition's log, asked on a connection of its own.
+_LOG_START = LogStartLookup(lambda: aiokafka_options(settings))
 
 _pipeline: ArticlePipeline | None = None
 _pipeline_lock = asyncio.Lock()
@@ -395,6 +400,14 @@ async def _start_pipeline() -> None:
     await get_pipeline()
 
 
+@app.task
+async def _start_log_start_lookup() -> None:
+    try:
+        await _LOG_START.start()
+    except Exception as exc:  # the broker not there yet: the first lookup connects
+        log.warning("log-start lookup not connected yet", extra={"error": repr(exc)})
+
+
 @app.timer(2.0)
 async def _check_delivery_progress() -> None:
     await check_progress()
@@ -420,6 +433,7 @@ async def _bound_shutdown() -> None:
             log.warning("shutdown timeout: in-flight messages handed back",
                         extra={"stage": runner.name, "count": cancelled})
     _release_unacked()
+    await _LOG_START.close()
 
 
 _SHUTDOWN_GRACE_S = 15.0
@@ -469,7 +483,7 @@ async def route_urls(stream) -> None:
         await handler.refused_submission(event.message.value, dict(event.message.headers or ()), detail, out)
 
     # Routing is cheap and needs no concurrency beyond pipelining the writes.
-    await StageRunner("route", 64, _committer(), step, refused).run(stream)
+    await StageRunner("route", 64, _committer(), step, refused, _LOG_START).run(stream)
 
 
 @app.agent(topics.submissions)
@@ -484,7 +498,7 @@ async def process_submissions(stream) -> None:
     async def refused(event: Any, detail: str, out: EventOutbox) -> None:
         await handler.refused_submission(event.message.value, dict(event.message.headers or ()), detail, out, seen)
 
-    await StageRunner("process", settings.max_in_flight, _committer(), step, refused).run(stream)
+    await StageRunner("process", settings.max_in_flight, _committer(), step, refused, _LOG_START).run(stream)
 
 
 @app.agent(topics.records)
@@ -499,7 +513,7 @@ async def publish_records(stream) -> None:
     async def refused(event: Any, detail: str, out: EventOutbox) -> None:
         await handler.refused_record(event.message.value, dict(event.message.headers or ()), detail, out)
 
-    await StageRunner("publish", 64, _committer(), step, refused).run(stream)
+    await StageRunner("publish", 64, _committer(), step, refused, _LOG_START).run(stream)
 
 
 @app.on_before_shutdown.connect

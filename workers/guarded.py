@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from .continuity import Deliver, DeliveryGuard, Reread
 from .faust_fixes import GUARDED_TOPICS, PASSED_OVER, add_gap
@@ -30,10 +30,15 @@ IDLE_S = 10.0
 _INTAKES: list["GuardedIntake"] = []
 
 
+#: The first offset of a partition, asked on a connection of its own (workers.log_start).
+LogStart = Callable[[Any], Awaitable[int | None]]
+
+
 class GuardedIntake:
-    def __init__(self, app: Any, name: str) -> None:
+    def __init__(self, app: Any, name: str, log_start: LogStart | None = None) -> None:
         self.app = app
         self.name = name
+        self.log_start = log_start
         self.guard = DeliveryGuard(PASSED_OVER)
         self.topics: set[str] = set()
         self.waiting_since: float | None = None
@@ -64,7 +69,7 @@ class GuardedIntake:
         consumer = self.app.consumer
         generation = self.app.consumer_generation_id
         if self.guard.needs_begin(message.tp, generation):
-            self.guard.begin(message.tp, generation, await _start_offset(consumer, message.tp))
+            self.guard.begin(message.tp, generation, await _start_offset(consumer, message.tp, self.log_start))
         verdict = self.guard.check(message.tp, message.offset, generation)
         if isinstance(verdict, Deliver):
             if verdict.gap is not None:
@@ -197,18 +202,22 @@ async def _seek(client: Any, tp: Any, offset: int) -> None:
     client.seek(tp, offset)  # on the consumer's loop: aiokafka is not thread-safe
 
 
-async def _start_offset(consumer: Any, tp: Any) -> int | None:
+async def _start_offset(consumer: Any, tp: Any, log_start: LogStart | None = None) -> int | None:
     """Where a new generation reads ``tp`` from: the group's committed offset, or else the start of the log.
 
     (Faust seeks a partition without a committed offset to its beginning;
     see workers.faust_fixes.)  Asked from the broker; None if it does not
-    answer in time.
+    answer in time.  The start of the log through ``log_start`` when given:
+    on the consumer's own connection the request waits behind its fetch
+    (workers.log_start).
     """
     try:
         client = consumer._thread._ensure_consumer()
         committed = await _on_consumer_loop(consumer, client.committed(tp))
         if committed is not None:
             return committed
+        if log_start is not None:
+            return await asyncio.wait_for(log_start(tp), _BROKER_TIMEOUT_S)
         return (await _on_consumer_loop(consumer, client.beginning_offsets([tp]))).get(tp)
     except Exception as exc:
         log.warning("start offset not available; partition read as it comes",

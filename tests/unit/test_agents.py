@@ -369,6 +369,29 @@ async def test_without_a_committed_offset_a_generation_starts_at_the_beginning_o
         agents_module._RUNNERS.remove(runner)
 
 
+async def test_the_start_of_the_log_is_asked_through_the_log_start_lookup_not_the_fetching_consumer(agents_module):
+    """On the consumer's own connection the request waited behind its fetch (1.5 s per partition; workers.log_start)."""
+    consumer = FakeConsumer(committed=None)
+    asked = []
+
+    async def log_start(tp):
+        asked.append(tp)
+        return 5  # the log was truncated by retention: it starts at 5
+
+    app = SimpleNamespace(consumer=consumer, consumer_generation_id=1, in_transaction=False, producer=None)
+    runner = agents_module.StageRunner("test", 4, agents_module.KafkaCommitter(app, {}, {}), step=None,
+                                       log_start=log_start)
+    try:
+        # The fetching consumer would say 0 (FakeConsumer): the lookup's 5 is what counts.
+        assert not await runner.intake.admit(_message_event(6))
+        assert consumer.seeks == [{("src", 0): 5}]
+        assert asked == [("src", 0)]
+        assert [await runner.intake.admit(_message_event(offset)) for offset in (5, 6)] == [True, True]
+        assert asked == [("src", 0)]  # once per partition and generation
+    finally:
+        agents_module._RUNNERS.remove(runner)
+
+
 async def test_an_idle_agent_reads_again_a_partition_whose_messages_never_arrive(monkeypatch):
     from faust.types import TP
 
