@@ -25,6 +25,8 @@ from typing import Any, Callable
 
 __all__ = ["LogStartLookup"]
 
+_RETRY_BACKOFF_MS = 20
+
 
 class LogStartLookup:
     """``await lookup(tp)``: the first offset of partition ``tp`` (None if the broker does not say)."""
@@ -45,7 +47,11 @@ class LogStartLookup:
             if self._consumer is None:
                 from aiokafka import AIOKafkaConsumer
 
-                consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **self._client_options())
+                # aiokafka learns a topic's leader on its first lookup and sleeps
+                # retry_backoff_ms before asking again: 100 ms by default, paid by
+                # the first message of each stage.
+                consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False,
+                                            retry_backoff_ms=_RETRY_BACKOFF_MS, **self._client_options())
                 await consumer.start()
                 self._consumer = consumer
             return self._consumer
