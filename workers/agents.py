@@ -15,7 +15,11 @@ Delivery (docs/delivery.md has the full argument):
 
 * ``at_least_once``: the outputs are sent and acknowledged by the broker
   before the message is acknowledged; Faust commits only acknowledged,
-  contiguous offsets.  A crash in between redelivers the message.
+  contiguous offsets.  A crash in between redelivers the message.  The
+  writes are pipelined (:class:`PendingCommit`): a message's outputs are
+  sent as soon as the previous message of its partition has sent its own,
+  and each message is acknowledged after its own delivery and after the
+  previous one's acknowledgement.
 * ``exactly_once``: one Kafka transaction per message, on the transactional
   producer of its *source* partition: outputs, table changelog entries and
   the message's offset, committed together.  Faust's own transaction manager
@@ -43,7 +47,7 @@ from .app import app, settings, tables, topics
 from .guarded import GuardedIntake, check_progress, request_rebalance
 from .handler import HASHES, SEEN, MessageHandler
 from .idempotence import submission_id
-from .inflight import Abandoned, OrderedWork
+from .inflight import Abandoned, OrderedWork, Pipelined
 from .kafka_options import aiokafka_options
 from .log_start import LogStartLookup
 from .metrics import METRICS
@@ -167,26 +171,57 @@ class KafkaCommitter:
             else:
                 self.tables[name].data[key] = value
 
-    async def _commit_acked(self, event: Any, outbox: EventOutbox) -> None:
+    async def start_commit(self, event: Any, outbox: EventOutbox,
+                           on_refused: Refusal | None = None) -> Pipelined | None:
+        """Begin :meth:`commit`: in at_least_once, send the outputs and return the rest of the commit.
+
+        The returned :class:`PendingCommit` waits for the delivery and then
+        acknowledges (the caller keeps the partition order, workers.inflight).
+        In exactly_once the whole commit is done here (one transaction per
+        message, one at a time per partition) and None is returned.
+        """
+        if self.transactional:
+            await self.commit(event, outbox, on_refused)
+            return None
+        pending = PendingCommit(self, event, outbox, on_refused)
+        await pending.send()
+        return pending
+
+    async def _send_all(self, records: list[tuple[str, bytes, bytes | None, int | None, list]]) -> list[Any]:
+        """Hand every record to the producer; the futures of their delivery reports."""
         producer = self.app.producer
-        records = self._records(event, outbox)
+        futures = []
+        for topic, key, value, partition, headers in records:
+            try:
+                futures.append(await producer.send(topic, key, value, partition, None, headers))
+            except ProducerSendError as exc:
+                _raise_if_refused(topic, exc)
+                raise
+        return futures
+
+    async def _commit_acked(self, event: Any, outbox: EventOutbox) -> None:
+        await self._deliver(self._records(event, outbox))
+        self._apply_state(outbox)
+        event.ack()
+
+    async def _deliver(self, records: list[tuple[str, bytes, bytes | None, int | None, list]],
+                       futures: list[Any] | None = None) -> None:
+        """Until the broker has every record (sent again on failure): at_least_once's write.
+
+        ``futures``: the delivery reports of a send already made.
+        """
         delay = 0.5
         while True:
             try:
-                futures = []
-                for topic, key, value, partition, headers in records:
-                    try:
-                        futures.append(await producer.send(topic, key, value, partition, None, headers))
-                    except ProducerSendError as exc:
-                        _raise_if_refused(topic, exc)
-                        raise
+                if futures is None:
+                    futures = await self._send_all(records)
                 # Faust's producer waits up to 20 minutes for a delivery report; a
                 # batch in flight when the broker went away can sit there that
                 # long.  Resend instead (a duplicate at worst, in this mode).
                 reports = await asyncio.wait_for(asyncio.gather(*map(asyncio.shield, futures),
                                                                 return_exceptions=True), _DELIVERY_TIMEOUT_S)
                 _raise_first_failure(records, reports)
-                break
+                return
             except NotReady:
                 if not self.app.should_stop:
                     raise
@@ -202,8 +237,7 @@ class KafkaCommitter:
                 log.warning("publish failed; retrying", extra={"stage": "publish", "error": type(exc).__name__})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _PUBLISH_BACKOFF_MAX_S)
-        self._apply_state(outbox)
-        event.ack()
+            futures = None
 
     async def _commit_in_transaction(self, event: Any, outbox: EventOutbox) -> None:
         """One Kafka transaction per message: its outputs, its changelog entries and its offset.
@@ -304,6 +338,50 @@ class KafkaCommitter:
         await renewed.begin_transaction()
 
 
+class PendingCommit:
+    """An at_least_once commit whose outputs are on their way (see :meth:`KafkaCommitter.start_commit`).
+
+    Same outcome as :meth:`KafkaCommitter.commit`: the outputs delivered (sent
+    again on failure), a refused output replaced by the message's dead
+    letter, then the table changes applied and the message acknowledged.
+    """
+
+    def __init__(self, committer: KafkaCommitter, event: Any, outbox: EventOutbox,
+                 on_refused: Refusal | None) -> None:
+        self.committer = committer
+        self.event = event
+        self.outbox = outbox
+        self.on_refused = on_refused
+        self.records = committer._records(event, outbox)
+        self.futures: list[Any] | None = None
+        self.started = time.perf_counter()
+
+    async def send(self) -> None:
+        try:
+            self.futures = await self.committer._send_all(self.records)
+        except (RecordRefused, NotReady, KafkaError, ProducerSendError):
+            self.futures = None  # delivered() sends again and handles it as commit() does
+
+    async def delivered(self) -> None:
+        try:
+            await self.committer._deliver(self.records, self.futures)
+        except RecordRefused as refused:
+            if self.on_refused is None:
+                raise
+            log.error("output refused by Kafka as too large; the URL becomes a dead letter",
+                      extra={"stage": "publish", "topic": refused.topic, "error": str(refused)})
+            self.outbox = EventOutbox()
+            await self.on_refused(str(refused), self.outbox)
+            self.records = self.committer._records(self.event, self.outbox)
+            await self.committer._deliver(self.records)
+        if any(message[0] == "articles" for message in self.outbox.messages):
+            METRICS.observe_stage("publish", time.perf_counter() - self.started)
+
+    def complete(self) -> None:
+        self.committer._apply_state(self.outbox)
+        self.event.ack()
+
+
 class StageRunner:
     """One agent's loop: bounded concurrent steps, committed in order."""
 
@@ -344,8 +422,8 @@ class StageRunner:
             assert self.refused is not None
             await self.refused(event, detail, replacement)
 
-        async def finish(box: EventOutbox) -> None:
-            await self.committer.commit(event, box, on_refused if self.refused is not None else None)
+        async def finish(box: EventOutbox) -> Pipelined | None:
+            return await self.committer.start_commit(event, box, on_refused if self.refused is not None else None)
 
         # A message left unacknowledged on purpose must not hold up the next rebalance:
         # Faust's revocation waits for every message taken from the stream.

@@ -168,6 +168,114 @@ async def test_cancel_hands_back_unfinished_items():
     assert finished == [] and work.in_flight == 0
 
 
+class FakeDelivery:
+    """A pipelined finish: its writes are sent; the test decides when the broker confirms them."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name = name
+        self.log = log
+        self.confirmed = asyncio.get_running_loop().create_future()
+
+    async def delivered(self) -> None:
+        await self.confirmed
+        self.log.append(f"delivered {self.name}")
+
+    def complete(self) -> None:
+        self.log.append(f"ack {self.name}")
+
+
+async def test_pipelined_writes_start_without_waiting_for_the_previous_delivery_and_acknowledge_in_order():
+    work = OrderedWork(limit=4)
+    log: list[str] = []
+    deliveries: dict[str, FakeDelivery] = {}
+
+    def item(name: str):
+        async def run():
+            return name
+
+        async def finish(result):
+            log.append(f"send {result}")
+            deliveries[result] = FakeDelivery(result, log)
+            return deliveries[result]
+        return run, finish
+
+    for name in ("a", "b", "c"):
+        await work.submit(0, name, *item(name))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    # Every write is on its way though nothing is confirmed yet (one round trip, not three).
+    assert log == ["send a", "send b", "send c"]
+    deliveries["c"].confirmed.set_result(None)
+    deliveries["b"].confirmed.set_result(None)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert "ack b" not in log and "ack c" not in log  # not acknowledged past the unconfirmed a
+    deliveries["a"].confirmed.set_result(None)
+    assert await work.drain(1)
+    assert [entry for entry in log if entry.startswith("ack")] == ["ack a", "ack b", "ack c"]
+
+
+async def test_a_pipelined_item_after_one_handed_back_is_not_acknowledged():
+    work = OrderedWork(limit=4)
+    log: list[str] = []
+    released: list[str] = []
+
+    class HandedBackDelivery(FakeDelivery):
+        async def delivered(self) -> None:
+            raise Abandoned()
+
+    async def run():
+        return "x"
+
+    async def finish_first(_):
+        log.append("send a")
+        return HandedBackDelivery("a", log)
+
+    async def finish_second(_):
+        log.append("send b")
+        delivery = FakeDelivery("b", log)
+        delivery.confirmed.set_result(None)
+        return delivery
+
+    await work.submit(0, "a", run, finish_first, abandoned=lambda: released.append("a"))
+    await work.submit(0, "b", run, finish_second, abandoned=lambda: released.append("b"))
+    assert await work.drain(1)
+    # b's outputs were sent (a duplicate when it comes again: at_least_once), but it is not acknowledged.
+    assert "ack b" not in log and "ack a" not in log
+    assert sorted(released) == ["a", "b"]
+
+
+async def test_the_same_key_waits_for_the_previous_item_to_be_acknowledged_not_only_sent():
+    work = OrderedWork(limit=4)
+    log: list[str] = []
+    first = None
+
+    async def run_first():
+        return "a"
+
+    async def finish_first(_):
+        nonlocal first
+        log.append("send a")
+        first = FakeDelivery("a", log)
+        return first
+
+    async def run_second():
+        log.append("start b")  # reads the state a leaves: only after a is acknowledged
+        return "b"
+
+    async def finish_second(_):
+        return None
+
+    await work.submit(0, "same", run_first, finish_first)
+    await work.submit(0, "same", run_second, finish_second)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert log == ["send a"]
+    first.confirmed.set_result(None)
+    assert await work.drain(1)
+    assert log == ["send a", "delivered a", "ack a", "start b"]
+
+
 # -- the Faust-side pieces, with stand-ins for the app and producer -------------------
 
 
@@ -225,6 +333,26 @@ async def test_committer_writes_outputs_and_state_then_acknowledges(agents_modul
     assert producer.sent[-2:] == [("t.articles", b"id1", b"{}", None), ("seen-changelog", b"id1", b"entry", 3)]
     assert seen.data == {b"id1": b"entry"}
     assert event.acked == 1
+
+
+async def test_a_pipelined_commit_sends_at_once_and_acknowledges_only_when_completed(agents_module):
+    producer = FakeProducer(failures=1)
+    app = SimpleNamespace(producer=producer, in_transaction=False)
+    seen = FakeTable("seen")
+    committer = agents_module.KafkaCommitter(app, {"articles": SimpleNamespace(get_topic_name=lambda: "t.articles")},
+                                             {"seen": seen})
+    outbox = agents_module.EventOutbox()
+    await outbox.publish("articles", b"id1", b"{}", {})
+    outbox.remember("seen", "id1", b"entry")
+    event = FakeEvent(partition=3)
+    pending = await committer.start_commit(event, outbox)
+    assert pending is not None and event.acked == 0 and seen.data == {}
+    await pending.delivered()  # the first send failed: sent again, as commit() does
+    assert producer.sent == [("seen-changelog", b"id1", b"entry", 3), ("t.articles", b"id1", b"{}", None),
+                             ("seen-changelog", b"id1", b"entry", 3)]
+    assert event.acked == 0  # delivered, but the partition order decides when
+    pending.complete()
+    assert seen.data == {b"id1": b"entry"} and event.acked == 1
 
 
 class StoppedProducer:
