@@ -20,7 +20,9 @@ delivery; each item is still *completed* (acknowledged) only after its own
 delivery and after every earlier item of its partition completed.  Without
 it, a partition finished one broker round trip at a time: measured under
 load, 250 ms per commit held the in-flight slots while the CPU pool ran
-dry (benchmarks/e2e.py).
+dry (benchmarks/e2e.py).  An item waiting only for the broker gives its
+in-flight slot to the next message (the limit bounds fetching and the CPU
+stages); at most ``AWAITING_PER_SLOT * limit`` items wait for the broker.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class Pipelined(Protocol):
         """Acknowledge the item; called in partition order, after :meth:`delivered`."""
 
 
+#: Items waiting for the broker's acknowledgement of their writes, per in-flight slot.
+AWAITING_PER_SLOT = 4
+
 Work = Callable[[], Awaitable[Any]]
 Finish = Callable[[Any], Awaitable["Pipelined | None"]]
 ErrorHook = Callable[[BaseException], Awaitable[None]]
@@ -56,6 +61,9 @@ class OrderedWork:
             raise ValueError("limit must be at least 1")
         self.limit = limit
         self._slots = asyncio.Semaphore(limit)
+        self._awaiting = asyncio.Semaphore(AWAITING_PER_SLOT * limit)
+        # Per item: which of the two it holds ("slot", "awaiting"), released when it ends.
+        self._holds: dict[asyncio.Task, set[str]] = {}
         self._tails: dict[Hashable, asyncio.Task] = {}
         self._keys: dict[tuple[Hashable, Hashable], asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -80,9 +88,11 @@ class OrderedWork:
         same_key = self._keys.get((partition, key))
         started = asyncio.get_running_loop().create_future()
         previous_started = self._started.get(previous) if previous is not None else None
+        holds = {"slot"}
         task = asyncio.create_task(self._run(work, finish, previous, same_key, abandoned,
-                                             started, previous_started))
+                                             started, previous_started, holds))
         self._started[task] = started
+        self._holds[task] = holds
         self._tails[partition] = task
         self._keys[(partition, key)] = task
         self._tasks.add(task)
@@ -91,7 +101,8 @@ class OrderedWork:
 
     async def _run(self, work: Work, finish: Finish, previous: asyncio.Task | None,
                    same_key: asyncio.Task | None, abandoned: Callable[[], None] | None,
-                   started: asyncio.Future, previous_started: asyncio.Future | None) -> None:
+                   started: asyncio.Future, previous_started: asyncio.Future | None,
+                   holds: set[str] | None = None) -> None:
         try:
             if same_key is not None:
                 await _settled(same_key)  # the whole item, completed: its state is what this one reads
@@ -104,6 +115,12 @@ class OrderedWork:
             pipelined = await finish(result)
             if pipelined is not None:
                 _set(started)
+                if holds is not None:
+                    # Only the broker is left: the slot goes to the next message.
+                    await self._awaiting.acquire()
+                    holds.add("awaiting")
+                    holds.discard("slot")
+                    self._slots.release()
                 await pipelined.delivered()
                 if previous is not None:
                     await _settled(previous)
@@ -126,7 +143,11 @@ class OrderedWork:
     def _done(self, task: asyncio.Task, partition: Hashable, key: Hashable) -> None:
         self._tasks.discard(task)
         _set(self._started.pop(task, None))
-        self._slots.release()
+        holds = self._holds.pop(task, {"slot"})
+        if "slot" in holds:
+            self._slots.release()
+        if "awaiting" in holds:
+            self._awaiting.release()
         if self._tails.get(partition) is task:
             del self._tails[partition]
         if self._keys.get((partition, key)) is task:

@@ -215,6 +215,41 @@ async def test_pipelined_writes_start_without_waiting_for_the_previous_delivery_
     assert [entry for entry in log if entry.startswith("ack")] == ["ack a", "ack b", "ack c"]
 
 
+async def test_an_item_waiting_only_for_the_broker_gives_its_slot_to_the_next_message():
+    from workers import inflight
+
+    work = OrderedWork(limit=1)
+    log: list[str] = []
+    deliveries: list[FakeDelivery] = []
+
+    async def run():
+        return "x"
+
+    async def finish(_):
+        deliveries.append(FakeDelivery(str(len(deliveries)), log))
+        return deliveries[-1]
+
+    # Limit 1: the second and later messages are taken while the first waits for its acknowledgement...
+    for n in range(inflight.AWAITING_PER_SLOT + 1):
+        await asyncio.wait_for(work.submit(0, f"k{n}", run, finish), 1)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    # ...but no more than AWAITING_PER_SLOT per slot wait for the broker: the next one waits.
+    blocked = asyncio.create_task(work.submit(0, "last", run, finish))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not blocked.done() and len(deliveries) == inflight.AWAITING_PER_SLOT + 1
+    for delivery in deliveries:
+        delivery.confirmed.set_result(None)
+    await asyncio.wait_for(blocked, 1)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(deliveries) == inflight.AWAITING_PER_SLOT + 2
+    deliveries[-1].confirmed.set_result(None)
+    assert await work.drain(1)
+    assert [entry for entry in log if entry.startswith("ack")] == [f"ack {n}" for n in range(len(deliveries))]
+
+
 async def test_a_pipelined_item_after_one_handed_back_is_not_acknowledged():
     work = OrderedWork(limit=4)
     log: list[str] = []
