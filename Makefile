@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 kafka-jars: $(STAMP)
-	$(BIN)/python -c "from workers.broker import ensure_jars; print(ensure_jars())"
+	$(BIN)/python -c "from workers.local.broker import ensure_jars; print(ensure_jars())"
 
 ## The main job on the local default: broker, worker, demo pages, records shown.
 demo: kafka-jars
@@ -28,6 +28,11 @@ demo: kafka-jars
 test: kafka-jars
 	$(BIN)/python -m pytest -ra
 
+## Style and types: ruff over the code, mypy over the package (strict on workers/pipeline/); config in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check workers tests benchmarks scripts
+	$(BIN)/mypy
+
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -ra tests/unit
 
@@ -36,7 +41,7 @@ test-integration: kafka-jars
 
 ## Delivery on a local 3-broker KRaft cluster with brokers killed mid-stream, both modes (also part of `make test`).
 test-cluster: kafka-jars
-	$(BIN)/python -m pytest -ra -s tests/integration/test_cluster.py
+	$(BIN)/python -m pytest -ra -s tests/integration/delivery/test_cluster.py
 
 bench: kafka-jars
 	$(BIN)/python benchmarks/extraction.py
@@ -52,4 +57,4 @@ config-docs: $(STAMP)
 	$(BIN)/newswire config --markdown
 
 clean:
-	rm -rf $(VENV) .newswire .pytest_cache
+	rm -rf $(VENV) .newswire .pytest_cache .mypy_cache .ruff_cache

@@ -28,12 +28,13 @@ cases the issue names.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from workers.pipeline._merge import group_key
 from workers.pipeline.entities import Entity
+from workers.pipeline.entities.merge import group_key
 
 __all__ = ["Annotation", "Score", "load_annotations", "score", "KIND"]
 
@@ -66,7 +67,7 @@ class Score:
     unmerged: list[str] = field(default_factory=list)
     leaks: list[str] = field(default_factory=list)  # must_not_contain strings found in the text
 
-    def add(self, other: "Score") -> None:
+    def add(self, other: Score) -> None:
         self.keys += other.keys
         self.found += other.found
         self.top8 += other.top8

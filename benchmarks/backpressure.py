@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.helpers.reliability import OutputReader, _descendants, reliability_env  # noqa: E402
 from tests.helpers.workerproc import WorkerProcess  # noqa: E402
-from tests.integration._reliability_support import OutputReader, _descendants, reliability_env  # noqa: E402
-from workers import broker  # noqa: E402
-from workers.devserver import PageServer  # noqa: E402
+from workers.local import broker  # noqa: E402
+from workers.local.pages import PageServer  # noqa: E402
 from workers.pipeline.submission import Submission, encode_submission  # noqa: E402
 
 MAX_IN_FLIGHT = 16

@@ -2,7 +2,7 @@
 
     python benchmarks/cli_progress.py [--data DIR] [--inputs N] [--rounds R] [--no-entities]
 
-Runs the extract command's own loop (``workers.cli._extract``) over the same
+Runs the extract command's own loop (``workers.cli.extract.extract``) over the same
 inputs repeatedly, on one warm process pool, alternating progress off and on
 (the order flips every round so drift in the machine's load does not favour
 either side).  "On" draws the tqdm line on a real pseudo-terminal whose
@@ -38,14 +38,15 @@ if str(REPO) not in sys.path:  # runnable as a plain script from anywhere
     sys.path.insert(0, str(REPO))
 
 from tests.helpers.terminal import drain, open_terminal  # noqa: E402
-from workers.cli import _extract  # noqa: E402
-from workers.cli_progress import Progress  # noqa: E402
+from workers.cli.extract import extract as _extract  # noqa: E402
+from workers.cli.progress import Progress  # noqa: E402
 from workers.pipeline.runner import ArticlePipeline  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
 # The checkout's sibling shared/ folder (a worktree sits one level deeper).
 DEFAULT_DATA = next((d / "shared" / "data" / "extraction-dev" for d in REPO.parents
-                     if (d / "shared" / "data" / "extraction-dev").is_dir()), REPO.parent / "shared" / "data" / "extraction-dev")
+                     if (d / "shared" / "data" / "extraction-dev").is_dir()),
+                    REPO.parent / "shared" / "data" / "extraction-dev")
 
 
 def inputs_of(data: Path, count: int) -> list[str]:
@@ -128,7 +129,7 @@ async def main() -> int:
     master, slave = open_terminal()
     reader, _ = drain(master)
     terminal = os.fdopen(slave, "w")
-    sink = open(os.devnull, "w")
+    sink = open(os.devnull, "w")  # noqa: SIM115 -- closed in the finally below, with the terminal it pairs with
     try:
         await asyncio.get_running_loop().run_in_executor(None, pipeline.pool.warm_up)
         # One unmeasured pass: file cache and the pool's first pages (lazy imports) out of the way.

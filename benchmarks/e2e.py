@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -42,9 +42,9 @@ if str(REPO) not in sys.path:
 import orjson  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
-from workers import broker  # noqa: E402
-from workers.devserver import PageServer  # noqa: E402
-from workers.localrun import WorkerProcess, free_port, isolated_topics  # noqa: E402
+from workers.local import broker  # noqa: E402
+from workers.local.pages import PageServer  # noqa: E402
+from workers.local.run import WorkerProcess, isolated_topics  # noqa: E402
 from workers.pipeline.runner import ArticlePipeline  # noqa: E402
 from workers.pipeline.submission import Submission  # noqa: E402
 from workers.settings import Settings  # noqa: E402
@@ -72,10 +72,8 @@ def process_tree(pid: int) -> list[int]:
         current = todo.pop()
         pids.append(current)
         for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
+            with contextlib.suppress(OSError):
                 todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
     return pids
 
 
@@ -314,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="newswire-bench-"))
     external = os.environ.get("NEWSWIRE_TEST_BOOTSTRAP")
-    bootstrap = external or broker.start(free_port(), workdir / "broker").bootstrap
+    bootstrap = external or broker.start(broker.free_port(), workdir / "broker").bootstrap
     server = PageServer().start()
     print(f"# newswire e2e benchmark: {CORES} cores, {args.urls} URLs, pool {args.pool_size}, "
           f"entities {'on' if entities else 'off'}, broker {bootstrap}")

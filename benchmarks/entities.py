@@ -21,8 +21,8 @@ this run, on this machine, so the numbers are ratios against a baseline:
    loop with ``run_in_executor``, one article per task, a bounded number in
    flight.  A 1-worker pool, an all-cores pool at ``--nice`` and one at nice
    0 stay warm side by side and take turns with a one-core ``enrich`` pass,
-   round after round, so load from elsewhere hits them all alike.  Speedup = pool docs/s over one-core ``enrich`` docs/s (wall
-   clock, so it depends on what else runs: the 1-minute load average is
+   round after round, so load from elsewhere hits them all alike.  Speedup = pool docs/s over one-core
+   ``enrich`` docs/s (wall clock, so it depends on what else runs: the 1-minute load average is
    printed beside it).  Per-core efficiency = docs per CPU-second of the
    workers (read from /proc) against bare ``nlp.pipe`` per CPU-second.  The
    workers' scheduler statistics tell how much of the time they ran and how
@@ -64,17 +64,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gzip
 import json
 import multiprocessing
 import os
-import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from workers.pipeline.entities import (
     EntityConfig,
@@ -246,18 +247,18 @@ async def compare_pools(config: EntityConfig, recognizer: EntityRecognizer, item
     loop = asyncio.get_running_loop()
     one_core_walls: list[float] = []
     try:
-        for pool, run in zip(pools, runs):  # start every worker; each loads its model once
+        for pool, run in zip(pools, runs, strict=True):  # start every worker; each loads its model once
             await asyncio.gather(*(loop.run_in_executor(pool, time.sleep, 0.5) for _ in range(run.workers)))
         for _ in range(passes):
             started = time.perf_counter()
             for item in items:
                 recognizer.enrich(*item)
             one_core_walls.append(time.perf_counter() - started)
-            for pool, run in zip(pools, runs):
+            for pool, run in zip(pools, runs, strict=True):
                 pids = list(pool._processes)  # private, but the only way to the worker pids
                 cpu_before, (running_before, waiting_before) = cpu_seconds(pids), sched_seconds(pids)
                 run.load.append(os.getloadavg()[0])
-                elapsed, lags = await measure_lag(lambda: pool_pass(pool, config, items, 2 * run.workers))
+                elapsed, lags = await measure_lag(functools.partial(pool_pass, pool, config, items, 2 * run.workers))
                 run.worker_cpu += cpu_seconds(pids) - cpu_before
                 running_after, waiting_after = sched_seconds(pids)
                 run.worker_running += running_after - running_before
@@ -292,9 +293,9 @@ ANNOTATED = Path(__file__).resolve().parent / "data" / "entities"
 
 def _french_records() -> list[tuple[Any, Any]]:
     """(annotation, record) for every annotated French page, through the whole CPU pipeline."""
-    from workers.pipeline.analyse import AnalyseOptions, PageInput, analyse_page
-
     from _entity_eval import load_annotations
+
+    from workers.pipeline.analyse import AnalyseOptions, PageInput, analyse_page
 
     out = []
     for annotation in load_annotations(ANNOTATED, ["fr"]):
@@ -310,8 +311,8 @@ def _raw_spacy_entities(recognizer: EntityRecognizer, language: str, title: str,
     """The baseline: one entity per distinct (span text, label), most mentions first, labels mapped."""
     from collections import Counter
 
-    from workers.pipeline._labels import map_label
     from workers.pipeline.entities import Entity
+    from workers.pipeline.entities.labels import map_label
 
     model = recognizer.model(language)
     drop = set(recognizer.config.drop_labels) | set(recognizer.config.fact_labels)
@@ -343,7 +344,7 @@ def quality() -> dict[str, Any]:
 
 
 def language_items() -> dict[str, list[Item]]:
-    from workers.pipeline.language import detect_language
+    from workers.pipeline.entities.language import detect_language
 
     english = [item for item in load_items() if detect_language(spacy_input(item))[0] == "en"]
     french: list[Item] = [(record.title, record.text, None) for _, record in _french_records()]
@@ -360,13 +361,15 @@ def language_throughput(passes: int, repeat_fr: int) -> dict[str, Any]:
         nlp = recognizer.model(language).nlp
         texts = [spacy_input(item) for item in items]
         batch = recognizer.config.batch_size
+        # Defaults bind this language's model and texts: the lambdas run within this iteration.
         runs: dict[str, Callable[[], object]] = {
-            "spacy_pipe": lambda: [doc.ents for doc in nlp.pipe(texts, batch_size=batch)],
+            "spacy_pipe": lambda nlp=nlp, texts=texts, batch=batch: [
+                doc.ents for doc in nlp.pipe(texts, batch_size=batch)],
             # Bare spaCy one text per call, as a pool task must run it: separates the
             # cost of not batching from the stage's own work.
-            "spacy_call_each": lambda: [nlp(text).ents for text in texts],
-            "stage_enrich_each": lambda: [recognizer.enrich(*item) for item in items],
-            "stage_enrich_many": lambda: recognizer.enrich_many(items),
+            "spacy_call_each": lambda nlp=nlp, texts=texts: [nlp(text).ents for text in texts],
+            "stage_enrich_each": lambda items=items: [recognizer.enrich(*item) for item in items],
+            "stage_enrich_many": lambda items=items: recognizer.enrich_many(items),
         }
         runs["spacy_pipe"]()
         runs["stage_enrich_each"]()  # untimed warm-up of both
@@ -377,7 +380,8 @@ def language_throughput(passes: int, repeat_fr: int) -> dict[str, Any]:
                 run()
                 cpu[name].append(time.process_time() - started)
         rates = {name: len(items) / min(values) for name, values in cpu.items()}
-        statuses = {r.status for r in recognizer.enrich_many(items[:len(items) // max(1, repeat_fr if language == "fr" else 1)])}
+        distinct = items[:len(items) // max(1, repeat_fr if language == "fr" else 1)]
+        statuses = {r.status for r in recognizer.enrich_many(distinct)}
         out[language] = {
             "docs": len(items), "chars": sum(len(t) for t in texts), "statuses": sorted(statuses),
             "docs_per_cpu_s": {name: round(rate, 2) for name, rate in rates.items()},
@@ -390,7 +394,8 @@ def language_throughput(passes: int, repeat_fr: int) -> dict[str, Any]:
 
 def _rss_mib(pid: int) -> dict[str, float]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return {"rss": round(int(fields["VmRSS"].split()[0]) / 1024, 1), "peak": round(int(fields["VmHWM"].split()[0]) / 1024, 1)}
+    return {"rss": round(int(fields["VmRSS"].split()[0]) / 1024, 1),
+            "peak": round(int(fields["VmHWM"].split()[0]) / 1024, 1)}
 
 
 def _pages() -> dict[str, list[Any]]:
@@ -424,7 +429,7 @@ def memory() -> dict[str, Any]:
             pid = next(iter(pool._executor._processes))  # private, but the only way to the worker pid
             steps: dict[str, Any] = {"started": _rss_mib(pid)}
 
-            async def run(batch: list[Any]) -> list[str]:
+            async def run(batch: list[Any], pool: CpuPool = pool) -> list[str]:  # this iteration's pool
                 statuses = []
                 for item in batch:
                     record, _ = await pool.analyse(item)

@@ -1,4 +1,5 @@
-"""Extraction benchmark: newswire's text (page checks, extract, clean: what the worker publishes) against plain trafilatura.
+"""Extraction benchmark: newswire's text (page checks, extract, clean: what the worker publishes) against plain
+trafilatura.
 
     python benchmarks/extraction.py [--data DIR] [--variants] [--worst N] [--harm N] [--repeat N] [--fast]
 
@@ -18,7 +19,7 @@ same run:
 * pages/s, and newswire's throughput as a ratio of trafilatura's (extractors
   alternate page by page; per page the fastest of ``--repeat`` passes counts);
   on the original pages also the extraction stage alone (``newswire extract
-  only``: without the checks of ``workers.pipeline.classify`` for bot walls,
+  only``: without the checks of ``workers.pipeline.extract.classify`` for bot walls,
   application shells, index pages and paywalls), so each cost shows.
 
 * **harm** (the "do no harm" check on newswire's cleaning stages): per page,
@@ -55,11 +56,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _variants import VARIANTS, make_variant, page_headline
 
 from workers.errors import NewswireError
-from workers.pipeline._extract_text import normalise
-from workers.pipeline.classify import extract_classified
 from workers.pipeline.dedupe import dedupe_article
 from workers.pipeline.explain import Explanation, explain_extraction
 from workers.pipeline.extract import extract_article, render_text
+from workers.pipeline.extract.classify import extract_classified
+from workers.pipeline.extract.text import normalise
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "extraction-dev"
 _TOKEN = re.compile(r"\w+")
@@ -131,7 +132,7 @@ FAST = False  # --fast: extract_article(fast=True)
 
 
 def newswire_stage_text(html: str, url: str | None) -> str:
-    """The extraction stage alone (extract + clean), without the page checks of workers.pipeline.classify."""
+    """The extraction stage alone (extract + clean), without the page checks of workers.pipeline.extract.classify."""
     try:
         article = extract_article(html, url, fast=FAST)
     except NewswireError:
@@ -142,10 +143,7 @@ def newswire_stage_text(html: str, url: str | None) -> str:
 def newswire_text(html: str, url: str | None) -> str:
     """What the worker publishes as the text: the page classified and extracted, then cleaned."""
     try:
-        if FAST:
-            article = extract_article(html, url, fast=True)
-        else:
-            article = extract_classified(html, url).article
+        article = extract_article(html, url, fast=True) if FAST else extract_classified(html, url).article
     except NewswireError:  # empty, or typed as no article (bot wall, app shell, index page)
         return ""
     return render_text(dedupe_article(article).blocks)
@@ -264,7 +262,8 @@ def report_harm(pages: list[Page], listed: int) -> None:
     print("  by rule (blocks, shingles, of which in the true text): " + ", ".join(
         f"{rule} {b}/{n}/{a}" for rule, (b, n, a) in sorted(by_rule.items(), key=lambda kv: -kv[1][2])
     ))
-    fallbacks = Counter(h.explanation.candidate for h in harms if h.explanation and h.explanation.candidate != "default")
+    fallbacks = Counter(h.explanation.candidate for h in harms
+                        if h.explanation and h.explanation.candidate != "default")
     print(f"  extraction looked incomplete and a candidate was used on {sum(fallbacks.values())} page(s)"
           + (f": {dict(fallbacks)}" if fallbacks else ""))
     for h in sorted(harms, key=lambda h: -h.removed_article)[:listed]:
@@ -324,7 +323,7 @@ def report(title: str, pages: list[Page], repeat: int, worst: int, harm: int = 0
             s = score_page(runs["newswire"].outputs[p.key], p.truth)
             scored.append((min(s.precision or 0.0, s.recall if s.recall is not None else 1.0), p.key, s))
         print(f"worst {worst} pages (newswire):")
-        for value, key, s in sorted(scored)[:worst]:
+        for _, key, s in sorted(scored)[:worst]:
             print(f"  {key[:16]}  P={s.precision}  R={s.recall}")
     return summaries
 

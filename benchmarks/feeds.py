@@ -43,10 +43,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # runnable as a plain script from anywhere
     sys.path.insert(0, str(REPO))
 
-from workers.feeds.devfeeds import Item, rss_document
 from workers.feeds.fetch import FeedFetcher
 from workers.feeds.model import FeedState, Subscription
 from workers.feeds.poller import FeedPoller, PollConfig
+from workers.local.feeds import Item, rss_document
 from workers.pipeline.fetch import FetchConfig
 
 T0 = 1_790_000_000.0
@@ -205,14 +205,15 @@ async def run(args: argparse.Namespace) -> None:
     print("req/feed counts every request, robots.txt included; KiB are response bodies\n")
     print(f"{'cycle':<28}{'seconds':>9}{'req/feed':>10}{'304s':>7}{'KiB':>10}{'CPU s':>8}{'CPU ms/feed':>13}"
           f"{'new':>7}")
-    for cycle in [cycles[0], *[x for pair in zip(baselines, cycles[1:]) for x in pair]]:
+    for cycle in [cycles[0], *[x for pair in zip(baselines, cycles[1:], strict=True) for x in pair]]:
         print(f"{cycle.name:<28}{cycle.seconds:>9.2f}{cycle.requests / n:>10.3f}{cycle.not_modified:>7}"
               f"{cycle.body_bytes / 1024:>10.1f}{cycle.cpu_s:>8.2f}{1000 * cycle.cpu_s / n:>13.3f}"
               f"{cycle.new_entries:>7}")
     warm = cycles[1:]
 
     def ratio(attr: str) -> float:
-        return statistics.median(getattr(w, attr) / max(getattr(b, attr), 1e-9) for w, b in zip(warm, baselines))
+        return statistics.median(getattr(w, attr) / max(getattr(b, attr), 1e-9)
+                                 for w, b in zip(warm, baselines, strict=True))
 
     print(f"\nwarm cycle / baseline (median of {len(warm)}): duration {ratio('seconds'):.2f}x, "
           f"CPU {ratio('cpu_s'):.2f}x, bytes {ratio('body_bytes'):.3f}x")

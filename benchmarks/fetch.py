@@ -55,7 +55,7 @@ def load_pages(data: Path) -> list[bytes]:
     return pages
 
 
-def serve(data: str, compress: bool, port_out: "multiprocessing.connection.Connection") -> None:
+def serve(data: str, compress: bool, port_out: multiprocessing.connection.Connection) -> None:
     pages = load_pages(Path(data))
     bodies = [gzip.compress(p, 6) if compress else p for p in pages]
     headers = {"Content-Type": "text/html; charset=utf-8"}

@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extraction import score_page, summarise  # noqa: E402
 
 from workers.errors import NewswireError  # noqa: E402
-from workers.pipeline._extract_text import normalise  # noqa: E402
-from workers.pipeline.classify import extract_classified  # noqa: E402
 from workers.pipeline.dedupe import dedupe_article  # noqa: E402
 from workers.pipeline.extract import extract_article, render_text  # noqa: E402
+from workers.pipeline.extract.classify import extract_classified  # noqa: E402
+from workers.pipeline.extract.pagekind import challenge_vendor, is_paywalled  # noqa: E402
+from workers.pipeline.extract.text import normalise  # noqa: E402
 from workers.pipeline.fetch import CHALLENGE_STATUSES  # noqa: E402
-from workers.pipeline.pagekind import challenge_vendor, is_paywalled  # noqa: E402
 
 DEFAULT_PAGES = REPO / "tests" / "fixtures" / "pagekinds"
 # shared/ beside the checkout (/work/main) or beside its worktree folder (/work/wt/NAME)

@@ -12,7 +12,7 @@ follows the consumer rules of schemas/README.md:
 * treat a null value as a deletion marker of a compacted topic, not a record.
 
 Connection options (bootstrap servers, and TLS/SASL once configured) come from
-the NEWSWIRE_* environment through ``workers.kafka_options``, the same way the
+the NEWSWIRE_* environment through ``workers.kafka.options``, the same way the
 worker connects; ``--bootstrap`` overrides the servers only.
 """
 
@@ -82,9 +82,9 @@ async def consume(topic: str, group: str, *, bootstrap: str | None, from_beginni
                   timeout: float, top: int, out: TextIO = sys.stdout, out_err: TextIO = sys.stderr) -> int:
     from aiokafka import AIOKafkaConsumer
 
-    from workers.kafka_errors import start_client
-    from workers.kafka_options import aiokafka_options
-    from workers.reading import read_batches
+    from workers.kafka.diagnosis import start_client
+    from workers.kafka.options import aiokafka_options
+    from workers.kafka.reading import read_batches
 
     settings = connection_settings(bootstrap)
     consumer = AIOKafkaConsumer(

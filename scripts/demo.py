@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.demo_feed import DemoFeed, newswire_feeds  # noqa: E402
-from workers import broker  # noqa: E402
-from workers.devserver import PageServer  # noqa: E402
-from workers.kafka_options import aiokafka_options  # noqa: E402
-from workers.localrun import WorkerProcess, free_port  # noqa: E402
-from workers.record_text import describe_article, describe_dead_letter  # noqa: E402
+from workers.cli.record_text import describe_article, describe_dead_letter  # noqa: E402
+from workers.kafka.options import aiokafka_options  # noqa: E402
+from workers.local import broker  # noqa: E402
+from workers.local.pages import PageServer  # noqa: E402
+from workers.local.run import WorkerProcess  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
 SEED_PAGE = ROOT / "tests" / "fixtures" / "seed-article.html"  # the article newswire started from
@@ -67,7 +67,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="newswire-demo-"))
     broker_dir = workdir / "broker"
     say(f"starting the local Kafka broker (dir {broker_dir})")
-    bootstrap = broker.start(free_port(), broker_dir, progress=lambda m: print("    " + m, flush=True)).bootstrap
+    bootstrap = broker.start(broker.free_port(), broker_dir, progress=lambda m: print("    " + m, flush=True)).bootstrap
     pages = PageServer().start()
     worker = None
     try:

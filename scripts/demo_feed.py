@@ -25,8 +25,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
-from workers.devserver import PageServer
-from workers.feeds.devfeeds import Item, ServedFeed, rss_document
+from workers.local.feeds import Item, ServedFeed, rss_document
+from workers.local.pages import PageServer
 
 __all__ = ["DemoFeed", "newswire_feeds"]
 

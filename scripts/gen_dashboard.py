@@ -16,9 +16,9 @@ def panel(title, kind, targets, *, w=12, h=8, unit=None, desc="", x=0, options=N
     global y
     p = {"type": kind, "title": title, "description": desc, "datasource": DS,
          "gridPos": {"x": x, "y": y, "w": w, "h": h},
-         "targets": [{"datasource": DS, "refId": chr(65 + i), "expr": e, "legendFormat": l,
+         "targets": [{"datasource": DS, "refId": chr(65 + i), "expr": e, "legendFormat": legend,
                       **({"format": "table", "instant": True} if kind == "table" else {})}
-                     for i, (e, l) in enumerate(targets)],
+                     for i, (e, legend) in enumerate(targets)],
          "fieldConfig": {"defaults": {}, "overrides": []}}
     if unit:
         p["fieldConfig"]["defaults"]["unit"] = unit
@@ -47,13 +47,15 @@ panel("Throughput", "timeseries", [
 panel("Outcomes by dead-letter code", "timeseries", [
     ("sum by (error) (rate(newswire_dead_letters_total[$__rate_interval]))", "{{error}}")],
     x=12, unit="reqps", stack=True,
-    desc="Why URLs fail: bot_challenge, js_required, not_article, empty_text, http_4xx ... (README: dead-letter codes).")
+    desc="Why URLs fail: bot_challenge, js_required, not_article, empty_text, http_4xx ... "
+         "(README: dead-letter codes).")
 y += 8
 row("Sites")
 panel("Yield by site (share of submissions that became articles)", "timeseries", [
     ('sum by (site) (rate(newswire_site_outcomes_total{outcome="article"}[$__rate_interval]))'
      ' / sum by (site) (rate(newswire_site_outcomes_total[$__rate_interval]))', "{{site}}")],
-    unit="percentunit", desc="Per registrable domain; the busiest NEWSWIRE_SITE_METRICS_MAX sites, the rest as 'other'.")
+    unit="percentunit",
+    desc="Per registrable domain; the busiest NEWSWIRE_SITE_METRICS_MAX sites, the rest as 'other'.")
 panel("Failures by site and code", "timeseries", [
     ('sum by (site, outcome) (rate(newswire_site_outcomes_total{outcome!="article"}[$__rate_interval]))',
      "{{site}} {{outcome}}")], x=12, unit="reqps", stack=True)
@@ -97,7 +99,7 @@ dashboard = {
     "uid": "newswire-worker",
     "description": "newswire workers: throughput, outcomes by code, per-site yield and failures, publication lag, "
                    "consumer lag, CPU pool, rebalances and re-reads. Every query uses metrics the worker exports "
-                   "(checked by tests/integration/test_dashboard.py).",
+                   "(checked by tests/integration/cli/test_dashboard.py).",
     "tags": ["newswire", "kafka"],
     "timezone": "utc",
     "schemaVersion": 39,

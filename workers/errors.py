@@ -35,6 +35,7 @@ __all__ = [
     "EnrichError",
     "PublishError",
     "ConfigError",
+    "CommandFailed",
 ]
 
 
@@ -70,10 +71,20 @@ def _rebuild(cls: type[NewswireError], args: tuple[Any, ...], state: dict[str, A
 
 
 class ConfigError(NewswireError):
-    """A setting is missing or invalid; raised at start-up, never per message."""
+    """A setting, an argument or the environment is wrong; raised at start-up or by a command, never per message.
+
+    The command line exits 2 with one line (workers.cli.command).
+    """
 
     code = "config_error"
     stage = "config"
+
+
+class CommandFailed(NewswireError):
+    """A command ran but what it did failed (the broker did not start, a worker did not answer): exit 1."""
+
+    code = "command_failed"
+    stage = "command"
 
 
 # -- decode: the submission message itself is unusable ---------------------

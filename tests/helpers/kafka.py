@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from workers.localrun import isolated_topics
+from workers.local.run import isolated_topics
 
 __all__ = ["produce", "collect", "unique_topics_env"]
 

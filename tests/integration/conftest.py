@@ -3,16 +3,16 @@
 ``kafka_bootstrap`` (session-scoped) is the bootstrap address to use.  When
 ``NEWSWIRE_TEST_BOOTSTRAP`` (or ``NEWSWIRE_BOOTSTRAP_SERVERS``) is set, that
 broker is reused and nothing is started.  Otherwise one single-node broker is
-started with :func:`workers.broker.start` on a free 127.0.0.1 port in a
+started with :func:`workers.local.broker.start` on a free 127.0.0.1 port in a
 temporary directory on first use, and stopped when the session ends.
 
 ``broker_dir`` is that directory (``None`` when an external broker is reused),
 so a test can take the broker down and bring it back on the same port and
 data::
 
-    workers.broker.stop(broker_dir)
+    workers.local.broker.stop(broker_dir)
     ...
-    workers.broker.start(dir=broker_dir)   # the directory remembers its port
+    workers.local.broker.start(dir=broker_dir)   # the directory remembers its port
 
 or, the same with the session's safety net kept, through the ``kafka_broker``
 fixture: ``kafka_broker.stop()`` ... ``kafka_broker.start()`` (these skip the
@@ -25,14 +25,14 @@ Every test under tests/integration is marked ``integration``.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from workers import broker
 from workers.errors import ConfigError
+from workers.local import broker
 
 HERE = Path(__file__).parent.resolve()
 BOOTSTRAP_ENV = ("NEWSWIRE_TEST_BOOTSTRAP", "NEWSWIRE_BOOTSTRAP_SERVERS")
@@ -70,7 +70,8 @@ def external_bootstrap() -> str | None:
     return None
 
 
-def start_on_a_free_port(tmp_path_factory: pytest.TempPathFactory, attempts: int = 3) -> tuple[Path, broker.BrokerStatus]:
+def start_on_a_free_port(tmp_path_factory: pytest.TempPathFactory,
+                         attempts: int = 3) -> tuple[Path, broker.BrokerStatus]:
     """Start a broker in a fresh directory; another process may take the chosen port first, so try a few."""
     for attempt in range(1, attempts + 1):
         dir = tmp_path_factory.mktemp("kafka-broker")
@@ -92,7 +93,8 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
         first = external.split(",")[0].strip()
         if plaintext and not broker.probe(first, timeout_s=10):
             pytest.fail(f"the broker given by NEWSWIRE_TEST_BOOTSTRAP/NEWSWIRE_BOOTSTRAP_SERVERS ({external}) does not "
-                        "answer Kafka requests; start it or unset the variable to let the tests start one", pytrace=False)
+                        "answer Kafka requests; start it or unset the variable to let the tests start one",
+                        pytrace=False)
         yield KafkaBroker(bootstrap=external, dir=None)
         return
     dir, started = start_on_a_free_port(tmp_path_factory)

@@ -74,7 +74,7 @@ class LocalServer:
         finally:
             self.in_flight -= 1
 
-    async def start(self) -> "LocalServer":
+    async def start(self) -> LocalServer:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.2)
@@ -91,7 +91,7 @@ class LocalServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "LocalServer":
+    async def __aenter__(self) -> LocalServer:
         return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -165,7 +165,7 @@ def test_kubernetes_manifests_validate_against_the_kubernetes_schemas():
 
     version = kubernetes_validate.latest_version()
     validated = set()
-    for path, doc in k8s_documents():
+    for _, doc in k8s_documents():
         if doc["kind"] in CRD_KINDS:
             continue  # no schema ships for CRDs: checked structurally below
         kubernetes_validate.validate(doc, version, strict=True)  # raises on any error or unknown field
@@ -194,7 +194,7 @@ def test_kubernetes_env_vars_are_settings_and_parse():
     names |= set(commented_settings(K8S / "kafka-auth" / "configmap.yaml"))
     assert names <= SETTING_NAMES | SECRET_FILE_NAMES, names - SETTING_NAMES - SECRET_FILE_NAMES
     settings = settings_from(k8s_worker_env())  # raises ConfigError on a bad value
-    assert REQUIRED <= newswire_names(k8s_worker_env())
+    assert newswire_names(k8s_worker_env()) >= REQUIRED
     assert settings.web_host == "0.0.0.0"
     # 0 means one process per core of the node, not of the pod's CPU limit.
     assert settings.pool_size >= 1
@@ -258,7 +258,8 @@ def test_secured_pods_read_the_credentials_from_the_mounted_secret(tmp_path):
     # The mutual-TLS lines, once uncommented, are a valid combination (certificate and key together).
     mutual = {**env, **commented_settings(K8S / "kafka-auth" / "configmap.yaml")}
     (tmp_path / "client-key-password").write_text("key-password")
-    mutual_tls = settings_from({name: value.replace(mount.rstrip("/"), str(tmp_path)) for name, value in mutual.items()})
+    mutual_tls = settings_from({name: value.replace(mount.rstrip("/"), str(tmp_path))
+                                for name, value in mutual.items()})
     assert mutual_tls.ssl_certfile.endswith("/client.crt") and mutual_tls.ssl_keyfile.endswith("/client.key")
     assert mutual_tls.ssl_key_password == "key-password"
 
@@ -292,8 +293,10 @@ def test_probes_use_the_worker_endpoints_on_its_web_port():
 
 
 def test_the_worker_serves_the_probed_paths():
-    import workers.web  # noqa: F401  (registers the pages)
-    from workers.app import app
+    from workers.settings import Settings
+    from workers.worker.app import build_worker
+
+    app = build_worker(Settings()).app
 
     paths = {str(route.resource.canonical) for route in app.web.web_app.router.routes()}
     assert {"/healthz", "/readyz", "/metrics"} <= paths, paths
@@ -437,7 +440,7 @@ def test_pod_monitor_scrapes_the_metrics_port():
 
 def exported_metric_names() -> set[str]:
     """Every series name /metrics can carry (base names with their _total/_bucket/... suffixes)."""
-    from workers.metrics import Metrics
+    from workers.observability.metrics import Metrics
 
     names = set()
     for family in Metrics().registry.collect():
@@ -463,7 +466,7 @@ def test_alert_rules_use_only_metrics_the_worker_exports():
 
 def test_deploy_readme_documents_every_metric_and_file():
     readme = (ROOT / "deploy" / "README.md").read_text()
-    from workers.metrics import Metrics
+    from workers.observability.metrics import Metrics
 
     for family in Metrics().registry.collect():
         shown = family.name + {"counter": "_total", "info": "_info"}.get(family.type, "")
@@ -507,7 +510,7 @@ def test_compose_env_vars_are_settings_and_parse():
         assert newswire_names(env) <= SETTING_NAMES, (name, newswire_names(env) - SETTING_NAMES)
         settings_from(env)
     worker_env = compose_env("worker")
-    assert REQUIRED <= newswire_names(worker_env)
+    assert newswire_names(worker_env) >= REQUIRED
     assert worker_env["NEWSWIRE_WEB_HOST"] == "0.0.0.0"
     # The submitter writes to the same topics the workers read.
     for key in ("NEWSWIRE_BOOTSTRAP_SERVERS", "NEWSWIRE_INPUT_TOPIC", "NEWSWIRE_ARTICLES_TOPIC",

@@ -136,7 +136,7 @@ async def _discover(settings: Settings, sites: list[str]) -> list:
 
 
 async def _ensure_topics(settings: Settings) -> None:
-    from workers.topics import ensure_topics
+    from workers.contract.topics import ensure_topics
 
     from .topics import feed_topic_specs
 
@@ -146,7 +146,7 @@ async def _ensure_topics(settings: Settings) -> None:
 async def _produce(settings: Settings, messages: list[tuple[bytes, bytes | None]]) -> None:
     from aiokafka import AIOKafkaProducer
 
-    from workers.kafka_options import aiokafka_options
+    from workers.kafka.options import aiokafka_options
 
     await _ensure_topics(settings)
     topic = FeedSettings.from_settings(settings).feeds_topic
@@ -188,7 +188,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
                       _ago(status.last_poll_at, now), status.last_status, str(status.items_seen), sub.source or "-"))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     for sub, status in rows:
         if status.last_error:
             print(f"  {sub.url}: {status.last_error}", file=sys.stderr)
@@ -210,7 +210,7 @@ async def _read_compacted(settings: Settings, names: list[str]) -> list[dict[byt
     """The latest value per key of each topic, read from the beginning to the current end."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from workers.kafka_options import aiokafka_options
+    from workers.kafka.options import aiokafka_options
 
     await _ensure_topics(settings)
     consumer = AIOKafkaConsumer(**aiokafka_options(settings), group_id=None, enable_auto_commit=False,

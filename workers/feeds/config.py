@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from workers.settings import Settings
+from workers.settings import DEFAULTS, Settings
 
+if TYPE_CHECKING:
     from .poller import PollConfig
 
 __all__ = ["FeedSettings"]
@@ -15,14 +15,16 @@ __all__ = ["FeedSettings"]
 
 @dataclass(frozen=True, slots=True)
 class FeedSettings:
-    feeds_topic: str = "newswire.feeds"  # compacted: subscriptions keyed by canonical feed URL
-    feeds_status_topic: str = "newswire.feeds.status"  # compacted: FeedStatus after each poll, for `feeds list`
-    feeds_default_interval_s: float = 600.0  # poll interval of `feeds add` without --every
-    feeds_max_seen: int = 2000  # entry URLs remembered per feed
-    feeds_tick_s: float = 1.0  # how often a worker looks for due feeds
-    feeds_max_concurrent_polls: int = 32  # feed polls in flight per worker
-    feeds_backoff_max_s: float = 21600.0  # longest wait after repeated failures of a feed
-    feeds_max_child_sitemaps: int = 20  # child sitemaps of an index fetched per poll
+    """Defaults and meanings are the ``feeds_*`` settings' (declared in workers/settings.py)."""
+
+    feeds_topic: str = DEFAULTS.feeds_topic
+    feeds_status_topic: str = DEFAULTS.feeds_status_topic
+    feeds_default_interval_s: float = DEFAULTS.feeds_default_interval_s
+    feeds_max_seen: int = DEFAULTS.feeds_max_seen
+    feeds_tick_s: float = DEFAULTS.feeds_tick_s
+    feeds_max_concurrent_polls: int = DEFAULTS.feeds_max_concurrent_polls
+    feeds_backoff_max_s: float = DEFAULTS.feeds_backoff_max_s
+    feeds_max_child_sitemaps: int = DEFAULTS.feeds_max_child_sitemaps
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FeedSettings:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from workers.metrics import METRICS
+from workers.observability.metrics import METRICS
 
 if TYPE_CHECKING:
     from .poller import PollResult

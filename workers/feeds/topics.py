@@ -1,10 +1,10 @@
-"""The feed topics, in the shape of :mod:`workers.topics` so ``ensure_topics`` can create them."""
+"""The feed topics, in the shape of :mod:`workers.contract.topics` so ``ensure_topics`` can create them."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workers.topics import TopicSpec
+from workers.contract.topics import TopicSpec
 
 from .config import FeedSettings
 

@@ -11,7 +11,7 @@ the settings a production cluster uses for durability:
 * no unclean leader election.
 
 Nodes are separate ``java`` processes started from the jars
-:func:`workers.broker.ensure_jars` resolves, each in its own directory under
+:func:`workers.local.broker.ensure_jars` resolves, each in its own directory under
 the cluster's.  :meth:`LocalCluster.kill` ends one with SIGKILL (a crash: no
 controlled shutdown, no leadership hand-over) and :meth:`LocalCluster.restart`
 brings it back on the same ports and data.  Every node also stops when the
@@ -29,12 +29,24 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient
 
-from .. import broker
 from ..errors import ConfigError
+from .broker.config import FAST_START_PROPERTIES, new_cluster_id, replication_properties
+from .broker.jars import ensure_jars
+from .broker.layout import (
+    DATA_DIR,
+    HOST,
+    LOG4J_FILE,
+    LOG_FILE,
+    PROPERTIES_FILE,
+    packaged,
+)
+from .broker.ports import free_port
+from .broker.process import BrokerStartFailed, java_command, stop_with_parent, tail
+from .broker.readiness import BrokerNotReady, ClientAccess, broker_ids
+from .broker.tools import require_java
 
 __all__ = ["LocalCluster", "ClusterNode", "cluster_properties"]
 
-HOST = broker.HOST
 #: Heap per node: three nodes fit a 2-core, small-memory CI machine (about 300 MB resident each).
 NODE_HEAP = "256m"
 
@@ -66,16 +78,16 @@ def cluster_properties(node: ClusterNode, nodes: list[ClusterNode]) -> str:
         f"advertised.listeners=PLAINTEXT://{HOST}:{node.port}",
         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "inter.broker.listener.name=PLAINTEXT",
-        f"log.dirs={node.dir / broker.DATA_DIR}",
+        f"log.dirs={node.dir / DATA_DIR}",
         "",
         "# Durability as in production: every write acknowledged by a majority of 3 replicas.",
-        *broker.replication_properties(replicas=replicas, min_insync=min_isr),
+        *replication_properties(replicas=replicas, min_insync=min_isr),
         "unclean.leader.election.enable=false",
         "",
         "# Quicker to notice a dead replica than the defaults (30 s), so tests see failover within seconds.",
         "replica.lag.time.max.ms=10000",
         "",
-        *broker.FAST_START_PROPERTIES,
+        *FAST_START_PROPERTIES,
         "",
     ])
 
@@ -88,13 +100,13 @@ class LocalCluster:
             raise ConfigError("a cluster needs at least one node")
         self.dir = Path(dir).absolute()
         self.size = size
-        self.cluster_id = broker.new_cluster_id()
+        self.cluster_id = new_cluster_id()
         taken: set[int] = set()
         nodes = []
         for node_id in range(1, size + 1):
-            port = broker.free_port(taken)
+            port = free_port(taken)
             taken.add(port)
-            controller_port = broker.free_port(taken)
+            controller_port = free_port(taken)
             taken.add(controller_port)
             nodes.append(ClusterNode(node_id, port, controller_port, self.dir / f"node-{node_id}"))
         self.nodes = nodes
@@ -111,8 +123,8 @@ class LocalCluster:
 
     def start(self, timeout_s: float = 180) -> str:
         """Format and start every node; return the bootstrap list once all brokers are registered."""
-        java = broker._require_java()
-        jars = broker.ensure_jars()
+        java = require_java()
+        jars = ensure_jars()
         for node in self.nodes:
             self._write_files(node)
             self._format(java, jars, node)
@@ -131,23 +143,24 @@ class LocalCluster:
     def restart(self, node_id: int, timeout_s: float = 120) -> None:
         """Start a killed node again on its ports and data; returns once it serves and the cluster lists it."""
         node = self.node(node_id)
-        self._launch(broker._require_java(), broker.ensure_jars(), node)
+        self._launch(require_java(), ensure_jars(), node)
         deadline = time.monotonic() + timeout_s
         while True:
             self._check_alive()
-            if broker.probe(node.bootstrap, timeout_s=2):
-                try:
-                    if node_id in asyncio.run(self._broker_ids()):
-                        return
-                except Exception:
-                    pass
+            try:
+                # Asked of the node itself: it answers once it serves, and lists itself once registered again.
+                if node_id in asyncio.run(broker_ids(ClientAccess(node.bootstrap), timeout_s=2)):
+                    return
+                seen = f"node {node_id} is not registered yet"
+            except BrokerNotReady as exc:
+                seen = str(exc)
             if time.monotonic() > deadline:
-                raise broker.BrokerStartFailed(f"cluster node {node_id} did not rejoin within {timeout_s:.0f} s",
-                                               log_tail=self.log_tails())
+                raise BrokerStartFailed(f"cluster node {node_id} did not rejoin within {timeout_s:.0f} s ({seen})",
+                                        log_tail=self.log_tails())
             time.sleep(0.5)
 
     def stop(self) -> None:
-        for node_id, process in list(self._processes.items()):
+        for _, process in list(self._processes.items()):
             if process.poll() is None:
                 process.terminate()
         for node_id, process in list(self._processes.items()):
@@ -164,28 +177,21 @@ class LocalCluster:
     # -- what the cluster says ----------------------------------------------------------
 
     def wait_brokers(self, count: int, timeout_s: float) -> None:
+        """Until the cluster lists ``count`` brokers; BrokerStartFailed with what was seen last if it does not."""
         deadline = time.monotonic() + timeout_s
         while True:
             self._check_alive()
             try:
-                if len(asyncio.run(self._broker_ids())) >= count:
+                listed = asyncio.run(broker_ids(ClientAccess(self._live_bootstrap()), timeout_s=5))
+                if len(listed) >= count:
                     return
-            except Exception:
-                pass  # not up yet
+                seen = f"{len(listed)} registered: {sorted(listed)}"
+            except BrokerNotReady as exc:  # not up yet
+                seen = str(exc)
             if time.monotonic() > deadline:
-                raise broker.BrokerStartFailed(f"the cluster in {self.dir} did not register {count} brokers within "
-                                               f"{timeout_s:.0f} s", log_tail=self.log_tails())
+                raise BrokerStartFailed(f"the cluster in {self.dir} did not register {count} brokers within "
+                                        f"{timeout_s:.0f} s ({seen})", log_tail=self.log_tails())
             time.sleep(0.5)
-
-    async def _broker_ids(self) -> set[int]:
-        """The brokers the cluster lists now (a killed one stays listed until its session times out)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._live_bootstrap(), request_timeout_ms=5000)
-        await admin.start()
-        try:
-            described = await admin.describe_cluster()
-            return {int(b["node_id"]) for b in described.get("brokers") or ()}
-        finally:
-            await admin.close()
 
     async def wait_leader_moved(self, topic: str, partition: int, away_from: int, timeout_s: float = 60) -> int:
         """Until a live node other than ``away_from`` leads the partition; returns the new leader."""
@@ -234,7 +240,7 @@ class LocalCluster:
             await asyncio.sleep(1.0)
 
     def log_tails(self, lines: int = 15) -> str:
-        return "\n".join(f"--- node {node.node_id}\n" + broker._tail(node.dir / broker.LOG_FILE, lines=lines)
+        return "\n".join(f"--- node {node.node_id}\n" + tail(node.dir / LOG_FILE, lines=lines)
                          for node in self.nodes)
 
     # -- internals ----------------------------------------------------------------------
@@ -247,38 +253,38 @@ class LocalCluster:
         for node_id, process in self._processes.items():
             code = process.poll()
             if code is not None:
-                raise broker.BrokerStartFailed(f"cluster node {node_id} exited with code {code}",
+                raise BrokerStartFailed(f"cluster node {node_id} exited with code {code}",
                                                log_tail=self.log_tails())
 
     def _write_files(self, node: ClusterNode) -> None:
         node.dir.mkdir(parents=True, exist_ok=True)
-        (node.dir / broker.PROPERTIES_FILE).write_text(cluster_properties(node, self.nodes))
-        (node.dir / broker.LOG4J_FILE).write_bytes(broker._packaged(broker.LOG4J_FILE))
+        (node.dir / PROPERTIES_FILE).write_text(cluster_properties(node, self.nodes))
+        (node.dir / LOG4J_FILE).write_bytes(packaged(LOG4J_FILE))
 
     def _format(self, java: str, jars: Path, node: ClusterNode) -> None:
-        if (node.dir / broker.DATA_DIR / "meta.properties").exists():
+        if (node.dir / DATA_DIR / "meta.properties").exists():
             return
         command = self._java(java, jars, node, "kafka.tools.StorageTool", "format", "-t", self.cluster_id,
-                             "-c", str(node.dir / broker.PROPERTIES_FILE))
-        with open(node.dir / broker.LOG_FILE, "a") as log:
+                             "-c", str(node.dir / PROPERTIES_FILE))
+        with open(node.dir / LOG_FILE, "a") as log:
             done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                   cwd=node.dir)
         if done.returncode != 0:
-            raise broker.BrokerStartFailed(f"formatting node {node.node_id} failed (exit code {done.returncode})",
-                                           log_tail=broker._tail(node.dir / broker.LOG_FILE))
+            raise BrokerStartFailed(f"formatting node {node.node_id} failed (exit code {done.returncode})",
+                                           log_tail=tail(node.dir / LOG_FILE))
 
     def _launch(self, java: str, jars: Path, node: ClusterNode) -> None:
         if node.node_id in self.running():
             return
-        command = self._java(java, jars, node, "kafka.Kafka", str(node.dir / broker.PROPERTIES_FILE))
-        with open(node.dir / broker.LOG_FILE, "a") as log:
+        command = self._java(java, jars, node, "kafka.Kafka", str(node.dir / PROPERTIES_FILE))
+        with open(node.dir / LOG_FILE, "a") as log:
             log.write(f"\n=== newswire: starting cluster node {node.node_id} at {time.strftime('%H:%M:%S')} ===\n")
             log.flush()
             self._processes[node.node_id] = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=node.dir,
-                start_new_session=True, preexec_fn=broker._stop_with_parent())
+                start_new_session=True, preexec_fn=stop_with_parent())
 
     @staticmethod
     def _java(java: str, jars: Path, node: ClusterNode, main_class: str, *args: str) -> list[str]:
-        command = broker._java_command(java, jars, node.dir, main_class, *args)
+        command = java_command(java, jars, node.dir, main_class, *args)
         return [f"-Xmx{NODE_HEAP}" if part.startswith("-Xmx") else part for part in command]

@@ -17,8 +17,7 @@ from ..errors import ExtractFailed, NewswireError
 from .charset import decode_html
 from .dedupe import dedupe_article
 from .entities import EntityConfig, get_recognizer
-from .classify import extract_classified
-from .extract import render_text
+from .extract import extract_classified, render_text
 from .record import ArticleRecord, content_hash
 from .urls import article_id
 

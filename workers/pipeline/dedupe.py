@@ -53,9 +53,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from workers.pipeline._extract_blocks import Removal
-from workers.pipeline._extract_text import normalise, word_count
-from workers.pipeline.extract import Block, ExtractedArticle
+from workers.pipeline.extract import Block, ExtractedArticle, Removal
+from workers.pipeline.extract.text import normalise, word_count
 
 __all__ = ["DedupeResult", "dedupe_article", "dedupe_blocks", "is_title_repeat"]
 
@@ -265,7 +264,8 @@ def dedupe_blocks(blocks: list[Block], title: str | None, *, alt_titles: Iterabl
                 continue  # cheap exit: the block does not open with this title form
             rest = cut_leading_title(block.text, key)
             if rest is not None:
-                result.drop("title_repeats", "title-leading-block", block.type, block.text[: len(block.text) - len(rest)])
+                removed = block.text[: len(block.text) - len(rest)]
+                result.drop("title_repeats", "title-leading-block", block.type, removed)
                 block = Block(block.type, rest)
                 break
         if keys and block.type != "table" and "\n" in block.text:

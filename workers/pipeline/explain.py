@@ -53,7 +53,8 @@ def format_explanation(explanation: Explanation, source: str = "") -> str:
     lines = [
         f"# {source}".rstrip(),
         f"# extraction used: {explanation.candidate}; base text {len(explanation.base_text)} chars, "
-        f"published {len(explanation.text)} chars, {len(explanation.removals)} block(s) removed ({removed_chars} chars)",
+        f"published {len(explanation.text)} chars, {len(explanation.removals)} block(s) removed "
+        f"({removed_chars} chars)",
     ]
     for removal in explanation.removals:
         lines.append(f"- [{removal.stage}:{removal.rule}] {removal.type}: {_shorten(removal.text)}")

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from ..errors import NewswireError
-from ._merge import Entity
+from .entities import Entity
 from .extract import Block
 
 __all__ = [
@@ -39,7 +39,7 @@ ENTITY_SCHEMA_VERSION = "1.0"
 
 
 def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def content_hash(text: str) -> str:

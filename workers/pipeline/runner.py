@@ -8,15 +8,15 @@ metrics; it is optional so the pipeline stays usable on its own.
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 from time import perf_counter
-from typing import Callable
 
 from ..errors import ExtractFailed
 from ..settings import Settings
 from .analyse import AnalyseOptions, PageInput
 from .entities import EntityConfig
-from .fetch import Fetcher, FetchConfig
+from .fetch import FetchConfig, Fetcher
 from .pool import CpuPool
 from .record import ArticleRecord, utc_now_iso
 from .submission import Submission

@@ -31,7 +31,8 @@ import yarl
 
 from workers.errors import InvalidURL
 
-__all__ = ["canonicalize_url", "article_id", "parse_fetchable_url", "numeric_ipv4_host", "TRACKING_PARAMS", "TRACKING_PREFIXES"]
+__all__ = ["canonicalize_url", "article_id", "parse_fetchable_url", "numeric_ipv4_host", "TRACKING_PARAMS",
+           "TRACKING_PREFIXES"]
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -1,0 +1,5 @@
+import sys
+
+from workers.cli.command import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The downstream contract: every topic (topics) and the JSON Schemas of its messages (schemas)."""

@@ -1,0 +1,1 @@
+"""Metrics (metrics), sampled gauges (gauges), logging (logs) and per-site labels (sites)."""

@@ -1,0 +1,1 @@
+"""The worker process: the Faust app built from settings (app), the thin agents (agents), its web endpoints (web)."""
