@@ -12,7 +12,9 @@ to do with one message); it cannot opt out of any of this:
 2. **Ordering** (:mod:`.ordering`): up to ``limit`` messages are worked on at
    once; each one's commit runs strictly in offset order per partition, and
    messages with the same key one after another.  A full stage is the
-   worker's backpressure.
+   worker's backpressure.  In ``at_least_once`` the commits are pipelined
+   (:class:`~.committer.PendingCommit`): a message's outputs go out once the
+   previous one's have, its acknowledgement still follows the previous one's.
 3. **Outbox** (:mod:`.outbox`): a step never writes to Kafka; it puts its
    outputs and table changes into the message's outbox.
 4. **Commit** (:mod:`.committer`, :mod:`.writer`): the outbox, the table
@@ -33,6 +35,7 @@ to do with one message); it cannot opt out of any of this:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -40,6 +43,7 @@ from ..faust_compat import Hooks
 from .committer import Committer
 from .continuity import PassedOver
 from .intake import GuardedIntake, check_progress, request_rebalance
+from .log_start import LogStartLookup
 from .ordering import Abandoned
 from .outbox import EventOutbox
 from .runner import Refused, Stage, StageRunner, Step
@@ -51,12 +55,17 @@ __all__ = ["Abandoned", "Delivery", "EventOutbox", "HandedBack", "OutRecord", "R
 
 PROGRESS_INTERVAL_S = 2.0
 
+log = logging.getLogger("newswire.delivery")
+
 
 class Delivery:
     """The delivery layer of one worker app: its agents, its writer, its progress checks and shutdown."""
 
-    def __init__(self, app: Any, hooks: Hooks, *, shutdown_timeout_s: float) -> None:
+    def __init__(self, app: Any, hooks: Hooks, *, shutdown_timeout_s: float,
+                 log_start: LogStartLookup | None = None) -> None:
         self.app = app
+        # The start of a partition's log for the intakes, on a connection no fetch holds up (.log_start).
+        self.log_start = log_start
         self.passed_over = PassedOver()
         self.hooks = hooks
         hooks.passed_over = self.passed_over
@@ -65,6 +74,8 @@ class Delivery:
         self.shutdown_timeout_s = shutdown_timeout_s
         app.timer(PROGRESS_INTERVAL_S, name="newswire.delivery.check_progress")(self.check_progress)
         app.task(self.shutdown)
+        if log_start is not None:
+            app.task(self._connect_log_start)
 
     def agent(self, topic: Any, *, outputs: Mapping[str, Any], tables: Mapping[str, Any] | None = None,
               name: str) -> Callable[[Callable[[], Awaitable[Stage]]], Any]:
@@ -81,7 +92,8 @@ class Delivery:
             async def agent(stream: Any) -> None:
                 stage = await make_stage()
                 runner = StageRunner(stage, committer,
-                                     GuardedIntake(self.app, stage.name, self.hooks, self.passed_over),
+                                     GuardedIntake(self.app, stage.name, self.hooks, self.passed_over,
+                                                   self.log_start),
                                      on_error=self.app.crash)
                 self.runners.append(runner)
                 await runner.run(stream)
@@ -111,3 +123,12 @@ class Delivery:
 
     async def shutdown(self) -> None:
         await bounded_shutdown(self.app, self.runners, self.shutdown_timeout_s)
+        if self.log_start is not None:
+            await self.log_start.close()
+
+    async def _connect_log_start(self) -> None:
+        assert self.log_start is not None
+        try:
+            await self.log_start.start()
+        except Exception as exc:  # the broker not there yet: the first lookup connects
+            log.warning("log-start lookup not connected yet", extra={"error": repr(exc)})

@@ -13,11 +13,15 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from aiokafka.errors import KafkaError
+from faust.exceptions import NotReady, ProducerSendError
+
 from ..observability.metrics import METRICS
+from .ordering import Pipelined
 from .outbox import EventOutbox
 from .writer import KafkaWriter, OutRecord, RecordRefused
 
-__all__ = ["Committer", "Refusal"]
+__all__ = ["Committer", "PendingCommit", "Refusal"]
 
 log = logging.getLogger("newswire.delivery")
 
@@ -66,6 +70,22 @@ class Committer:
         if publishing:
             METRICS.observe_stage("publish", time.perf_counter() - started)
 
+    async def start_commit(self, event: Any, outbox: EventOutbox,
+                           on_refused: Refusal | None = None) -> Pipelined | None:
+        """Begin :meth:`commit`: in at_least_once, send the outputs and return the rest of the commit.
+
+        The returned :class:`PendingCommit` waits for the delivery, then
+        acknowledges (the caller keeps the partition order, :mod:`.ordering`).
+        In exactly_once the whole commit is done here (one transaction per
+        message, one at a time per partition) and None is returned.
+        """
+        if self.writer.transactional:
+            await self.commit(event, outbox, on_refused)
+            return None
+        pending = PendingCommit(self, event, outbox, on_refused)
+        await pending.send()
+        return pending
+
     def records(self, outbox: EventOutbox, partition: int) -> list[OutRecord]:
         """The outbox as records: messages by role (a disabled role is dropped), table changes in ``partition``."""
         out: list[OutRecord] = []
@@ -83,3 +103,47 @@ class Committer:
                 self.tables[name].data.pop(key, None)
             else:
                 self.tables[name].data[key] = value
+
+
+class PendingCommit:
+    """An at_least_once commit whose outputs are on their way (see :meth:`Committer.start_commit`).
+
+    Same outcome as :meth:`Committer.commit`: the outputs delivered (sent again
+    on failure), a refused output replaced by the message's dead letter, then
+    the table changes applied and the message acknowledged.
+    """
+
+    def __init__(self, committer: Committer, event: Any, outbox: EventOutbox, on_refused: Refusal | None) -> None:
+        self.committer = committer
+        self.event = event
+        self.outbox = outbox
+        self.on_refused = on_refused
+        self.records = committer.records(outbox, event.message.partition)
+        self.futures: list[Any] | None = None
+        self.started = time.perf_counter()
+
+    async def send(self) -> None:
+        try:
+            self.futures = await self.committer.writer.send_acked(self.records)
+        except (RecordRefused, NotReady, KafkaError, ProducerSendError):
+            self.futures = None  # delivered() sends again and handles it as commit() does
+
+    async def delivered(self) -> None:
+        writer = self.committer.writer
+        try:
+            await writer.deliver_acked(self.records, self.futures)
+        except RecordRefused as refused:
+            if self.on_refused is None:
+                raise
+            log.error("output refused by Kafka as too large; the URL becomes a dead letter",
+                      extra={"stage": "publish", "topic": refused.topic, "error": str(refused)})
+            self.outbox = EventOutbox()
+            await self.on_refused(str(refused), self.outbox)
+            self.records = self.committer.records(self.outbox, self.event.message.partition)
+            await writer.deliver_acked(self.records)
+        if any(message[0] == "articles" for message in self.outbox.messages):
+            METRICS.observe_stage("publish", time.perf_counter() - self.started)
+
+    def complete(self) -> None:
+        self.committer.apply_state(self.outbox)
+        self.event.ack()

@@ -9,8 +9,10 @@ already done or in flight.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from workers.delivery.continuity import Deliver, DeliveryGuard, PassedOver, Reread
@@ -26,14 +28,20 @@ _POSITION_TIMEOUT_S = 2.0
 #: An agent waiting this long for its next event while a partition it reads has
 #: messages it never got: the partition is read again from the first of them.
 IDLE_S = 10.0
+_LOG_START_TIMEOUT_S = 10.0
+
+#: The first offset of a partition, asked on a connection of its own (:mod:`.log_start`).
+LogStart = Callable[[Any], Awaitable["int | None"]]
 
 
 class GuardedIntake:
     """One agent's guard: which of its events are next in their partition, and re-reads where not."""
 
-    def __init__(self, app: Any, name: str, hooks: Hooks, passed_over: PassedOver) -> None:
+    def __init__(self, app: Any, name: str, hooks: Hooks, passed_over: PassedOver,
+                 log_start: LogStart | None = None) -> None:
         self.app = app
         self.name = name
+        self.log_start = log_start
         self.hooks = hooks
         self.guard = DeliveryGuard(passed_over)
         self.topics: set[str] = set()
@@ -64,7 +72,7 @@ class GuardedIntake:
         consumer = self.app.consumer
         generation = self.app.consumer_generation_id
         if self.guard.needs_begin(message.tp, generation):
-            self.guard.begin(message.tp, generation, await _start_offset(self.app, message.tp))
+            self.guard.begin(message.tp, generation, await _start_offset(self.app, message.tp, self.log_start))
         verdict = self.guard.check(message.tp, message.offset, generation)
         if isinstance(verdict, Deliver):
             if verdict.gap is not None:
@@ -190,18 +198,22 @@ async def _seek(client: Any, tp: Any, offset: int) -> None:
     client.seek(tp, offset)  # on the consumer's loop: aiokafka is not thread-safe
 
 
-async def _start_offset(app: Any, tp: Any) -> int | None:
+async def _start_offset(app: Any, tp: Any, log_start: LogStart | None = None) -> int | None:
     """Where a new generation reads ``tp`` from: the group's committed offset, or else the start of the log.
 
     (Faust seeks a partition without a committed offset to its beginning:
     workers.faust_compat patch 1.)  Asked from the broker; None if it does not
-    answer in time.
+    answer in time.  The start of the log through ``log_start`` when given:
+    on the consumer's own connection the request waits behind its fetch
+    (:mod:`.log_start`).
     """
     try:
         client = internals.kafka_consumer(app)
         committed: int | None = await internals.on_consumer_loop(app, client.committed(tp))
         if committed is not None:
             return committed
+        if log_start is not None:
+            return await asyncio.wait_for(log_start(tp), _LOG_START_TIMEOUT_S)
         beginnings = await internals.on_consumer_loop(app, client.beginning_offsets([tp]))
         start: int | None = beginnings.get(tp)
         return start

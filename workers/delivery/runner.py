@@ -8,7 +8,7 @@ from typing import Any
 
 from .committer import Committer
 from .intake import GuardedIntake
-from .ordering import ErrorHook, OrderedWork
+from .ordering import ErrorHook, OrderedWork, Pipelined
 from .outbox import EventOutbox
 
 __all__ = ["Refused", "Stage", "StageRunner", "Step"]
@@ -65,8 +65,8 @@ class StageRunner:
             assert stage.refused is not None
             await stage.refused(event, detail, replacement)
 
-        async def finish(box: EventOutbox) -> None:
-            await self.committer.commit(event, box, on_refused if stage.refused is not None else None)
+        async def finish(box: EventOutbox) -> Pipelined | None:
+            return await self.committer.start_commit(event, box, on_refused if stage.refused is not None else None)
 
         # A message left unacknowledged on purpose must not hold up the next rebalance:
         # Faust's revocation waits for every message taken from the stream.

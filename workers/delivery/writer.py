@@ -85,17 +85,30 @@ class KafkaWriter:
             await self._write_acked(records)
 
     async def _write_acked(self, records: Sequence[OutRecord]) -> None:
+        await self.deliver_acked(records)
+
+    async def send_acked(self, records: Sequence[OutRecord]) -> list[Any]:
+        """at_least_once: hand every record to the producer; the futures of their delivery reports."""
         producer = self.app.producer
+        futures = []
+        for topic, key, value, partition, headers in records:
+            try:
+                futures.append(await producer.send(topic, key, value, partition, None, headers))
+            except ProducerSendError as exc:
+                _raise_if_refused(topic, exc)
+                raise
+        return futures
+
+    async def deliver_acked(self, records: Sequence[OutRecord], futures: list[Any] | None = None) -> None:
+        """at_least_once: return once the broker has every record, sending again on failure.
+
+        ``futures``: the delivery reports of a :meth:`send_acked` already made.
+        """
         delay = 0.5
         while True:
             try:
-                futures = []
-                for topic, key, value, partition, headers in records:
-                    try:
-                        futures.append(await producer.send(topic, key, value, partition, None, headers))
-                    except ProducerSendError as exc:
-                        _raise_if_refused(topic, exc)
-                        raise
+                if futures is None:
+                    futures = await self.send_acked(records)
                 # Faust's producer waits up to 20 minutes for a delivery report; a
                 # batch in flight when the broker went away can sit there that
                 # long.  Resend instead (a duplicate at worst, in this mode).
@@ -116,6 +129,7 @@ class KafkaWriter:
                 log.warning("publish failed; retrying", extra={"stage": "publish", "error": type(exc).__name__})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, PUBLISH_BACKOFF_MAX_S)
+            futures = None
 
     async def _write_transaction(self, records: Sequence[OutRecord], source: Any, offset: int | None) -> None:
         """One transaction on the source partition's producer: the records and the consumed offset."""

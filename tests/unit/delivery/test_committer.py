@@ -102,3 +102,23 @@ def test_the_writer_takes_the_mode_when_it_writes_not_when_it_is_built():
     writer = KafkaWriter(app, _no_rebalance)
     app.in_transaction = True
     assert writer.transactional
+
+
+async def test_a_pipelined_commit_sends_at_once_and_acknowledges_only_when_completed():
+    producer = FakeProducer(failures=1)
+    app = SimpleNamespace(producer=producer, in_transaction=False)
+    seen = FakeTable("seen")
+    committer = make_committer(app, {"articles": SimpleNamespace(get_topic_name=lambda: "t.articles")},
+                               {"seen": seen})
+    outbox = EventOutbox()
+    await outbox.publish("articles", b"id1", b"{}", {})
+    outbox.remember("seen", "id1", b"entry")
+    event = FakeEvent(partition=3)
+    pending = await committer.start_commit(event, outbox)
+    assert pending is not None and event.acked == 0 and seen.data == {}
+    await pending.delivered()  # the first send failed: sent again, as commit() does
+    assert producer.sent == [("seen-changelog", b"id1", b"entry", 3), ("t.articles", b"id1", b"{}", None),
+                             ("seen-changelog", b"id1", b"entry", 3)]
+    assert event.acked == 0  # delivered, but the partition order decides when
+    pending.complete()
+    assert seen.data == {b"id1": b"entry"} and event.acked == 1

@@ -114,6 +114,25 @@ async def test_without_a_committed_offset_a_generation_starts_at_the_beginning_o
     assert [await intake.admit(_message_event(offset)) for offset in (0, 1)] == [True, True]
 
 
+async def test_the_start_of_the_log_is_asked_through_the_log_start_lookup_not_the_fetching_consumer():
+    """On the consumer's own connection the request waited behind its fetch (1.5 s per partition; .log_start)."""
+    consumer = FakeConsumer(committed=None)
+    asked = []
+
+    async def log_start(tp):
+        asked.append(tp)
+        return 5  # the log was truncated by retention: it starts at 5
+
+    app = SimpleNamespace(consumer=consumer, consumer_generation_id=1, in_transaction=False, producer=None)
+    intake = guarded.GuardedIntake(app, "test", Hooks(), PassedOver(), log_start)
+    # The fetching consumer would say 0 (FakeConsumer): the lookup's 5 is what counts.
+    assert not await intake.admit(_message_event(6))
+    assert consumer.seeks == [{("src", 0): 5}]
+    assert asked == [("src", 0)]
+    assert [await intake.admit(_message_event(offset)) for offset in (5, 6)] == [True, True]
+    assert asked == [("src", 0)]  # once per partition and generation
+
+
 async def test_an_idle_agent_reads_again_a_partition_whose_messages_never_arrive(monkeypatch):
     consumer = FakeConsumer(committed=33)
     consumer.assignment = lambda: {TP("src", 0), TP("src", 1), TP("other", 0)}

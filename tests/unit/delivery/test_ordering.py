@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from workers.delivery import ordering as inflight
 from workers.delivery.ordering import Abandoned, OrderedWork
 
 
@@ -163,3 +164,144 @@ async def test_cancel_hands_back_unfinished_items():
     assert not await work.drain(0.05)
     assert await work.cancel() == 1
     assert finished == [] and work.in_flight == 0
+
+
+class FakeDelivery:
+    """A pipelined finish: its writes are sent; the test decides when the broker confirms them."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name = name
+        self.log = log
+        self.confirmed = asyncio.get_running_loop().create_future()
+
+    async def delivered(self) -> None:
+        await self.confirmed
+        self.log.append(f"delivered {self.name}")
+
+    def complete(self) -> None:
+        self.log.append(f"ack {self.name}")
+
+
+async def test_pipelined_writes_start_without_waiting_for_the_previous_delivery_and_acknowledge_in_order():
+    work = OrderedWork(limit=4)
+    log: list[str] = []
+    deliveries: dict[str, FakeDelivery] = {}
+
+    def item(name: str):
+        async def run():
+            return name
+
+        async def finish(result):
+            log.append(f"send {result}")
+            deliveries[result] = FakeDelivery(result, log)
+            return deliveries[result]
+        return run, finish
+
+    for name in ("a", "b", "c"):
+        await work.submit(0, name, *item(name))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    # Every write is on its way though nothing is confirmed yet (one round trip, not three).
+    assert log == ["send a", "send b", "send c"]
+    deliveries["c"].confirmed.set_result(None)
+    deliveries["b"].confirmed.set_result(None)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert "ack b" not in log and "ack c" not in log  # not acknowledged past the unconfirmed a
+    deliveries["a"].confirmed.set_result(None)
+    assert await work.drain(1)
+    assert [entry for entry in log if entry.startswith("ack")] == ["ack a", "ack b", "ack c"]
+
+
+async def test_an_item_waiting_only_for_the_broker_gives_its_slot_to_the_next_message():
+    work = OrderedWork(limit=1)
+    log: list[str] = []
+    deliveries: list[FakeDelivery] = []
+
+    async def run():
+        return "x"
+
+    async def finish(_):
+        deliveries.append(FakeDelivery(str(len(deliveries)), log))
+        return deliveries[-1]
+
+    # Limit 1: the second and later messages are taken while the first waits for its acknowledgement...
+    for n in range(inflight.AWAITING_PER_SLOT + 1):
+        await asyncio.wait_for(work.submit(0, f"k{n}", run, finish), 1)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    # ...but no more than AWAITING_PER_SLOT per slot wait for the broker: the next one waits.
+    blocked = asyncio.create_task(work.submit(0, "last", run, finish))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert not blocked.done() and len(deliveries) == inflight.AWAITING_PER_SLOT + 1
+    for delivery in deliveries:
+        delivery.confirmed.set_result(None)
+    await asyncio.wait_for(blocked, 1)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert len(deliveries) == inflight.AWAITING_PER_SLOT + 2
+    deliveries[-1].confirmed.set_result(None)
+    assert await work.drain(1)
+    assert [entry for entry in log if entry.startswith("ack")] == [f"ack {n}" for n in range(len(deliveries))]
+
+
+async def test_a_pipelined_item_after_one_handed_back_is_not_acknowledged():
+    work = OrderedWork(limit=4)
+    log: list[str] = []
+    released: list[str] = []
+
+    class HandedBackDelivery(FakeDelivery):
+        async def delivered(self) -> None:
+            raise Abandoned()
+
+    async def run():
+        return "x"
+
+    async def finish_first(_):
+        log.append("send a")
+        return HandedBackDelivery("a", log)
+
+    async def finish_second(_):
+        log.append("send b")
+        delivery = FakeDelivery("b", log)
+        delivery.confirmed.set_result(None)
+        return delivery
+
+    await work.submit(0, "a", run, finish_first, abandoned=lambda: released.append("a"))
+    await work.submit(0, "b", run, finish_second, abandoned=lambda: released.append("b"))
+    assert await work.drain(1)
+    # b's outputs were sent (a duplicate when it comes again: at_least_once), but it is not acknowledged.
+    assert "ack b" not in log and "ack a" not in log
+    assert sorted(released) == ["a", "b"]
+
+
+async def test_the_same_key_waits_for_the_previous_item_to_be_acknowledged_not_only_sent():
+    work = OrderedWork(limit=4)
+    log: list[str] = []
+    first = None
+
+    async def run_first():
+        return "a"
+
+    async def finish_first(_):
+        nonlocal first
+        log.append("send a")
+        first = FakeDelivery("a", log)
+        return first
+
+    async def run_second():
+        log.append("start b")  # reads the state a leaves: only after a is acknowledged
+        return "b"
+
+    async def finish_second(_):
+        return None
+
+    await work.submit(0, "same", run_first, finish_first)
+    await work.submit(0, "same", run_second, finish_second)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert log == ["send a"]
+    first.confirmed.set_result(None)
+    assert await work.drain(1)
+    assert log == ["send a", "delivered a", "ack a", "start b"]
