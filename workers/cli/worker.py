@@ -6,14 +6,15 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import MutableMapping
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
 from workers.errors import ConfigError
 from workers.settings import Settings
 
-__all__ = ['add_cli', 'ignore_faust_environment', 'prepare_data_dir', 'run']
+__all__ = ['add_cli', 'ignore_faust_environment', 'prepare_data_dir', 'run', 'wait_for_kafka']
 
 
 def add_cli(sub: Any) -> None:
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     if settings.entities_enabled:
         for _language, model in settings.ner_models:  # a wrong model name is one line, not a broken pool
             check_model_available(model)
-    asyncio.run(ensure_topics(settings, topic_specs(settings) + internal_topic_specs(settings)))
+    specs = topic_specs(settings) + internal_topic_specs(settings)
+    asyncio.run(wait_for_kafka(lambda: ensure_topics(settings, specs)))
     from faust.worker import Worker
 
     from workers.kafka.diagnosis import CredentialWatch
@@ -91,3 +93,36 @@ def ignore_faust_environment(environ: MutableMapping[str, str]) -> list[str]:
         print(f"newswire: ignoring Faust's own environment variables {', '.join(removed)}; "
               f"the worker is configured by NEWSWIRE_* settings only", file=sys.stderr)
     return removed
+
+
+#: Backoff between start-up attempts while Kafka cannot be reached, and how often the wait is reported.
+STARTUP_RETRY_S = (1.0, 10.0)
+STARTUP_REPORT_S = 30.0
+
+
+async def wait_for_kafka(attempt: Callable[[], Awaitable[Any]], *,
+                         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                         clock: Callable[[], float] = time.monotonic) -> Any:
+    """Run ``attempt`` (the start-up topic check) until Kafka answers; a cause retrying cannot fix ends it.
+
+    A worker started before its brokers (a deployment rolled out with Kafka,
+    a broker restarting) waits for them, as its clients ride out a broker
+    restart later: unreachable brokers are retried with backoff, reported on
+    stderr at most every ``STARTUP_REPORT_S``.  Wrong credentials or TLS
+    (``FATAL_CAUSES``) and anything else stop it with one line, as before.
+    """
+    from workers.kafka.diagnosis import FATAL_CAUSES, KafkaConnectError
+
+    delay, reported_at = STARTUP_RETRY_S[0], None
+    while True:
+        try:
+            return await attempt()
+        except KafkaConnectError as err:
+            if err.cause in FATAL_CAUSES:
+                raise
+            now = clock()
+            if reported_at is None or now - reported_at >= STARTUP_REPORT_S:
+                print(f"newswire: waiting for Kafka: {err.detail or err}", file=sys.stderr, flush=True)
+                reported_at = now
+        await sleep(delay)
+        delay = min(delay * 2, STARTUP_RETRY_S[1])

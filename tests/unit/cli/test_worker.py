@@ -65,3 +65,40 @@ def test_a_data_dir_that_cannot_be_created_is_one_clear_error(tmp_path):
         _prepare_data_dir(str(blocker / "worker"))
     assert info.value.detail.startswith(f"NEWSWIRE_DATA_DIR={blocker / 'worker'}: cannot create")
     assert "\n" not in info.value.detail
+
+
+async def test_the_worker_waits_for_kafka_that_is_not_up_yet_and_says_so(capsys):
+    from workers.cli.worker import wait_for_kafka
+    from workers.kafka.diagnosis import KafkaConnectError
+
+    attempts, slept = [], []
+
+    async def attempt():
+        attempts.append(1)
+        if len(attempts) < 4:  # the broker starts after the worker
+            raise KafkaConnectError("cannot connect to Kafka at 127.0.0.1:9 (PLAINTEXT): nothing listens there",
+                                    cause="connection_refused")
+        return "topics ok"
+
+    async def sleep(seconds):
+        slept.append(seconds)
+
+    assert await wait_for_kafka(attempt, sleep=sleep, clock=lambda: 0.0) == "topics ok"
+    assert len(attempts) == 4 and slept == [1.0, 2.0, 4.0]  # backoff
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["newswire: waiting for Kafka: cannot connect to Kafka at 127.0.0.1:9 (PLAINTEXT): "
+                   "nothing listens there"]  # reported once within STARTUP_REPORT_S
+
+
+async def test_a_cause_retrying_cannot_fix_still_stops_the_worker_at_once():
+    from workers.cli.worker import wait_for_kafka
+    from workers.kafka.diagnosis import KafkaConnectError
+
+    async def attempt():
+        raise KafkaConnectError("SASL authentication failed", cause="sasl_auth_failed")
+
+    async def sleep(seconds):
+        raise AssertionError("must not retry")
+
+    with pytest.raises(KafkaConnectError):
+        await wait_for_kafka(attempt, sleep=sleep)
