@@ -85,8 +85,7 @@ class Delivery:
         a disabled output, dropped); ``tables`` maps names its outbox remembers
         into onto Faust tables.
         """
-        topics_by_role = {role: t.get_topic_name() for role, t in outputs.items() if t is not None}
-        committer = Committer(self.writer, topics_by_role, tables or {})
+        committer = self.committer(outputs, tables)
 
         def register(make_stage: Callable[[], Awaitable[Stage]]) -> Any:
             async def agent(stream: Any) -> None:
@@ -102,15 +101,19 @@ class Delivery:
 
         return register
 
-    async def write_unit(self, outbox: EventOutbox, committer_tables: Mapping[str, Any],
-                         topics_by_role: Mapping[str, str], source: Any) -> bool:
+    def committer(self, outputs: Mapping[str, Any], tables: Mapping[str, Any] | None = None) -> Committer:
+        """How outboxes reach Kafka: ``outputs`` maps roles onto Faust topics (None: a disabled output,
+        dropped), ``tables`` table names onto Faust tables."""
+        topics_by_role = {role: t.get_topic_name() for role, t in outputs.items() if t is not None}
+        return Committer(self.writer, topics_by_role, tables or {})
+
+    async def write_unit(self, committer: Committer, outbox: EventOutbox, source: Any) -> bool:
         """Write a unit that consumed no message (a feed poll) for the partition ``source``.
 
         Returns False when the partition is no longer this worker's (nothing
         written; its new owner does the work); the in-memory tables are updated
         only after the write.
         """
-        committer = Committer(self.writer, topics_by_role, committer_tables)
         try:
             await self.writer.write(committer.records(outbox, source.partition), source=source)
         except HandedBack:

@@ -82,10 +82,7 @@ class KafkaWriter:
         if self.transactional:
             await self._write_transaction(records, source, offset)
         else:
-            await self._write_acked(records)
-
-    async def _write_acked(self, records: Sequence[OutRecord]) -> None:
-        await self.deliver_acked(records)
+            await self.deliver_acked(records)
 
     async def send_acked(self, records: Sequence[OutRecord]) -> list[Any]:
         """at_least_once: hand every record to the producer; the futures of their delivery reports."""
@@ -135,15 +132,13 @@ class KafkaWriter:
         """One transaction on the source partition's producer: the records and the consumed offset."""
         tid = internals.transactional_id(self.app, source)
         lock = internals.transaction_lock(self.app, tid)
-        if lock is None or internals.transactional_producer(self.app, tid) is None:
-            log.warning("partition no longer assigned; handed back", extra={"tid": tid})
-            raise HandedBack(tid)
         try:
+            if lock is None:
+                raise HandedBack(tid)
             async with lock:
                 # Looked up under the lock: a refusal may have renewed it meanwhile.
                 txn_producer = internals.transactional_producer(self.app, tid)
                 if txn_producer is None:
-                    log.warning("partition no longer assigned; handed back", extra={"tid": tid})
                     raise HandedBack(tid)
                 if not internals.in_transaction(txn_producer):
                     await txn_producer.begin_transaction()
@@ -164,6 +159,9 @@ class KafkaWriter:
                     await txn_producer.send_offsets_to_transaction({source: offset}, self.app.conf.id)
                 await txn_producer.commit_transaction()
                 await txn_producer.begin_transaction()
+        except HandedBack:
+            log.warning("partition no longer assigned; handed back", extra={"tid": tid})
+            raise
         except ProducerFenced:
             log.warning("transactional producer fenced; handed back, the group asked to rebalance",
                         extra={"tid": tid})

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import logging
 
-from .patches import Hooks, SkipSink, add_gap, hooks
+from .patches import Hooks, SkipSink, add_gap
 from .versions import VERIFIED, UnverifiedVersion, check_versions, installed_versions
 
-__all__ = ["Hooks", "SkipSink", "UnverifiedVersion", "VERIFIED", "add_gap", "check_versions", "hooks", "install",
+__all__ = ["Hooks", "SkipSink", "UnverifiedVersion", "VERIFIED", "add_gap", "check_versions", "install",
            "installed_versions"]
 
 log = logging.getLogger("newswire.faust_compat")
 
 
-def install(*, allow_unverified: bool = False, new_hooks: Hooks | None = None) -> Hooks:
+def install(*, allow_unverified: bool = False) -> Hooks:
     """Check the library versions, then apply the patches (once per process).  Returns the hooks in force."""
     mismatches = check_versions(allow_unverified=allow_unverified)
     if mismatches:
@@ -38,4 +38,4 @@ def install(*, allow_unverified: bool = False, new_hooks: Hooks | None = None) -
                     extra={"versions": mismatches})
     from . import patches
 
-    return patches.apply(new_hooks)
+    return patches.apply()

@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Hooks", "SkipSink", "apply", "hooks", "add_gap"]
+__all__ = ["Hooks", "SkipSink", "apply", "add_gap"]
 
 log = logging.getLogger("newswire.faust_compat")
 
@@ -52,16 +52,9 @@ _applied = False
 _faust_add_gap: Any = None
 
 
-def hooks() -> Hooks:
-    """The process's hooks (one per process: the patches change classes, not instances)."""
-    return _hooks
-
-
-def apply(new_hooks: Hooks | None = None) -> Hooks:
-    """Apply every patch once; later calls only replace the hooks.  Returns the hooks in force."""
-    global _applied, _hooks
-    if new_hooks is not None:
-        _hooks = new_hooks
+def apply() -> Hooks:
+    """Apply every patch once; returns the process's hooks (the delivery layer fills them in)."""
+    global _applied
     if not _applied:
         for patch in PATCHES:
             patch()

@@ -254,7 +254,8 @@ def register(worker: Worker) -> FeedRunner:
     feed_state = app.Table(FEED_STATE, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions,
                            help="feed URL -> FeedState (validators, seen entries, schedule)")
     tables = {SUBSCRIPTIONS: subscriptions, FEED_STATE: feed_state}
-    poll_topics = {INPUT: settings.input_topic, STATUS: feeds.feeds_status_topic}
+    # A poll's outbox: submissions to the URL topic, its status, its feed-state entry.
+    polls = worker.delivery.committer({INPUT: worker.topics.input, STATUS: status_topic}, {FEED_STATE: feed_state})
 
     def polling_allowed() -> bool:
         """False while partitions move or tables recover: the state may be incomplete."""
@@ -262,8 +263,7 @@ def register(worker: Worker) -> FeedRunner:
 
     async def write(partition: int, out: EventOutbox) -> bool:
         # The poll's unit goes out on the feed partition's transactional producer in exactly_once.
-        return await worker.delivery.write_unit(out, {FEED_STATE: feed_state}, poll_topics,
-                                                source=TP(feeds.feeds_topic, partition))
+        return await worker.delivery.write_unit(polls, out, source=TP(feeds.feeds_topic, partition))
 
     runner = FeedRunner(settings, feeds, subscriptions, feed_state, write,
                         active_partitions=lambda: internals.active_partitions(app, feeds.feeds_topic),

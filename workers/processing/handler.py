@@ -240,6 +240,7 @@ class MessageHandler:
             log.info("same content as an earlier article", extra={"id": record["id"], "duplicate_of": first})
         value = orjson.dumps(record)
         record_headers = _headers(str(record.get("schema_version", "1.0")), trace_id)
+        self.metrics.records_published.inc()  # here, once: with the desk, the desk's publish_final writes it
         if self.story_desk:
             # The desk publishes the record; its revision rides along (a header of the internal message),
             # so the desk writes the two together, as this step does without the desk.
@@ -248,7 +249,6 @@ class MessageHandler:
             if revision:
                 desk_headers[REVISION_HEADER] = revision
             await out.publish("stories", record["id"].encode(), value, desk_headers)
-            self.metrics.records_published.inc()
             return Outcome.RECORD.value
         await self.publish_final(record, value, record_headers, headers.get(REVISION_HEADER), trace_id, out)
         return Outcome.RECORD.value
@@ -257,8 +257,6 @@ class MessageHandler:
                             revision: bytes | None, trace_id: bytes, out: Publisher) -> None:
         """The record, its entity messages and its revision: one outbox (one transaction in exactly_once)."""
         await out.publish("articles", record["id"].encode(), value, record_headers)
-        if not self.story_desk:
-            self.metrics.records_published.inc()
         log.info("article published", extra={"id": record["id"], "url": record["url"], "stage": "publish"})
         if self.entities_stream:
             for message_key, message in _entity_messages(record):
